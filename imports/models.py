@@ -1,0 +1,402 @@
+"""The write side of Import Center: datasources, imports, runs, per-record results, and the
+destination store (profiles and events) that good records land in.
+
+`stats/` reads these models; nothing here imports from `stats/`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models.functions import Lower
+
+from imports.fields import decrypt_json, encrypt_json
+from validation.health import NO_INDICATOR, Health, compute_health
+
+# Bound once: Datasource has a field called `settings` that would shadow the module.
+USER_MODEL = settings.AUTH_USER_MODEL
+
+
+class Partner(models.TextChoices):
+    SNOWFLAKE = "snowflake", "Snowflake"
+    BIGQUERY = "bigquery", "BigQuery"
+    POSTGRESQL = "postgresql", "PostgreSQL"
+    DUCKDB = "duckdb", "DuckDB"
+
+
+class Datasource(models.Model):
+    """A named connection to one warehouse. The secret is encrypted and never rendered back."""
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100, unique=True)
+    partner = models.CharField(max_length=20, choices=Partner.choices)
+    settings = models.JSONField(
+        default=dict, blank=True, help_text="Connection settings (no secrets), per partner."
+    )
+    secret_encrypted = models.TextField(
+        blank=True, default="", help_text="Fernet token of the JSON secret; never shown."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_secret(self, secret: dict | None) -> None:
+        self.secret_encrypted = encrypt_json(secret) if secret else ""
+
+    def get_secret(self) -> dict | None:
+        return decrypt_json(self.secret_encrypted) if self.secret_encrypted else None
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted)
+
+
+class Import(models.Model):
+    """One configured import: where rows come from, how they map, and when it runs."""
+
+    class SyncType(models.TextChoices):
+        PROFILE = "profile", "User profile"
+        EVENT = "event", "Event"
+
+    class SourceKind(models.TextChoices):
+        TABLE = "table", "Table"
+        QUERY = "query", "SQL query"
+
+    class IdentityKind(models.TextChoices):
+        IDENTITY = "identity", "Identity"
+        CLEVERTAP_ID = "clevertap_id", "CleverTap ID"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        PAUSED = "paused", "Paused"
+        STOPPED = "stopped", "Stopped"
+
+    class ScheduleKind(models.TextChoices):
+        INTERVAL = "interval", "Repeat Intervals"
+        CUSTOM = "custom", "Custom Schedule"
+        MANUAL = "manual", "Manually Trigger"
+
+    class IntervalUnit(models.TextChoices):
+        MINUTES = "minutes", "minutes"
+        HOURS = "hours", "hours"
+        DAYS = "days", "days"
+        WEEKS = "weeks", "weeks"
+
+    class CustomMode(models.TextChoices):
+        WEEKDAYS = "weekdays", "Days of the week"
+        MONTHDAYS = "monthdays", "Days of the month"
+
+    class HealthBand(models.TextChoices):
+        GREEN = "green", "Green"
+        YELLOW = "yellow", "Yellow"
+        RED = "red", "Red"
+        BLANK = "blank", "Blank"
+        NONE = "none", "No indicator"
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    nickname = models.CharField(max_length=100, help_text="Unique, case-insensitively.")
+    datasource = models.ForeignKey(Datasource, on_delete=models.PROTECT, related_name="imports")
+    sync_type = models.CharField(max_length=10, choices=SyncType.choices)
+    source_kind = models.CharField(
+        max_length=10, choices=SourceKind.choices, default=SourceKind.TABLE
+    )
+    source = models.TextField(blank=True, help_text="A table reference or a SELECT statement.")
+    mapping = models.JSONField(
+        default=dict, blank=True, help_text="validation.MappingSpec.to_dict() of the mapping."
+    )
+    identity_column = models.CharField(max_length=255, blank=True)
+    identity_kind = models.CharField(
+        max_length=20, choices=IdentityKind.choices, default=IdentityKind.IDENTITY
+    )
+    event_name_column = models.CharField(max_length=255, blank=True)
+    timestamp_column = models.CharField(max_length=255, blank=True, help_text='"Created On".')
+    incremental_column = models.CharField(
+        max_length=255, blank=True, help_text="First run imports everything, later runs newer rows."
+    )
+    watermark = models.JSONField(
+        null=True, blank=True, help_text="Largest incremental value of the last completed run."
+    )
+
+    schedule_kind = models.CharField(
+        max_length=10, choices=ScheduleKind.choices, default=ScheduleKind.MANUAL
+    )
+    interval_every = models.PositiveIntegerField(null=True, blank=True)
+    interval_unit = models.CharField(max_length=10, choices=IntervalUnit.choices, blank=True)
+    custom_mode = models.CharField(max_length=10, choices=CustomMode.choices, blank=True)
+    custom_days = models.JSONField(
+        default=list, blank=True, help_text="Weekdays 0=Mon..6=Sun, or days of the month 1..31."
+    )
+    custom_time = models.TimeField(null=True, blank=True)
+    schedule_timezone = models.CharField(max_length=64, default="UTC")
+    manual_run_at = models.DateTimeField(
+        null=True, blank=True, help_text="Manually Trigger: run once at this time."
+    )
+    next_run_at = models.DateTimeField(null=True, blank=True, help_text="When the beat runs it.")
+
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT)
+    current_run = models.ForeignKey(
+        "ImportRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The run in progress, if any (progress in the listing).",
+    )
+    last_run = models.ForeignKey(
+        "ImportRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="The most recently triggered run (Last Run column).",
+    )
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    # Health of the latest completed/failed run, denormalised so the listing can filter and
+    # sort 10k imports by it without touching runs.
+    health_band = models.CharField(
+        max_length=10, choices=HealthBand.choices, default=HealthBand.NONE
+    )
+    health_hundredths = models.PositiveIntegerField(null=True, blank=True)
+    health_run = models.ForeignKey(
+        "ImportRun", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(Lower("nickname"), name="import_nickname_ci_unique"),
+        ]
+        indexes = [
+            # Beat dispatch: "imports due now" = status scheduled AND next_run_at <= now.
+            models.Index(fields=["status", "next_run_at"], name="import_due_idx"),
+            # Listing default order (newest first) and "Created On" sort.
+            models.Index(fields=["-created_at"], name="import_created_idx"),
+            # Listing partner/datasource filter + sort by health / last run.
+            models.Index(fields=["datasource", "-created_at"], name="import_ds_created_idx"),
+            models.Index(fields=["health_band", "health_hundredths"], name="import_health_idx"),
+            models.Index(fields=["-last_run_at"], name="import_last_run_idx"),
+            models.Index(fields=["-updated_at"], name="import_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.nickname
+
+    @property
+    def health(self) -> Health:
+        if self.health_band == self.HealthBand.NONE:
+            return NO_INDICATOR
+        run = self.health_run
+        if run is not None:
+            return run.health
+        # The run was purged by retention; the denormalised figure still stands.
+        if self.health_band == self.HealthBand.BLANK:
+            return compute_health(0, 0)
+        return compute_health(10000, self.health_hundredths or 0)
+
+
+class ImportRun(models.Model):
+    """One execution of an import, with its counters and outcome."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+        STOPPED = "stopped", "Stopped"
+        SKIPPED = "skipped", "Skipped"
+
+    class Trigger(models.TextChoices):
+        SCHEDULE = "schedule", "Schedule"
+        MANUAL = "manual", "Manual"
+
+    FINISHED_STATES = (State.COMPLETED, State.FAILED, State.STOPPED, State.SKIPPED)
+    # Only these carry health (DESIGN.md: stopped and skipped runs carry none).
+    HEALTH_STATES = (State.COMPLETED, State.FAILED)
+
+    code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    import_obj = models.ForeignKey(
+        Import, on_delete=models.CASCADE, related_name="runs", db_column="import_id"
+    )
+    trigger = models.CharField(max_length=10, choices=Trigger.choices, default=Trigger.SCHEDULE)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    created_at = models.DateTimeField(
+        help_text="When the run was triggered (the Stats table's Date and Time)."
+    )
+    started_at = models.DateTimeField(null=True, blank=True, help_text="When a worker began it.")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life from a worker; the reaper reads it."
+    )
+    triggered_by = models.ForeignKey(
+        USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expected_total = models.BigIntegerField(
+        null=True, blank=True, help_text="Rows the source reported before reading (COUNT)."
+    )
+    total = models.BigIntegerField(default=0, help_text="Records the run attempted.")
+    successful = models.BigIntegerField(default=0, help_text="Records imported without errors.")
+    failed = models.BigIntegerField(default=0, help_text="Records rejected by validation.")
+    partial = models.BooleanField(
+        default=False, help_text="Stopped run: the counters are what was ingested before stopping."
+    )
+    error = models.TextField(blank=True, help_text="User-facing reason for a failed/skipped run.")
+    error_kind = models.CharField(
+        max_length=20, blank=True, help_text="auth, network, not_found, query, permission, config."
+    )
+    error_detail = models.TextField(blank=True, help_text="Driver text for the run log.")
+    watermark = models.JSONField(
+        null=True, blank=True, help_text="Largest incremental value this run read."
+    )
+    since = models.JSONField(
+        null=True, blank=True, help_text="Incremental lower bound this run read from."
+    )
+    spec_snapshot = models.JSONField(
+        default=dict, blank=True, help_text="Source, mapping and columns the run started with."
+    )
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Stats tab: runs of one import in the window, newest first.
+            models.Index(fields=["import_obj", "-created_at"], name="run_import_created_idx"),
+            # Reaper: running runs whose heartbeat is stale; skip check: running run of import.
+            models.Index(fields=["state", "heartbeat_at"], name="run_state_heartbeat_idx"),
+            # Retention purge: runs older than the window.
+            models.Index(fields=["created_at"], name="run_created_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.import_obj_id}:{self.code}"
+
+    @property
+    def health(self) -> Health:
+        if self.state not in self.HEALTH_STATES:
+            return NO_INDICATOR
+        return compute_health(self.total, self.successful)
+
+    @property
+    def processed(self) -> int:
+        return self.successful + self.failed
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in self.FINISHED_STATES
+
+
+class RecordResult(models.Model):
+    """The verdict on one source row of a run (the detail pane reads these)."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="records")
+    row_number = models.PositiveIntegerField(help_text="1-based position in the source stream.")
+    success = models.BooleanField()
+    identity = models.CharField(max_length=1100, blank=True, default="")
+    event_name = models.CharField(max_length=512, blank=True, default="")
+    errors = models.JSONField(
+        default=list, blank=True, help_text='[{"field", "code", "message"}], one per field.'
+    )
+    error_keys = models.TextField(
+        blank=True,
+        default="",
+        help_text='"|field:code|field:code|" so the detail pane can filter by code or field.',
+    )
+
+    class Meta:
+        constraints = [
+            # Idempotent writes: a retried chunk cannot record a row twice.
+            models.UniqueConstraint(fields=["run", "row_number"], name="record_run_row_unique"),
+        ]
+        indexes = [
+            # Detail pane: "Failed"/"Success" filter with keyset pagination by row number.
+            models.Index(fields=["run", "success", "row_number"], name="record_run_success_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"row {self.row_number}: {'Success' if self.success else 'Failed'}"
+
+
+class RunErrorCount(models.Model):
+    """Per-run error summary: how many records failed on (field, code). Written at run end."""
+
+    run = models.ForeignKey(ImportRun, on_delete=models.CASCADE, related_name="error_counts")
+    field = models.CharField(max_length=255)
+    code = models.CharField(max_length=40)
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "field", "code"], name="error_count_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.code} x{self.count}"
+
+
+class Profile(models.Model):
+    """Destination store: one user profile, upserted by identity, properties merged."""
+
+    identity_kind = models.CharField(max_length=20, choices=Import.IdentityKind.choices)
+    identity = models.CharField(max_length=1100)
+    properties = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # The upsert key (INSERT ... ON CONFLICT).
+            models.UniqueConstraint(fields=["identity_kind", "identity"], name="profile_identity"),
+        ]
+
+    def __str__(self) -> str:
+        return self.identity
+
+
+class Event(models.Model):
+    """Destination store: one event, appended. (run_code, row_number) makes writes idempotent
+    without a foreign key, so purging old runs never deletes imported events."""
+
+    identity_kind = models.CharField(max_length=20, choices=Import.IdentityKind.choices)
+    identity = models.CharField(max_length=1100)
+    event_name = models.CharField(max_length=512)
+    occurred_at = models.DateTimeField(help_text='"Created On", or processing time when blank.')
+    properties = models.JSONField(default=dict)
+    run_code = models.UUIDField()
+    row_number = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            # A retried or duplicated chunk cannot append an event twice.
+            models.UniqueConstraint(fields=["run_code", "row_number"], name="event_run_row"),
+        ]
+        indexes = [
+            # A user's event timeline.
+            models.Index(fields=["identity", "occurred_at"], name="event_identity_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identity}: {self.event_name}"

@@ -1,0 +1,9 @@
+"""Datasource and import-wizard views (placeholders until the wizard issue lands)."""
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
+
+
+@login_required
+def placeholder(request, code=None):
+    return HttpResponse("Not built yet.", status=501)

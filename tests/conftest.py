@@ -1,0 +1,99 @@
+"""Shared fixtures: users of every role, signed-in clients, and small model factories.
+
+Tests marked `postgres` / `redis` need those servers. They skip when the server is absent,
+unless `CI` is set: in CI a missing service is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlparse
+
+import pytest
+from django.conf import settings
+
+from tests import factories
+
+
+def _reachable(url: str, default_port: int) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection(
+            (parsed.hostname or "127.0.0.1", parsed.port or default_port), 1
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def pytest_collection_modifyitems(config, items):
+    in_ci = bool(os.environ.get("CI"))
+    postgres_url = os.environ.get(
+        "TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres"
+    )
+    redis_url = os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/0")
+    if not redis_url.startswith("redis"):
+        redis_url = "redis://127.0.0.1:6379/0"
+    checks = {
+        "postgres": lambda: _reachable(postgres_url, 5432),
+        "redis": lambda: _reachable(redis_url, 6379),
+    }
+    answers: dict[str, bool] = {}
+    for item in items:
+        for marker, check in checks.items():
+            if marker in item.keywords:
+                if marker not in answers:
+                    answers[marker] = check()
+                if not answers[marker] and not in_ci:
+                    item.add_marker(pytest.mark.skip(reason=f"{marker} server not reachable"))
+
+
+@pytest.fixture
+def editor(db):
+    return factories.make_user("editor", role="Editor")
+
+
+@pytest.fixture
+def viewer(db):
+    return factories.make_user("viewer", role="Viewer")
+
+
+@pytest.fixture
+def outsider(db):
+    return factories.make_user("outsider", role=None)
+
+
+@pytest.fixture
+def superuser(db):
+    return factories.make_user("root", role=None, superuser=True)
+
+
+def _client_for(client, user):
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    return _client_for(client, editor)
+
+
+@pytest.fixture
+def viewer_client(client, viewer):
+    return _client_for(client, viewer)
+
+
+@pytest.fixture
+def outsider_client(client, outsider):
+    return _client_for(client, outsider)
+
+
+@pytest.fixture
+def datasource(db, editor):
+    return factories.make_datasource(created_by=editor)
+
+
+@pytest.fixture
+def is_postgres() -> bool:
+    return settings.IS_POSTGRES
