@@ -1,0 +1,71 @@
+"""Template helpers every page shares: health badges, schedule wording, local dates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from imports.models import Import
+from validation.health import Health
+
+register = template.Library()
+
+_WEEKDAYS = ["Mondays", "Tuesdays", "Wednesdays", "Thursdays", "Fridays", "Saturdays", "Sundays"]
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 11 <= n % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _join(words: list[str]) -> str:
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def describe_schedule(imp: Import) -> str:
+    """ "Every 15 minutes", "Mondays and Thursdays at 09:00 (Asia/Kolkata)", "Manually Trigger"."""
+    kind = imp.schedule_kind
+    if kind == Import.ScheduleKind.INTERVAL and imp.interval_every:
+        unit = imp.interval_unit or "minutes"
+        if imp.interval_every == 1:
+            return f"Every {unit.rstrip('s')}"
+        return f"Every {imp.interval_every} {unit}"
+    if kind == Import.ScheduleKind.CUSTOM and imp.custom_days and imp.custom_time:
+        days = sorted(int(d) for d in imp.custom_days)
+        if imp.custom_mode == Import.CustomMode.MONTHDAYS:
+            when = "On the " + _join([_ordinal(d) for d in days]) + " of each month"
+        elif days == list(range(7)):
+            when = "Every day"
+        else:
+            when = _join([_WEEKDAYS[d] for d in days if 0 <= d < 7])
+        return f"{when} at {imp.custom_time:%H:%M} ({imp.schedule_timezone})"
+    return "Manually Trigger"
+
+
+@register.filter
+def frequency(imp: Import) -> str:
+    return describe_schedule(imp)
+
+
+@register.inclusion_tag("imports/_health_badge.html")
+def health_badge(health: Health, show_blank_text: bool = True):
+    return {"health": health, "show_blank_text": show_blank_text}
+
+
+@register.simple_tag
+def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M", empty: str = "—"):
+    """A date in the viewer's time zone; the exact time (with seconds and zone) on hover."""
+    if value is None:
+        return empty
+    local = timezone.localtime(value)
+    return format_html(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime(fmt),
+    )
