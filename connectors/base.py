@@ -1,0 +1,439 @@
+"""The shared half of every connector: errors, columns, source parsing and row shaping.
+
+A connector reads rows out of one warehouse. This module owns what all of them agree on:
+
+* ``ConnectorError``: every failure, with a ``kind`` the UI and run engine act on, a message that
+  tells the user what to fix, and the driver's own text kept apart (``detail``) for the run log.
+  Secrets are scrubbed from both.
+* ``Column``: a source column as the mapping screen shows it.
+* ``parse_source``: a table reference (validated, then quoted as an identifier) or a single
+  read-only SELECT/WITH statement (wrapped as a subquery). Anything else is refused here, before
+  a byte reaches the warehouse.
+* ``row_builder``: turns driver tuples into dicts keyed by column name, fast.
+* ``Connector``: the base class with the SQL-building half of the interface.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+ErrorKind = Literal["auth", "network", "not_found", "query", "permission", "config"]
+KINDS: tuple[str, ...] = ("auth", "network", "not_found", "query", "permission", "config")
+
+DEFAULT_MESSAGES: dict[str, str] = {
+    "auth": "The warehouse rejected the credentials. Check that the password or key has not "
+    "been rotated.",
+    "network": "Could not reach the warehouse. Check the host, port and network access.",
+    "not_found": "The table or view was not found. Check the source name and that the user can "
+    "see it.",
+    "query": "The warehouse could not run the query. Check the SQL and the column names.",
+    "permission": "The warehouse user lacks permission to read this source. Grant it read "
+    "access (SELECT) and try again.",
+    "config": "The datasource settings are incomplete or invalid.",
+}
+
+
+class ConnectorError(Exception):
+    """A failure talking to a warehouse, safe to show to the user.
+
+    ``str(error)`` is the user-facing message; ``detail`` is the driver's text for the run log.
+    """
+
+    def __init__(self, kind: ErrorKind, message: str | None = None, detail: str | None = None):
+        if kind not in KINDS:
+            raise ValueError(f"unknown ConnectorError kind {kind!r}")
+        self.kind: ErrorKind = kind
+        self.message: str = message or DEFAULT_MESSAGES[kind]
+        self.detail: str | None = detail
+        super().__init__(self.message)
+
+    def __repr__(self) -> str:
+        return f"ConnectorError(kind={self.kind!r}, message={self.message!r})"
+
+
+def scrub(text: str | None, secrets: Sequence[str]) -> str | None:
+    """``text`` with every secret value replaced, so driver messages can be logged."""
+    if text is None:
+        return None
+    for secret in secrets:
+        if secret and len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
+
+
+_INTEGER = re.compile(r"INT|FIXED|SERIAL|LONG|SHORT|TINY|BYTE|HUGE", re.I)
+_FLOAT = re.compile(r"FLOAT|DOUBLE|REAL", re.I)
+_DECIMAL = re.compile(r"DECIMAL|NUMERIC|NUMBER|BIGNUMERIC", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A source column: its name as the rows key it, and the warehouse's type name."""
+
+    name: str
+    type: str
+
+    @property
+    def kind(self) -> str:
+        """A coarse type family for suggesting a mapping: string, integer, float, decimal,
+        boolean, date, datetime, time or other."""
+        t = self.type.upper()
+        if t.startswith(("TIMESTAMP", "DATETIME")):
+            return "datetime"
+        if t.startswith("DATE"):
+            return "date"
+        if t.startswith("TIME"):
+            return "time"
+        if t.startswith("BOOL"):
+            return "boolean"
+        if _DECIMAL.search(t):
+            # NUMBER(38,0) is Snowflake's integer.
+            return "integer" if re.search(r",\s*0\)", t) else "decimal"
+        if _FLOAT.search(t):
+            return "float"
+        if _INTEGER.search(t):
+            return "integer"
+        if any(word in t for word in ("CHAR", "TEXT", "STRING", "VARCHAR")):
+            return "string"
+        return "other"
+
+
+# --- sources ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TableRef:
+    """A validated table reference: its parts and whether each was quoted by the user."""
+
+    parts: tuple[tuple[str, bool], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A single read-only SELECT/WITH statement, trailing semicolon removed."""
+
+    sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dialect:
+    """How a warehouse writes SQL text, as far as source checking and quoting need to know."""
+
+    name: str
+    ident_quote: str = '"'
+    backslash_escapes: bool = False  # inside '...' strings
+    hash_comments: bool = False
+    dollar_quotes: bool = False
+    double_quoted_strings: bool = False
+    max_parts: int = 3
+    fold: Literal["lower", "upper", "none"] = "none"
+    bare_part: str = r"[A-Za-z_][A-Za-z0-9_$]*"
+
+
+# Words that have no business inside a read-only SELECT: data-modifying CTEs, SELECT INTO,
+# row locks (FOR UPDATE) and statements that could only appear after a smuggled separator.
+_FORBIDDEN_WORDS = frozenset(
+    """INSERT UPDATE DELETE MERGE UPSERT INTO CREATE DROP ALTER TRUNCATE GRANT REVOKE COPY CALL
+    EXEC EXECUTE ATTACH DETACH INSTALL PRAGMA VACUUM COMMIT ROLLBACK UNDROP""".split()
+)
+
+_NOT_A_SOURCE = (
+    "The source must be a table name (such as schema.table) or a single read-only SELECT "
+    "statement. {reason}"
+)
+
+
+def _refuse(reason: str, detail: str | None = None) -> ConnectorError:
+    return ConnectorError("query", _NOT_A_SOURCE.format(reason=reason), detail=detail)
+
+
+def _scan_words(sql: str, d: Dialect) -> tuple[list[str], int]:
+    """Bare words outside strings, quoted identifiers and comments, and the number of top-level
+    semicolons. Raises ConnectorError on an unterminated string or comment, because a checker
+    that loses track of quoting could be fooled into passing a second statement."""
+    words: list[str] = []
+    semicolons = 0
+    i, n = 0, len(sql)
+    while i < n:
+        c = sql[i]
+        if c == "-" and sql.startswith("--", i) or (d.hash_comments and c == "#"):
+            j = sql.find("\n", i)
+            i = n if j < 0 else j + 1
+        elif c == "/" and sql.startswith("/*", i):
+            j = sql.find("*/", i + 2)
+            if j < 0:
+                raise _refuse("The statement has an unterminated /* comment.")
+            i = j + 2
+        elif c == "'" or (d.double_quoted_strings and c == '"'):
+            escapes = d.backslash_escapes or (i > 0 and sql[i - 1] in "eE")
+            i = _skip_quoted(sql, i, c, escapes)
+        elif c == '"' or c == d.ident_quote:
+            i = _skip_quoted(sql, i, c, escapes=False)
+        elif c == "$" and d.dollar_quotes:
+            m = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$").match(sql, i)
+            if m:
+                j = sql.find(m.group(0), m.end())
+                if j < 0:
+                    raise _refuse("The statement has an unterminated $$ string.")
+                i = j + len(m.group(0))
+            else:
+                i += 1
+        elif c == ";":
+            semicolons += 1
+            i += 1
+        elif c.isalpha() or c == "_":
+            j = i + 1
+            while j < n and (sql[j].isalnum() or sql[j] in "_$"):
+                j += 1
+            words.append(sql[i:j].upper())
+            i = j
+        else:
+            i += 1
+    return words, semicolons
+
+
+def _skip_quoted(sql: str, i: int, quote: str, escapes: bool) -> int:
+    j = i + 1
+    n = len(sql)
+    while j < n:
+        c = sql[j]
+        if escapes and c == "\\":
+            j += 2
+            continue
+        if c == quote:
+            if j + 1 < n and sql[j + 1] == quote:  # doubled quote inside the literal
+                j += 2
+                continue
+            return j + 1
+        j += 1
+    raise _refuse("The statement has an unterminated quoted string or identifier.")
+
+
+def parse_source(source: str, dialect: Dialect) -> TableRef | Query:
+    """Classify and validate an import's source. Raises ConnectorError(kind="query")."""
+    if not isinstance(source, str) or not source.strip():
+        raise _refuse("The source is empty.")
+    text = source.strip()
+    words, semicolons = _scan_words(text, dialect)
+    first = words[0] if words else ""
+    if first in ("SELECT", "WITH"):
+        body = text
+        # One trailing semicolon is harmless; strip it (and anything after it that is blank).
+        if semicolons:
+            stripped = text.rstrip()
+            while stripped.endswith(";"):
+                stripped = stripped[:-1].rstrip()
+            if _scan_words(stripped, dialect)[1]:
+                raise _refuse("It contains more than one statement.")
+            body = stripped
+        bad = sorted({w for w in words if w in _FORBIDDEN_WORDS})
+        if bad:
+            raise _refuse(f"It contains {', '.join(bad)}, which is not allowed in an import.")
+        return Query(body)
+    ref = _parse_table_ref(text, dialect)
+    if ref is None:
+        if first and not semicolons and " " in text:
+            raise _refuse(f"{first} statements are not allowed.")
+        raise _refuse("This is neither a valid table name nor a SELECT statement.")
+    return ref
+
+
+def _parse_table_ref(text: str, d: Dialect) -> TableRef | None:
+    q = re.escape(d.ident_quote)
+    part = rf"(?:{d.bare_part}|{q}[^{q}\x00-\x1f]+{q})"
+    if (
+        d.ident_quote == "`"
+        and text.startswith("`")
+        and text.endswith("`")
+        and text.count("`") == 2
+    ):
+        # BigQuery allows the whole path inside one pair of backticks: `project.dataset.table`.
+        inner = text[1:-1]
+        if not re.fullmatch(rf"{d.bare_part}(?:\.{d.bare_part}){{0,{d.max_parts - 1}}}", inner):
+            return None
+        return TableRef(tuple((p, False) for p in inner.split(".")))
+    if not re.fullmatch(rf"{part}(?:\.{part}){{0,{d.max_parts - 1}}}", text):
+        return None
+    parts = re.findall(part, text)
+    return TableRef(
+        tuple((p[1:-1], True) if p.startswith(d.ident_quote) else (p, False) for p in parts)
+    )
+
+
+def quote_ident(name: str, quoted: bool, d: Dialect) -> str:
+    """One identifier part, case-folded like the warehouse folds unquoted names, then quoted."""
+    if not quoted:
+        name = name.lower() if d.fold == "lower" else name.upper() if d.fold == "upper" else name
+    quote = d.ident_quote
+    return quote + name.replace(quote, quote + quote) + quote
+
+
+def validate_column_name(name: str) -> str:
+    """An incremental column name: any printable text without quotes or separators."""
+    if not isinstance(name, str) or not name.strip() or re.search(r"[\"`;\x00-\x1f]", name):
+        raise ConnectorError(
+            "config",
+            "The incremental column must be a plain column name (no quotes or semicolons).",
+        )
+    return name.strip()
+
+
+# --- rows ------------------------------------------------------------------------------------
+
+
+def row_builder(names: Sequence[str]) -> Callable[[Sequence[tuple]], list[dict[str, Any]]]:
+    """A function turning a list of row tuples into dicts keyed by ``names``.
+
+    The function is generated so that each row becomes one dict display with tuple unpacking:
+    about three times faster than ``dict(zip(names, row))``, which matters because this runs
+    once per row on million-row imports. Column names never enter the generated code; they are
+    bound as constants in its namespace.
+    """
+    if not names:
+        return lambda rows: [{} for _ in rows]
+    if len(set(names)) != len(names):
+        # Duplicate names (``SELECT a.id, b.id``): the later column wins, like dict(zip()).
+        frozen = list(names)
+        return lambda rows: [dict(zip(frozen, r, strict=True)) for r in rows]
+    count = len(names)
+    targets = ", ".join(f"v{i}" for i in range(count)) + ("," if count == 1 else "")
+    pairs = ", ".join(f"k{i}: v{i}" for i in range(count))
+    code = f"def build(rows):\n    return [{{{pairs}}} for {targets} in rows]\n"
+    namespace: dict[str, Any] = {f"k{i}": name for i, name in enumerate(names)}
+    exec(compile(code, "<row_builder>", "exec"), namespace)  # noqa: S102 - names are not code
+    return namespace["build"]
+
+
+# --- the interface ---------------------------------------------------------------------------
+
+
+class Connector:
+    """Base class: one instance per datasource use, closed by ``close()`` or a ``with`` block."""
+
+    partner: ClassVar[str] = ""
+    dialect: ClassVar[Dialect]
+    param: ClassVar[str] = "%s"  # placeholder for the incremental ``since`` value
+
+    def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
+        self.settings = dict(settings or {})
+        self.secret = dict(secret or {})
+        self._secret_values = [str(v) for v in self.secret.values() if v]
+
+    # Context manager and close ------------------------------------------------------------
+    def __enter__(self) -> Connector:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the connection; safe to call twice."""
+
+    def __repr__(self) -> str:  # never the secret
+        return f"<{type(self).__name__} partner={self.partner!r}>"
+
+    # Public interface (implemented per partner) -----------------------------------------------
+    def test_connection(self) -> None:
+        raise NotImplementedError
+
+    def columns(self, source: str) -> list[Column]:
+        raise NotImplementedError
+
+    def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
+        raise NotImplementedError
+
+    def iter_batches(
+        self,
+        source: str,
+        batch_size: int = 10_000,
+        incremental_column: str | None = None,
+        since: Any = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    # SQL building ---------------------------------------------------------------------------
+    def relation(self, source: str) -> str:
+        """The FROM-clause text for ``source``: a quoted table name or a wrapped subquery."""
+        parsed = parse_source(source, self.dialect)
+        if isinstance(parsed, Query):
+            return f"({parsed.sql}\n) AS ic_source"
+        return self.table_sql(parsed)
+
+    def table_sql(self, ref: TableRef) -> str:
+        return ".".join(quote_ident(name, quoted, self.dialect) for name, quoted in ref.parts)
+
+    def select_sql(
+        self, source: str, incremental: str | None = None, *, limit: int | None = None
+    ) -> str:
+        """SELECT * from the source; with ``incremental``, only rows where that column is
+        greater than the bound ``since`` parameter, in its order.
+
+        ``incremental`` must be the exact column name (see ``resolve_column``); it is quoted
+        here and the ``since`` value is bound as a parameter, never pasted in.
+        """
+        # S608: relation() quotes table names and admits only checked SELECT statements.
+        sql = f"SELECT * FROM {self.relation(source)}"  # noqa: S608
+        if incremental is not None:
+            col = quote_ident(incremental, True, self.dialect)
+            sql += f" WHERE {col} > {self.param} ORDER BY {col}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return sql
+
+    def count_sql(self, source: str, incremental: str | None = None) -> str:
+        sql = f"SELECT COUNT(*) FROM {self.relation(source)}"  # noqa: S608 - see select_sql
+        if incremental is not None:
+            sql += f" WHERE {quote_ident(incremental, True, self.dialect)} > {self.param}"
+        return sql
+
+    def resolve_column(self, source: str, incremental_column: str) -> Column:
+        """The source column named ``incremental_column`` (exact, else case-insensitive).
+
+        Checked before a filtered query runs, so that a SELECT that leaves the column out fails
+        with a message naming it instead of a driver error.
+        """
+        wanted = validate_column_name(incremental_column)
+        cols = self.columns(source)
+        for col in cols:
+            if col.name == wanted:
+                return col
+        matches = [c for c in cols if c.name.lower() == wanted.lower()]
+        if len(matches) == 1:
+            return matches[0]
+        names = ", ".join(c.name for c in cols[:20])
+        raise ConnectorError(
+            "query",
+            f'The incremental column "{wanted}" is not among the source\'s columns ({names}). '
+            "Add it to the SELECT or choose another incremental column.",
+        )
+
+    def error(
+        self, kind: ErrorKind, message: str | None = None, exc: object = None
+    ) -> ConnectorError:
+        """A ConnectorError carrying ``exc``'s text, with secrets scrubbed from both texts."""
+        detail = None if exc is None else f"{type(exc).__name__}: {exc}"
+        return ConnectorError(
+            kind,
+            scrub(message, self._secret_values),
+            scrub(detail, self._secret_values),
+        )
+
+
+def check_since(since: Any, incremental_column: str | None) -> None:
+    """``since`` only means something with an incremental column."""
+    if since is not None and not incremental_column:
+        raise ConnectorError(
+            "config", "An incremental start value was given without an incremental column."
+        )
+
+
+def check_batch_size(batch_size: int) -> int:
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ConnectorError("config", "The batch size must be a positive whole number.")
+    return batch_size

@@ -1,0 +1,203 @@
+"""DuckDB: a local ``.duckdb`` file, or Parquet/CSV files by path or glob. The demo's warehouse.
+
+Settings: ``path``. A ``.duckdb``/``.db`` file is opened read-only and its tables are the
+sources. A Parquet or CSV path or glob (``/data/events/*.parquet``) is exposed as one view
+named ``data``: the source is then ``data`` or a SELECT over it.
+
+Once the data is attached, file access is switched off and the configuration locked, so an
+import's SQL cannot read other files on the server (``read_csv('/etc/passwd')``).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import duckdb
+
+from connectors.base import (
+    Column,
+    Connector,
+    ConnectorError,
+    Dialect,
+    check_batch_size,
+    check_since,
+    row_builder,
+)
+
+FILE_VIEW = "data"
+_READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".tsv": "read_csv"}
+# Results the run engine does not take as Python objects are cast to text in the query.
+_TEXT_TYPES = ("UUID", "TIME", "INTERVAL", "BLOB", "BIT", "JSON", "[", "STRUCT", "MAP", "UNION")
+
+
+def _literal(text: str) -> str:
+    """A DuckDB string literal (standard SQL: quotes doubled, no backslash escapes)."""
+    if "\x00" in text:
+        raise ConnectorError("config", "The path contains a NUL character.")
+    return "'" + text.replace("'", "''") + "'"
+
+
+class DuckDBConnector(Connector):
+    partner = "duckdb"
+    dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
+    param = "?"
+
+    def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
+        super().__init__(settings, secret)
+        path = self.settings.get("path")
+        if not path or not isinstance(path, str):
+            raise ConnectorError("config", "Set the path of a DuckDB file or Parquet/CSV files.")
+        self.path = os.path.expanduser(path)
+        self._conn: duckdb.DuckDBPyConnection | None = None
+
+    def _reader(self) -> str | None:
+        lower = self.path.lower()
+        for ext, fn in _READERS.items():
+            if lower.endswith(ext) or lower.endswith(ext + ".gz"):
+                return fn
+        return None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        if self._conn is not None:
+            return self._conn
+        reader = self._reader()
+        try:
+            if reader is None:
+                if not os.path.isfile(self.path):
+                    raise self.error("not_found", f"The DuckDB file {self.path} does not exist.")
+                conn = duckdb.connect(self.path, read_only=True)
+            else:
+                if not glob.glob(self.path):
+                    raise self.error("not_found", f"No file matches {self.path}.")
+                conn = duckdb.connect()
+                folder = os.path.dirname(os.path.abspath(self.path.split("*")[0])) + os.sep
+                # DDL and SET take no bound parameters, so the paths go in as string literals.
+                conn.execute(f"SET allowed_directories = [{_literal(folder)}]")
+                conn.execute(
+                    f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM {reader}({_literal(self.path)})"  # noqa: S608
+                )
+                conn.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")  # noqa: S608 - fixed name
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
+        except ConnectorError:
+            raise
+        except duckdb.IOException as exc:
+            raise self.error(
+                "config", f"{self.path} is not a readable DuckDB, Parquet or CSV file.", exc
+            ) from None
+        except duckdb.Error as exc:
+            raise self.error("config", f"Could not open {self.path}.", exc) from None
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _map_error(self, exc: BaseException) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            return exc
+        text = str(exc)
+        if isinstance(exc, duckdb.CatalogException) and (
+            "Table with name" in text or "does not exist" in text
+        ):
+            return self.error("not_found", exc=exc)
+        if isinstance(exc, duckdb.PermissionException):
+            return self.error(
+                "permission", "The query tried to reach files outside the datasource.", exc
+            )
+        return self.error("query", exc=exc)
+
+    def _execute(self, sql: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
+        conn = self._connect()
+        try:
+            # A cursor per statement, so that a stream and a count do not share a result.
+            return conn.cursor().execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from None
+
+    @staticmethod
+    def _describe(cur: duckdb.DuckDBPyConnection) -> list[Column]:
+        return [Column(d[0], str(d[1])) for d in cur.description or ()]
+
+    def _text_casts(self, source: str, cols: list[Column]) -> str | None:
+        """A SELECT list casting exotic columns to VARCHAR, or None when none needs it."""
+        odd = {c.name for c in cols if any(t in c.type.upper() for t in _TEXT_TYPES)}
+        if not odd:
+            return None
+        q = self.dialect.ident_quote
+        return ", ".join(
+            f"CAST({q}{c.name.replace(q, q + q)}{q} AS VARCHAR) AS {q}{c.name.replace(q, q + q)}{q}"
+            if c.name in odd
+            else f"{q}{c.name.replace(q, q + q)}{q}"
+            for c in cols
+        )
+
+    def _select(self, source: str, incremental: str | None, limit: int | None = None) -> str:
+        sql = self.select_sql(source, incremental, limit=limit)
+        casts = self._text_casts(source, self.columns(source))
+        if casts:
+            sql = f"SELECT {casts} FROM ({sql}) AS ic_typed"  # noqa: S608 - quoted names
+        return sql
+
+    # Interface ------------------------------------------------------------------------------
+    def test_connection(self) -> None:
+        self._execute("SELECT 1").fetchall()
+
+    def columns(self, source: str) -> list[Column]:
+        return self._describe(self._execute(self.select_sql(source) + " LIMIT 0"))
+
+    def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
+        cur = self._execute(self._select(source, None, limit=max(0, int(limit))))
+        try:
+            rows = cur.fetchall()
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from None
+        return self.columns(source), row_builder([d[0] for d in cur.description])(rows)
+
+    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
+        check_since(since, incremental_column)
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column).name
+            if since is not None:
+                return int(self._fetch_one(self.count_sql(source, col), [since]))
+        return int(self._fetch_one(self.count_sql(source)))
+
+    def _fetch_one(self, sql: str, params: list | None = None) -> Any:
+        cur = self._execute(sql, params)
+        try:
+            return cur.fetchone()[0]
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from None
+
+    def iter_batches(
+        self,
+        source: str,
+        batch_size: int = 10_000,
+        incremental_column: str | None = None,
+        since: Any = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        check_since(since, incremental_column)
+        check_batch_size(batch_size)
+        col = None
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column).name
+        if since is not None:
+            cur = self._execute(self._select(source, col), [since])
+        else:
+            cur = self._execute(self._select(source, None))
+        try:
+            build = row_builder([d[0] for d in cur.description])
+            # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
+            while rows := cur.fetchmany(batch_size):
+                yield build(rows)
+        except duckdb.Error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            cur.close()

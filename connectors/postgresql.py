@@ -1,0 +1,249 @@
+"""PostgreSQL (and Redshift-style) warehouses through psycopg 3.
+
+Settings: ``host``, ``port``, ``database``, ``user``, ``sslmode``; secret: ``password``.
+Advanced: ``statement_timeout_ms`` (default 15 minutes, applied to every statement and so to
+every FETCH of a stream) and ``connect_timeout`` seconds (default 10).
+
+Every session is a read-only transaction; streams use a named (server-side) cursor, so rows
+arrive ``batch_size`` at a time and memory stays flat whatever the table size.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg.types.string import TextLoader
+
+from connectors.base import (
+    Column,
+    Connector,
+    ConnectorError,
+    Dialect,
+    check_batch_size,
+    check_since,
+    row_builder,
+)
+
+_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+
+# Types the run engine does not take as Python objects are loaded as their text form.
+_TEXT_TYPES = (
+    "uuid",
+    "json",
+    "jsonb",
+    "time",
+    "timetz",
+    "interval",
+    "inet",
+    "cidr",
+    "money",
+    "xml",
+    "bit",
+    "varbit",
+    "tsvector",
+    "macaddr",
+    "point",
+    "int4range",
+    "tstzrange",
+)
+
+_cursor_ids = itertools.count(1)
+
+
+class PostgresConnector(Connector):
+    partner = "postgresql"
+    dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
+    param = "%s"
+
+    def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
+        super().__init__(settings, secret)
+        self._conn: psycopg.Connection | None = None
+        missing = [k for k in ("host", "database", "user") if not self.settings.get(k)]
+        if missing:
+            raise ConnectorError(
+                "config", f"PostgreSQL settings are missing: {', '.join(missing)}."
+            )
+        sslmode = self.settings.get("sslmode") or "prefer"
+        if sslmode not in _SSLMODES:
+            raise ConnectorError(
+                "config", f"sslmode must be one of: {', '.join(sorted(_SSLMODES))}."
+            )
+        try:
+            self._port = int(self.settings.get("port") or 5432)
+        except (TypeError, ValueError):
+            raise ConnectorError("config", "The port must be a number.") from None
+        self._sslmode = sslmode
+
+    # Connection ---------------------------------------------------------------------------
+    def _connect(self) -> psycopg.Connection:
+        if self._conn is not None and not self._conn.closed:
+            return self._conn
+        timeout_ms = int(self.settings.get("statement_timeout_ms") or 15 * 60 * 1000)
+        try:
+            conn = psycopg.connect(
+                host=self.settings["host"],
+                port=self._port,
+                dbname=self.settings["database"],
+                user=self.settings["user"],
+                password=self.secret.get("password") or None,
+                sslmode=self._sslmode,
+                connect_timeout=int(self.settings.get("connect_timeout") or 10),
+                application_name="import-center",
+                options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on",
+            )
+        except psycopg.Error as exc:
+            raise self._map_connect_error(exc) from None
+        # Read-only twice over: the session default above and the transaction flag here.
+        conn.read_only = True
+        for name in _TEXT_TYPES:
+            conn.adapters.register_loader(name, TextLoader)
+        self._conn = conn
+        return conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def _map_connect_error(self, exc: psycopg.Error) -> ConnectorError:
+        text = str(exc).lower()
+        if (
+            "password" in text
+            or "authentication" in text
+            or "role" in text
+            and "does not exist" in text
+        ):
+            return self.error("auth", exc=exc)
+        if "database" in text and "does not exist" in text:
+            return self.error(
+                "not_found",
+                f'The database "{self.settings["database"]}" does not exist on this server.',
+                exc,
+            )
+        if "permission denied" in text or "not permitted" in text:
+            return self.error(
+                "permission", "The user is not allowed to connect to this database.", exc
+            )
+        if "ssl" in text:
+            return self.error(
+                "network", "The SSL connection failed. Check the sslmode setting.", exc
+            )
+        return self.error("network", exc=exc)
+
+    def _map_error(self, exc: BaseException) -> ConnectorError:
+        if isinstance(exc, ConnectorError):
+            return exc
+        if isinstance(exc, pgerrors.UndefinedTable):
+            return self.error("not_found", exc=exc)
+        if isinstance(exc, pgerrors.InsufficientPrivilege):
+            return self.error("permission", exc=exc)
+        if isinstance(exc, pgerrors.QueryCanceled):
+            return self.error(
+                "query",
+                "The query was cancelled because it ran longer than the statement timeout.",
+                exc,
+            )
+        if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
+            return self.error("query", "Imports may only read: the statement tried to write.", exc)
+        if isinstance(exc, pgerrors.InvalidAuthorizationSpecification | pgerrors.InvalidPassword):
+            return self.error("auth", exc=exc)
+        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+            return self.error("network", "The connection to the warehouse was lost.", exc)
+        if isinstance(exc, psycopg.Error):
+            return self.error("query", exc=exc)
+        return self.error("query", exc=exc)
+
+    def _run(self, sql: str, params: tuple = ()) -> psycopg.Cursor:
+        conn = self._connect()
+        try:
+            return conn.execute(sql, params)
+        except psycopg.Error as exc:
+            self._reset()
+            raise self._map_error(exc) from None
+
+    def _reset(self) -> None:
+        # After an error the transaction is aborted; start clean for the next call.
+        if self._conn is not None and not self._conn.closed:
+            try:
+                self._conn.rollback()
+            except psycopg.Error:
+                self.close()
+
+    # Interface ------------------------------------------------------------------------------
+    def test_connection(self) -> None:
+        self._run("SELECT 1").fetchall()
+        self._reset()
+
+    def _describe(self, cur: psycopg.Cursor) -> list[Column]:
+        types = self._connect().adapters.types
+        cols = []
+        for d in cur.description or ():
+            info = types.get(d.type_code)
+            cols.append(Column(d.name, info.name if info else str(d.type_code)))
+        return cols
+
+    def columns(self, source: str) -> list[Column]:
+        cur = self._run(self.select_sql(source) + " LIMIT 0")
+        cols = self._describe(cur)
+        self._reset()
+        return cols
+
+    def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
+        cur = self._run(self.select_sql(source, limit=max(0, int(limit))))
+        cols = self._describe(cur)
+        rows = row_builder([c.name for c in cols])(cur.fetchall())
+        self._reset()
+        return cols, rows
+
+    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
+        check_since(since, incremental_column)
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column).name
+            if since is not None:
+                (n,) = self._run(self.count_sql(source, col), (since,)).fetchone()
+                self._reset()
+                return int(n)
+        (n,) = self._run(self.count_sql(source)).fetchone()
+        self._reset()
+        return int(n)
+
+    def iter_batches(
+        self,
+        source: str,
+        batch_size: int = 10_000,
+        incremental_column: str | None = None,
+        since: Any = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        check_since(since, incremental_column)
+        check_batch_size(batch_size)
+        params: tuple = ()
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column).name
+            if since is not None:
+                sql, params = self.select_sql(source, col), (since,)
+            else:
+                sql = self.select_sql(source)
+        else:
+            sql = self.select_sql(source)
+        conn = self._connect()
+        cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
+        cur.itersize = batch_size
+        try:
+            cur.execute(sql, params)
+            build = row_builder([d.name for d in cur.description or ()])
+            while rows := cur.fetchmany(batch_size):
+                yield build(rows)
+        except psycopg.Error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            try:
+                cur.close()
+            except psycopg.Error:
+                pass
+            self._reset()
