@@ -1,17 +1,126 @@
-"""When an import runs next. (Minimal version; the run-engine issue completes it.)"""
+"""When an import runs next: one function, `next_run_after`, for every schedule kind.
+
+- Repeat Intervals: every N minutes/hours/days/weeks (never less than
+  `IMPORT_MIN_INTERVAL_MINUTES`). Slots stay aligned to the previous due time, so a slot missed
+  because a run was still going (a skipped run) resumes "from the one after", not from now.
+- Custom Schedule: days of the week (0=Mon..6=Sun) or days of the month (1..31) at HH:MM in
+  the import's time zone. Wall-clock times are resolved with `zoneinfo`: a time that does not
+  exist on a spring-forward day runs at the same instant shifted by the gap (02:30 → 03:30), an
+  ambiguous autumn time runs once, at its first occurrence. A day of the month past the month's
+  end (the 31st in February) runs on the month's last day, so "the 31st" means "month end".
+  (croniter would silently skip such months, which no one scheduling a monthly export wants.)
+- Manually Trigger: once at `manual_run_at` when that is still in the future, otherwise never.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import calendar
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
 
 from imports.models import Import
 
-_UNIT_SECONDS = {"minutes": 60, "hours": 3600, "days": 86400, "weeks": 604800}
+_UNIT = {
+    Import.IntervalUnit.MINUTES: timedelta(minutes=1),
+    Import.IntervalUnit.HOURS: timedelta(hours=1),
+    Import.IntervalUnit.DAYS: timedelta(days=1),
+    Import.IntervalUnit.WEEKS: timedelta(weeks=1),
+}
+# A custom schedule matches at least once a month; look one leap year ahead at most.
+_HORIZON_DAYS = 367
+
+
+def interval_step(imp: Import) -> timedelta | None:
+    """The interval of a Repeat Intervals import, floored at the configured minimum."""
+    unit = _UNIT.get(imp.interval_unit)
+    if unit is None or not imp.interval_every:
+        return None
+    minimum = timedelta(minutes=settings.IMPORT_MIN_INTERVAL_MINUTES)
+    return max(unit * imp.interval_every, minimum)
+
+
+def schedule_errors(imp: Import) -> list[str]:
+    """User-facing reasons the schedule cannot work (the wizard's form shows them)."""
+    errors: list[str] = []
+    kind = imp.schedule_kind
+    if kind == Import.ScheduleKind.INTERVAL:
+        unit = _UNIT.get(imp.interval_unit)
+        if unit is None or not imp.interval_every:
+            errors.append("Choose how often the import repeats.")
+        elif unit * imp.interval_every < timedelta(minutes=settings.IMPORT_MIN_INTERVAL_MINUTES):
+            errors.append(
+                f"Imports can repeat at most every {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
+            )
+    elif kind == Import.ScheduleKind.CUSTOM:
+        if not imp.custom_days:
+            errors.append("Choose at least one day.")
+        if imp.custom_time is None:
+            errors.append("Choose a time of day.")
+        try:
+            ZoneInfo(imp.schedule_timezone or "UTC")
+        except (ZoneInfoNotFoundError, ValueError):
+            errors.append("Choose a valid time zone.")
+    return errors
 
 
 def next_run_after(imp: Import, now: datetime) -> datetime | None:
-    if imp.schedule_kind == Import.ScheduleKind.INTERVAL and imp.interval_every:
-        return now + timedelta(seconds=imp.interval_every * _UNIT_SECONDS[imp.interval_unit])
-    if imp.schedule_kind == Import.ScheduleKind.MANUAL:
+    """The first time strictly after `now` at which `imp` is due, in UTC; None for never."""
+    kind = imp.schedule_kind
+    if kind == Import.ScheduleKind.INTERVAL:
+        return _next_interval(imp, now)
+    if kind == Import.ScheduleKind.CUSTOM:
+        return _next_custom(imp, now)
+    if kind == Import.ScheduleKind.MANUAL:
         return imp.manual_run_at if imp.manual_run_at and imp.manual_run_at > now else None
+    return None
+
+
+def _next_interval(imp: Import, now: datetime) -> datetime | None:
+    step = interval_step(imp)
+    if step is None:
+        return None
+    anchor = imp.next_run_at
+    if anchor is None or anchor > now + step:
+        # No slot yet (just published or resumed), or the schedule was shortened: start afresh.
+        return now + step
+    if anchor > now:
+        return anchor
+    missed = (now - anchor) // step + 1
+    return anchor + step * missed
+
+
+def _zone(imp: Import) -> ZoneInfo:
+    try:
+        return ZoneInfo(imp.schedule_timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _matches(imp: Import, day: date) -> bool:
+    days = {int(d) for d in imp.custom_days or []}
+    if imp.custom_mode == Import.CustomMode.WEEKDAYS:
+        return day.weekday() in days
+    last = calendar.monthrange(day.year, day.month)[1]
+    if day.day == last:
+        return any(d >= last for d in days)
+    return day.day in days
+
+
+def _next_custom(imp: Import, now: datetime) -> datetime | None:
+    if not imp.custom_days or imp.custom_time is None:
+        return None
+    zone = _zone(imp)
+    at = time(imp.custom_time.hour, imp.custom_time.minute)
+    # Start a day early: `now` in UTC may still be "yesterday" in the import's zone.
+    day = now.astimezone(zone).date() - timedelta(days=1)
+    for _ in range(_HORIZON_DAYS + 2):
+        if _matches(imp, day):
+            # fold=0: the first of two ambiguous times; a time in a spring-forward gap maps,
+            # through the pre-transition offset, to the instant the gap's length later.
+            when = datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
+            if when > now:
+                return when
+        day += timedelta(days=1)
     return None
