@@ -7,6 +7,7 @@ unless `CI` is set: in CI a missing service is a failure, never a silent skip.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from urllib.parse import urlparse
 
@@ -38,6 +39,9 @@ def pytest_collection_modifyitems(config, items):
     checks = {
         "postgres": lambda: _reachable(postgres_url, 5432),
         "redis": lambda: _reachable(redis_url, 6379),
+        "browser": lambda: (
+            shutil.which("chromium") is not None or os.path.exists("/usr/bin/chromium")
+        ),
     }
     answers: dict[str, bool] = {}
     for item in items:
@@ -46,7 +50,18 @@ def pytest_collection_modifyitems(config, items):
                 if marker not in answers:
                     answers[marker] = check()
                 if not answers[marker] and not in_ci:
-                    item.add_marker(pytest.mark.skip(reason=f"{marker} server not reachable"))
+                    item.add_marker(pytest.mark.skip(reason=f"{marker} not available here"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under CI a skipped test is a failure: CI must run every test it has."""
+    outcome = yield
+    report = outcome.get_result()
+    if os.environ.get("CI") and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.longrepr = f"Skipped under CI, which must run every test: {reason}"
 
 
 @pytest.fixture

@@ -1,0 +1,50 @@
+# Import Center — the two commands a user needs: `make run` and `make test`.
+# Both work on a fresh checkout with nothing but Python 3.11: they create .venv and install
+# the pinned dependencies from requirements/dev.lock first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+
+.PHONY: install run test lint format bench clean
+
+install: $(STAMP)
+
+$(STAMP): requirements/dev.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/dev.lock
+	@touch $@
+
+run: install
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input -v 0
+	DEBUG=1 $(BIN)/python manage.py seed_demo $(SEED_ARGS)
+	@echo
+	@echo "  Import Center is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
+	@echo
+	DEBUG=1 PORT=$(PORT) $(BIN)/honcho start -f Procfile
+
+test: install
+	@bash scripts/bqemulator/setup.sh
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format:
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python bench/validation.py
+	$(BIN)/python bench/connectors.py
+	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/import_e2e.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache .hypothesis
