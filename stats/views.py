@@ -1,9 +1,173 @@
-"""Stats tab and detail pane (placeholders until the stats issue lands)."""
+"""The import detail page (Overview and Stats tabs), the run detail pane, the live row of a
+running run, and the CSV exports. Read-only: state changes go through the listing's actions.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template import TemplateDoesNotExist
+from django.template.loader import get_template, render_to_string
+from django.urls import reverse
+from django.utils.text import slugify
+from django_htmx.http import HttpResponseStopPolling
+
+from imports.models import Import, ImportRun
+from imports.roles import can_view
+from stats import exports, queries
+from stats.charts import build_trend
+from stats.forms import RecordFilterForm, StatsPageForm
+
+ROW_ACTIONS_TEMPLATE = "imports/_row_actions.html"
+# Columns a Stats page never reads; skipping them keeps 100 rows cheap.
+_RUN_HEAVY = ("spec_snapshot", "error_detail", "watermark", "since")
+
+
+def _get_import_for_user(request: HttpRequest, code: UUID) -> Import:
+    if not can_view(request.user):
+        raise PermissionDenied
+    return get_object_or_404(
+        Import.objects.select_related("datasource", "health_run", "created_by", "updated_by"),
+        code=code,
+    )
+
+
+def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
+    imp = _get_import_for_user(request, code)
+    run = get_object_or_404(ImportRun.objects.defer(*_RUN_HEAVY), import_obj=imp, code=run_code)
+    run.import_obj = imp  # already loaded; saves a query per use
+    return imp, run
+
+
+def _expired_message() -> str:
+    days = queries.retention_days()
+    return f"Detailed records are available only for runs completed within the last {days} days"
+
+
+def _row_actions_template() -> str | None:
+    # The listing owns the actions partial; until it exists the Overview shows none.
+    try:
+        get_template(ROW_ACTIONS_TEMPLATE)
+    except TemplateDoesNotExist:
+        return None
+    return ROW_ACTIONS_TEMPLATE
+
+
+def _mapping_rows(mapping: dict) -> list[dict]:
+    fields = mapping.get("fields") if isinstance(mapping, dict) else None
+    if not isinstance(fields, list):
+        return []
+    return [f for f in fields if isinstance(f, dict)]
 
 
 @login_required
-def placeholder(request, code=None):
-    return HttpResponse("Not built yet.", status=501)
+def overview(request: HttpRequest, code: UUID) -> HttpResponse:
+    imp = _get_import_for_user(request, code)
+    ctx = {
+        "imp": imp,
+        "tab": "overview",
+        "mapping_rows": _mapping_rows(imp.mapping),
+        "row_actions_template": _row_actions_template(),
+    }
+    return render(request, "stats/overview.html", ctx)
+
+
+@login_required
+def stats(request: HttpRequest, code: UUID) -> HttpResponse:
+    imp = _get_import_for_user(request, code)
+    form = StatsPageForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid page.")
+    page = form.page_number()
+    runs, has_older = queries.runs_page(imp, page)
+    ctx = {
+        "imp": imp,
+        "tab": "stats",
+        "runs": runs,
+        "page": page,
+        "has_older": has_older,
+        "days": queries.retention_days(),
+    }
+    if request.htmx and request.htmx.target == "stats-table":
+        return render(request, "stats/stats.html#table", ctx)
+    ctx["trend"] = build_trend(queries.trend_rows(imp), queries.retention_days())
+    return render(request, "stats/stats.html", ctx)
+
+
+def _records_url(imp: Import, run: ImportRun, **params) -> str:
+    query = urlencode({k: v for k, v in params.items() if v not in ("", None, 0)})
+    url = reverse("stats-run-detail", args=[imp.code, run.code])
+    return f"{url}?{query}" if query else url
+
+
+@login_required
+def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
+    imp, run = _get_run_for_user(request, code, run_code)
+    ctx = {"imp": imp, "run": run, "tab": "stats"}
+    if not queries.is_within_window(run):
+        ctx["expired_message"] = _expired_message()
+        template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
+        return render(request, template, ctx)
+    form = RecordFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid filters: " + form.errors.as_text())
+    filters = form.filters(default_result="failed" if run.failed else "all")
+    records, next_after = queries.records_page(run, filters)
+    keep = {"result": filters.result, "code": filters.code, "field": filters.field, "q": filters.q}
+    ctx.update(
+        filters=filters,
+        form=form,
+        records=records,
+        next_url=_records_url(imp, run, **keep, after=next_after) if next_after else None,
+        first_url=_records_url(imp, run, **keep) if filters.after else None,
+        show_event=imp.sync_type == Import.SyncType.EVENT,
+        identity_label=imp.get_identity_kind_display(),
+    )
+    if request.htmx and request.htmx.target == "records":
+        return render(request, "stats/run_detail.html#records", ctx)
+    summary = queries.error_summary(run)
+    for row in summary:
+        row.url = _records_url(imp, run, result="failed", field=row.field, code=row.code)
+    ctx["error_summary"] = summary
+    template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
+    return render(request, template, ctx)
+
+
+@login_required
+def run_row(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
+    """The Stats row of one run; polled while the run is in progress, and stops the poll
+    (HTTP 286) with the final row once the run has ended."""
+    imp, run = _get_run_for_user(request, code, run_code)
+    html = render_to_string("stats/stats.html#row", {"imp": imp, "run": run}, request)
+    if run.is_finished:
+        return HttpResponseStopPolling(html)
+    return HttpResponse(html)
+
+
+def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+def stats_export(request: HttpRequest, code: UUID) -> StreamingHttpResponse:
+    imp = _get_import_for_user(request, code)
+    name = slugify(imp.nickname) or "import"
+    return _csv_response(exports.stats_csv(imp), f"{name}-stats.csv")
+
+
+@login_required
+def run_failed_export(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
+    imp, run = _get_run_for_user(request, code, run_code)
+    if not queries.is_within_window(run):
+        return HttpResponse(_expired_message(), status=410, content_type="text/plain")
+    name = slugify(imp.nickname) or "import"
+    stamp = run.created_at.strftime("%Y%m%d-%H%M")
+    return _csv_response(exports.failed_records_csv(run), f"{name}-{stamp}-failed-records.csv")

@@ -1,0 +1,208 @@
+"""Read-side queries of the Stats tab and the detail pane.
+
+Every function here is one query (or one query per chunk for streaming), shaped so the page
+cost stays flat however many runs or records an import has:
+
+- the Stats table is a capped, offset page of one import's runs in the retention window
+  (index `run_import_created_idx`);
+- the health trend is one `values_list()` over the window (same index);
+- the detail pane is keyset-paginated by row number (index `record_run_success_idx`), so
+  page 500 of a 1M-record run costs what page 1 costs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from imports.models import Import, ImportRun, RecordResult, RunErrorCount
+
+STATS_PAGE_SIZE = 100
+RECORDS_PAGE_SIZE = 50
+IDENTITY_ERROR_CODE = "invalid_identity"
+
+
+def retention_days() -> int:
+    return settings.IMPORT_STATS_RETENTION_DAYS
+
+
+def window_start(now: datetime | None = None) -> datetime:
+    """Oldest trigger time still inside the retention window."""
+    return (now or timezone.now()) - timedelta(days=retention_days())
+
+
+def is_within_window(run: ImportRun, now: datetime | None = None) -> bool:
+    return run.created_at >= window_start(now)
+
+
+def runs_page(imp: Import, page: int, size: int = STATS_PAGE_SIZE) -> tuple[list[ImportRun], bool]:
+    """One page of the Stats table (newest first) and whether an older page exists."""
+    offset = (page - 1) * size
+    rows = list(
+        ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start())
+        .order_by("-created_at", "-id")
+        .defer("spec_snapshot", "error_detail", "watermark", "since")[offset : offset + size + 1]
+    )
+    return rows[:size], len(rows) > size
+
+
+def trend_rows(imp: Import) -> list[tuple[datetime, int, int, str]]:
+    """(created_at, total, successful, state) of the runs that carry health, oldest first."""
+    return list(
+        ImportRun.objects.filter(
+            import_obj=imp,
+            created_at__gte=window_start(),
+            state__in=list(ImportRun.HEALTH_STATES),
+        )
+        .order_by("created_at", "id")
+        .values_list("created_at", "total", "successful", "state")
+    )
+
+
+def error_summary(run: ImportRun) -> list[RunErrorCount]:
+    """The run's (field, code) counts: identity errors first ("prioritize identity errors"),
+    then the most frequent."""
+    rows = list(RunErrorCount.objects.filter(run=run))
+    rows.sort(key=lambda r: (r.code != IDENTITY_ERROR_CODE, -r.count, r.field, r.code))
+    return rows
+
+
+@dataclass(frozen=True)
+class RecordFilters:
+    result: str  # "all", "success" or "failed"
+    code: str = ""
+    field: str = ""
+    q: str = ""
+    after: int = 0
+
+
+def _records_queryset(run: ImportRun, f: RecordFilters):
+    qs = RecordResult.objects.filter(run=run)
+    if f.result == "success":
+        qs = qs.filter(success=True)
+    elif f.result == "failed":
+        qs = qs.filter(success=False)
+    if f.field and f.code:
+        qs = qs.filter(error_keys__contains=f"|{f.field}:{f.code}|")
+    elif f.code:
+        qs = qs.filter(error_keys__contains=f":{f.code}|")
+    elif f.field:
+        qs = qs.filter(error_keys__contains=f"|{f.field}:")
+    if f.q:
+        qs = qs.filter(identity=f.q)
+    return qs
+
+
+def records_page(
+    run: ImportRun, f: RecordFilters, size: int = RECORDS_PAGE_SIZE
+) -> tuple[list[RecordResult], int | None]:
+    """Records after the cursor, in row order, and the cursor of the next page (or None).
+
+    Keyset: `row_number > after ORDER BY row_number LIMIT size+1`, so the database seeks
+    straight to the cursor through (run, success, row_number) instead of counting past
+    `OFFSET` rows.
+    """
+    rows = list(
+        _records_queryset(run, f)
+        .filter(row_number__gt=f.after)
+        .order_by("row_number")
+        .only("row_number", "success", "identity", "event_name", "errors")[: size + 1]
+    )
+    next_after = rows[size - 1].row_number if len(rows) > size else None
+    return rows[:size], next_after
+
+
+def iter_failed_records(
+    run: ImportRun, chunk: int = 5000
+) -> Iterator[list[tuple[int, str, str, list]]]:
+    """Every failed record of a run as (row_number, identity, event_name, errors), in chunks.
+
+    Keyset chunks rather than `.iterator()`: constant memory on every backend, and no
+    server-side cursor held open for the length of a download.
+    """
+    after = 0
+    while True:
+        rows = list(
+            RecordResult.objects.filter(run=run, success=False, row_number__gt=after)
+            .order_by("row_number")
+            .values_list("row_number", "identity", "event_name", "errors")[:chunk]
+        )
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        after = rows[-1][0]
+
+
+def iter_window_runs(imp: Import, chunk: int = 2000) -> Iterator[list[ImportRun]]:
+    """All runs of the import in the window, newest first, in keyset chunks (the Stats CSV)."""
+    qs = (
+        ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start())
+        .order_by("-created_at", "-id")
+        .defer("spec_snapshot", "error_detail", "watermark", "since")
+    )
+    last: tuple[datetime, int] | None = None
+    while True:
+        page = qs
+        if last is not None:
+            page = qs.filter(Q(created_at__lt=last[0]) | Q(created_at=last[0], id__lt=last[1]))
+        rows = list(page[:chunk])
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        last = (rows[-1].created_at, rows[-1].id)
+
+
+# --- Wording shared by the Stats table and its CSV ------------------------------------------
+
+SKIPPED_NOTE = "Skipped — the previous run was still running"
+STOPPED_NOTE = "Stopped — stats not available"
+
+# What to do about a failed run, by the connector's error kind. "auth" is the reference's own
+# best practice ("Confirm that your data warehouse credentials are valid ...").
+FAILURE_ADVICE = {
+    "auth": (
+        "Confirm that your data warehouse credentials are valid and have not been rotated or "
+        "updated since the import was last configured, then update the datasource."
+    ),
+    "permission": (
+        "Grant the datasource's warehouse user read access to the source, then run the "
+        "import again."
+    ),
+    "network": "Check that the warehouse is reachable from Import Center, then run the import again.",
+    "not_found": (
+        "Check that the source table or query still exists in the warehouse; edit the import "
+        "if it moved."
+    ),
+    "query": "Run the source query in the warehouse to see the error, then edit the import.",
+    "config": "Review the datasource settings, then test the connection again.",
+}
+DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
+
+
+def failure_advice(run: ImportRun) -> str:
+    return FAILURE_ADVICE.get(run.error_kind, DEFAULT_FAILURE_ADVICE)
+
+
+def partial_note(run: ImportRun) -> str:
+    """ "1,234 records ingested before the stop (partial)" when a stopped run kept its count."""
+    if run.partial and run.processed:
+        return f"{run.processed:,} records ingested before the stop (partial)"
+    return ""
+
+
+def count_mismatch(run: ImportRun) -> bool:
+    """The reference's "validate record counts": the source reported a different count."""
+    return (
+        run.state == ImportRun.State.COMPLETED
+        and run.expected_total is not None
+        and run.expected_total != run.total
+    )

@@ -1,0 +1,59 @@
+"""Template helpers of the Stats pages: the Error Reference's resolution for an error code,
+run-state wording shared with the CSV export, and a running run's progress."""
+
+from __future__ import annotations
+
+from django import template
+
+from imports.models import ImportRun
+from stats import queries
+from validation.errors import ERROR_REFERENCE
+
+register = template.Library()
+
+
+@register.filter
+def resolution(code: str) -> str:
+    info = ERROR_REFERENCE.get(code)
+    return info.resolution if info else ""
+
+
+@register.filter
+def error_message(code: str) -> str:
+    info = ERROR_REFERENCE.get(code)
+    return info.message if info else code
+
+
+@register.simple_tag
+def skipped_note() -> str:
+    return queries.SKIPPED_NOTE
+
+
+@register.simple_tag
+def stopped_note() -> str:
+    return queries.STOPPED_NOTE
+
+
+@register.filter
+def partial_note(run: ImportRun) -> str:
+    return queries.partial_note(run)
+
+
+@register.filter
+def failure_advice(run: ImportRun) -> str:
+    return queries.failure_advice(run)
+
+
+@register.filter
+def count_mismatch(run: ImportRun) -> bool:
+    return queries.count_mismatch(run)
+
+
+@register.filter
+def progress_percent(run: ImportRun) -> int | None:
+    """Share of the source read so far, when the source count is known."""
+    if run.expected_total:
+        return min(100, run.processed * 100 // run.expected_total)
+    if run.chunks_total:
+        return min(100, run.chunks_done * 100 // run.chunks_total)
+    return None
