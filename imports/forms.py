@@ -1,0 +1,643 @@
+"""Forms for setting imports up: datasources (one per partner) and the four wizard steps.
+
+Every form validates on the server and reports problems on the field; none of them lets an
+input (huge, unicode, SQL-looking, unknown column) reach the database or a warehouse unchecked.
+Secrets are write-only: their widgets never render a value, bound or not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zoneinfo
+from datetime import datetime
+from functools import cache
+
+from django import forms
+from django.conf import settings
+from django.utils import timezone
+
+from imports.models import Datasource, Import, Partner
+
+MAX_SOURCE_CHARS = 100_000
+MAX_KEY_FILE_BYTES = 64 * 1024
+MAX_SAMPLE_ROWS = 10_000
+DEFAULT_SAMPLE_ROWS = 1_000
+# Beyond a year the schedule is no longer "repeating" in any useful sense, and bounding it keeps
+# timedelta arithmetic far from overflow whatever number is typed.
+MAX_INTERVAL_MINUTES = 366 * 24 * 60
+_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
+
+
+class SecretInput(forms.PasswordInput):
+    """A password box that never renders a value, even when the form is redisplayed."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs={"autocomplete": "new-password", **(attrs or {})})
+
+    def format_value(self, value):
+        return None
+
+
+class SecretTextarea(forms.Textarea):
+    """A textarea for multi-line secrets (private keys) that never renders its value."""
+
+    def format_value(self, value):
+        return None
+
+
+# --- Datasources ------------------------------------------------------------------------------
+
+
+class DatasourceForm(forms.Form):
+    """Common part of every datasource form; subclasses declare their settings and secrets.
+
+    `SETTINGS` and `SECRETS` name exactly the connector's keys: what the form stores in
+    `Datasource.settings` and in the encrypted secret.
+    """
+
+    partner: str = ""
+    SETTINGS: tuple[str, ...] = ()
+    SECRETS: tuple[str, ...] = ()
+
+    name = forms.CharField(max_length=100, help_text="How imports will refer to this warehouse.")
+
+    def __init__(self, *args, instance: Datasource | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {"name": instance.name, **instance.settings}
+        super().__init__(*args, **kwargs)
+        stored = self._stored_secret()
+        for key in self.SECRETS:
+            field = self.fields[key]
+            field.required = False
+            if key in stored:
+                field.help_text = "Set — leave blank to keep."
+                field.widget.attrs["placeholder"] = "set — leave blank to keep"
+
+    def _stored_secret(self) -> dict:
+        if self.instance is None or not self.instance.has_secret:
+            return {}
+        try:
+            return self.instance.get_secret() or {}
+        except Exception:
+            # An undecryptable secret (rotated FIELD_ENCRYPTION_KEY) reads as "not set".
+            return {}
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not name:
+            raise forms.ValidationError("Enter a name.")
+        others = Datasource.objects.filter(name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("A datasource with this name already exists.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        self.secret = self._merge_secret(cleaned)
+        return cleaned
+
+    def _new_secret_values(self, cleaned) -> dict:
+        return {key: cleaned[key] for key in self.SECRETS if cleaned.get(key)}
+
+    def _merge_secret(self, cleaned) -> dict:
+        # Blank means "keep": the stored values stay unless a new one is typed.
+        return {**self._stored_secret(), **self._new_secret_values(cleaned)}
+
+    def settings_dict(self) -> dict:
+        return {
+            key: self.cleaned_data[key]
+            for key in self.SETTINGS
+            if self.cleaned_data.get(key) not in (None, "")
+        }
+
+    def save(self, user) -> Datasource:
+        ds = self.instance or Datasource(partner=self.partner, created_by=user)
+        ds.name = self.cleaned_data["name"]
+        ds.settings = self.settings_dict()
+        ds.set_secret(self.secret or None)
+        ds.updated_by = user
+        ds.save()
+        return ds
+
+    def unsaved(self) -> Datasource:
+        """A Datasource carrying the form's values, for "Test connection" before saving."""
+        ds = Datasource(partner=self.partner, name=self.cleaned_data.get("name") or "")
+        ds.settings = self.settings_dict()
+        ds.set_secret(self.secret or None)
+        return ds
+
+
+def _text(label: str, required: bool = True, max_length: int = 255, **kwargs) -> forms.CharField:
+    return forms.CharField(label=label, required=required, max_length=max_length, **kwargs)
+
+
+_IDENT_RE = re.compile(r"^[A-Za-z0-9_$\-.]+$")
+
+
+def _identifier(value: str, what: str) -> str:
+    value = value.strip()
+    if value and not _IDENT_RE.match(value):
+        raise forms.ValidationError(
+            f"{what} may contain only letters, digits, underscores, dashes, dots and $."
+        )
+    return value
+
+
+class SnowflakeForm(DatasourceForm):
+    partner = Partner.SNOWFLAKE
+    SETTINGS = ("account", "user", "warehouse", "database", "schema", "role")
+    SECRETS = ("password", "private_key")
+
+    account = _text("Account", help_text="Account identifier, e.g. xy12345.eu-west-1.")
+    user = _text("User")
+    password = forms.CharField(label="Password", widget=SecretInput, max_length=1024)
+    private_key = forms.CharField(
+        label="Private key (PEM)",
+        widget=SecretTextarea(attrs={"rows": 4}),
+        max_length=16_384,
+        help_text="Key-pair authentication instead of a password.",
+    )
+    warehouse = _text("Warehouse")
+    database = _text("Database")
+    schema = _text("Schema", required=False)
+    role = _text("Role", required=False)
+
+    def clean_account(self):
+        return _identifier(self.cleaned_data["account"], "The account")
+
+    def clean_warehouse(self):
+        return _identifier(self.cleaned_data["warehouse"], "The warehouse")
+
+    def clean_private_key(self):
+        key = self.cleaned_data.get("private_key", "").strip()
+        if key and "PRIVATE KEY" not in key:
+            raise forms.ValidationError("Paste a PEM private key (-----BEGIN PRIVATE KEY-----).")
+        return key
+
+    def _merge_secret(self, cleaned) -> dict:
+        new = self._new_secret_values(cleaned)
+        if "password" in new and "private_key" in new:
+            self.add_error("private_key", "Give a password or a private key, not both.")
+            return {}
+        if new:
+            # Password and key pair are alternatives: a new one replaces the other.
+            return new
+        stored = self._stored_secret()
+        if not stored:
+            self.add_error("password", "Enter a password or a private key.")
+        return stored
+
+
+class BigQueryForm(DatasourceForm):
+    partner = Partner.BIGQUERY
+    SETTINGS = ("project", "dataset")
+    SECRETS = ("service_account_json",)
+
+    project = _text("Project")
+    dataset = _text("Dataset")
+    service_account_json = forms.FileField(
+        label="Service-account JSON key file",
+        help_text="The key file downloaded from Google Cloud (JSON).",
+    )
+
+    def clean_project(self):
+        return _identifier(self.cleaned_data["project"], "The project")
+
+    def clean_dataset(self):
+        return _identifier(self.cleaned_data["dataset"], "The dataset")
+
+    def clean_service_account_json(self):
+        upload = self.cleaned_data.get("service_account_json")
+        if not upload:
+            return ""
+        if upload.size > MAX_KEY_FILE_BYTES:
+            raise forms.ValidationError("The key file is too large to be a service-account key.")
+        try:
+            data = json.loads(upload.read().decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise forms.ValidationError("The key file is not valid JSON.") from None
+        missing = [
+            k
+            for k in ("client_email", "private_key")
+            if not isinstance(data, dict) or k not in data
+        ]
+        if missing or data.get("type", "service_account") != "service_account":
+            raise forms.ValidationError(
+                "This is not a service-account key (it needs type, client_email and private_key)."
+            )
+        return json.dumps(data)
+
+    def _merge_secret(self, cleaned) -> dict:
+        secret = super()._merge_secret(cleaned)
+        if "service_account_json" not in secret and "service_account_json" not in self.errors:
+            self.add_error("service_account_json", "Upload the service-account JSON key file.")
+        return secret
+
+
+class PostgresForm(DatasourceForm):
+    partner = Partner.POSTGRESQL
+    SETTINGS = ("host", "port", "database", "user", "sslmode")
+    SECRETS = ("password",)
+    SSLMODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
+
+    host = _text("Host")
+    port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=5432)
+    database = _text("Database")
+    user = _text("User")
+    password = forms.CharField(label="Password", widget=SecretInput, max_length=1024)
+    sslmode = forms.ChoiceField(
+        label="SSL mode", choices=[(m, m) for m in SSLMODES], initial="prefer"
+    )
+
+    def clean_host(self):
+        host = self.cleaned_data["host"].strip()
+        if not re.match(r"^[A-Za-z0-9.\-:\[\]_]+$", host):
+            raise forms.ValidationError("Enter a host name or IP address.")
+        return host
+
+
+class DuckDBForm(DatasourceForm):
+    partner = Partner.DUCKDB
+    SETTINGS = ("path",)
+    SECRETS = ()
+
+    path = _text(
+        "File path or glob",
+        max_length=1024,
+        help_text="A .duckdb file, or Parquet/CSV files by path or glob (e.g. /data/*.parquet).",
+    )
+
+    def clean_path(self):
+        path = self.cleaned_data["path"].strip()
+        if not path:
+            raise forms.ValidationError("Enter a path.")
+        return path
+
+
+DATASOURCE_FORMS: dict[str, type[DatasourceForm]] = {
+    Partner.SNOWFLAKE: SnowflakeForm,
+    Partner.BIGQUERY: BigQueryForm,
+    Partner.POSTGRESQL: PostgresForm,
+    Partner.DUCKDB: DuckDBForm,
+}
+
+
+class PartnerChoiceForm(forms.Form):
+    """The query string of "new datasource": which partner's form to show."""
+
+    partner = forms.ChoiceField(choices=Partner.choices, required=False)
+
+
+# --- Wizard step 1: source --------------------------------------------------------------------
+
+
+class SourceForm(forms.Form):
+    nickname = forms.CharField(max_length=100, help_text="Unique name for this import.")
+    datasource = forms.ModelChoiceField(
+        queryset=Datasource.objects.all(), to_field_name="code", empty_label="Choose…"
+    )
+    source_kind = forms.ChoiceField(
+        choices=Import.SourceKind.choices,
+        initial=Import.SourceKind.TABLE,
+        widget=forms.RadioSelect,
+        label="Read from",
+    )
+    source = forms.CharField(
+        max_length=MAX_SOURCE_CHARS,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        label="Table or SQL query",
+        help_text="A table name (schema.table) or a single SELECT statement.",
+    )
+
+    def __init__(self, *args, instance: Import | None = None, **kwargs):
+        self.instance = instance
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = {
+                "nickname": instance.nickname,
+                "datasource": instance.datasource.code,
+                "source_kind": instance.source_kind,
+                "source": instance.source,
+            }
+        super().__init__(*args, **kwargs)
+
+    def clean_nickname(self) -> str:
+        nickname = self.cleaned_data["nickname"].strip()
+        if not nickname:
+            raise forms.ValidationError("Enter a nickname.")
+        return check_nickname_free(nickname, self.instance)
+
+    def clean_source(self) -> str:
+        source = self.cleaned_data["source"].strip()
+        if not source:
+            raise forms.ValidationError("Enter a table name or a SELECT query.")
+        return source
+
+
+def check_nickname_free(nickname: str, instance: Import | None = None) -> str:
+    others = Import.objects.filter(nickname__iexact=nickname)
+    if instance is not None and instance.pk:
+        others = others.exclude(pk=instance.pk)
+    if others.exists():
+        raise forms.ValidationError("An import with this nickname already exists.")
+    return nickname
+
+
+class PreviewForm(forms.Form):
+    """What "Preview results" needs; posted from step 1 before the draft exists."""
+
+    datasource = forms.ModelChoiceField(queryset=Datasource.objects.all(), to_field_name="code")
+    source_kind = forms.ChoiceField(choices=Import.SourceKind.choices)
+    source = forms.CharField(max_length=MAX_SOURCE_CHARS)
+
+
+class DuplicateForm(forms.Form):
+    nickname = forms.CharField(max_length=100, label="New nickname")
+
+    def clean_nickname(self) -> str:
+        nickname = self.cleaned_data["nickname"].strip()
+        if not nickname:
+            raise forms.ValidationError("Enter a nickname.")
+        return check_nickname_free(nickname)
+
+
+# --- Wizard step 2: mapping -------------------------------------------------------------------
+
+DATA_TYPES = [
+    ("string", "String"),
+    ("integer", "Integer"),
+    ("float", "Float"),
+    ("boolean", "Boolean"),
+    ("date", "Date"),
+]
+DATA_TYPE_KEYS = {key for key, _ in DATA_TYPES}
+
+# Standard targets: name → (target, data type). Anything else keeps its column name.
+_STANDARD_TARGETS = {
+    "email": ("Email", "string"),
+    "email_address": ("Email", "string"),
+    "phone": ("Phone", "string"),
+    "mobile": ("Phone", "string"),
+    "phone_number": ("Phone", "string"),
+    "mobile_number": ("Phone", "string"),
+    "name": ("Name", "string"),
+    "full_name": ("Name", "string"),
+    "gender": ("Gender", "string"),
+    "dob": ("DOB", "date"),
+    "date_of_birth": ("DOB", "date"),
+    "birthday": ("DOB", "date"),
+    "msg_email": ("MSG-email", "boolean"),
+    "msg_push": ("MSG-push", "boolean"),
+    "msg_sms": ("MSG-sms", "boolean"),
+    "msg_whatsapp": ("MSG-whatsapp", "boolean"),
+    "msg_dndphone": ("MSG-dndPhone", "boolean"),
+    "msg_dnd_phone": ("MSG-dndPhone", "boolean"),
+}
+
+
+def type_from_warehouse(warehouse_type: str) -> str:
+    """A data type guessed from a warehouse column type (INTEGER → Integer, …)."""
+    t = (warehouse_type or "").upper()
+    if t.startswith("BOOL"):
+        return "boolean"
+    if any(k in t for k in ("DATE", "TIME")):
+        return "date"
+    if any(k in t for k in ("FLOAT", "DOUBLE", "REAL", "DECIMAL", "NUMERIC")):
+        # NUMBER(38,0) in Snowflake is an integer, NUMERIC(10,2) is not.
+        return "integer" if re.search(r",\s*0\)", t) else "float"
+    if any(k in t for k in ("INT", "SERIAL")) or t == "NUMBER":
+        return "integer"
+    return "string"
+
+
+def suggest_target(column: str, warehouse_type: str) -> tuple[str, str]:
+    """Pre-fill of one mapping row: (target property, data type)."""
+    key = re.sub(r"[^a-z0-9]+", "_", column.strip().lower()).strip("_")
+    if key in _STANDARD_TARGETS:
+        return _STANDARD_TARGETS[key]
+    return column, type_from_warehouse(warehouse_type)
+
+
+class MappingForm(forms.Form):
+    """Step 2's header: sync type and the special columns. Rows come in `ColumnMappingForm`s."""
+
+    sync_type = forms.ChoiceField(
+        choices=Import.SyncType.choices, widget=forms.RadioSelect, label="Sync type"
+    )
+    identity_column = forms.ChoiceField(label="Identity column")
+    identity_kind = forms.ChoiceField(
+        choices=Import.IdentityKind.choices, widget=forms.RadioSelect, label="Identity kind"
+    )
+    event_name_column = forms.ChoiceField(label="Event name column", required=False)
+    timestamp_column = forms.ChoiceField(label='Timestamp column ("Created On")', required=False)
+    incremental_column = forms.ChoiceField(
+        label="Incremental column",
+        required=False,
+        help_text="Optional. The first run imports everything; later runs only newer rows.",
+    )
+
+    def __init__(self, *args, columns: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = [(c, c) for c in columns]
+        self.fields["identity_column"].choices = [("", "Choose…"), *choices]
+        for name in ("event_name_column", "timestamp_column", "incremental_column"):
+            self.fields[name].choices = [("", "—"), *choices]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("sync_type") == Import.SyncType.EVENT:
+            if not cleaned.get("event_name_column"):
+                self.add_error("event_name_column", "An event import needs an event name column.")
+        return cleaned
+
+
+class ColumnMappingForm(forms.Form):
+    """One source column → target property and data type."""
+
+    column = forms.CharField(widget=forms.HiddenInput, max_length=255)
+    include = forms.BooleanField(required=False, initial=True)
+    target = forms.CharField(max_length=255, required=False)
+    data_type = forms.ChoiceField(choices=DATA_TYPES, initial="string")
+    date_format = forms.CharField(
+        max_length=64, required=False, help_text="Optional, e.g. MM/dd/yyyy."
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("include") and not (cleaned.get("target") or "").strip():
+            self.add_error("target", "Name the target property.")
+        if cleaned.get("date_format") and cleaned.get("data_type") != "date":
+            self.add_error("date_format", "A date format applies to Date fields only.")
+        return cleaned
+
+
+ColumnMappingFormSet = forms.formset_factory(
+    ColumnMappingForm, extra=0, max_num=2000, validate_max=True, absolute_max=2000
+)
+
+
+# --- Wizard step 3: dry run -------------------------------------------------------------------
+
+
+class DryRunForm(forms.Form):
+    sample_size = forms.IntegerField(
+        min_value=1,
+        max_value=MAX_SAMPLE_ROWS,
+        initial=DEFAULT_SAMPLE_ROWS,
+        label="Sample size (rows)",
+    )
+
+
+# --- Wizard step 4: schedule ------------------------------------------------------------------
+
+
+@cache
+def timezone_choices() -> list[tuple[str, str]]:
+    return [(name, name) for name in sorted(zoneinfo.available_timezones())]
+
+
+WEEKDAY_CHOICES = [
+    (0, "Monday"),
+    (1, "Tuesday"),
+    (2, "Wednesday"),
+    (3, "Thursday"),
+    (4, "Friday"),
+    (5, "Saturday"),
+    (6, "Sunday"),
+]
+MONTHDAY_CHOICES = [(d, str(d)) for d in range(1, 32)]
+
+
+class ScheduleForm(forms.Form):
+    schedule_kind = forms.ChoiceField(
+        choices=Import.ScheduleKind.choices, widget=forms.RadioSelect, label="Frequency"
+    )
+    interval_every = forms.IntegerField(required=False, min_value=1, label="Every")
+    interval_unit = forms.ChoiceField(
+        choices=Import.IntervalUnit.choices, required=False, label="Unit"
+    )
+    custom_mode = forms.ChoiceField(
+        choices=Import.CustomMode.choices, required=False, label="On", widget=forms.RadioSelect
+    )
+    weekdays = forms.TypedMultipleChoiceField(
+        choices=WEEKDAY_CHOICES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Days of the week",
+    )
+    monthdays = forms.TypedMultipleChoiceField(
+        choices=MONTHDAY_CHOICES,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Days of the month",
+    )
+    custom_time = forms.TimeField(
+        required=False, label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    schedule_timezone = forms.ChoiceField(label="Time zone")
+    manual_run_at = forms.DateTimeField(
+        required=False,
+        label="Run once at (optional)",
+        help_text="Leave blank to run only when someone clicks Run now.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
+    )
+
+    def __init__(self, *args, instance: Import | None = None, **kwargs):
+        if instance is not None and "initial" not in kwargs:
+            kwargs["initial"] = schedule_initial(instance)
+        super().__init__(*args, **kwargs)
+        self.fields["schedule_timezone"].choices = timezone_choices()
+
+    def clean(self):
+        cleaned = super().clean()
+        kind = cleaned.get("schedule_kind")
+        if kind == Import.ScheduleKind.INTERVAL:
+            every, unit = cleaned.get("interval_every"), cleaned.get("interval_unit")
+            if not every:
+                self.add_error("interval_every", "Enter how often the import repeats.")
+            elif not unit:
+                self.add_error("interval_unit", "Choose a unit.")
+            else:
+                minutes = every * _UNIT_MINUTES[unit]
+                floor = settings.IMPORT_MIN_INTERVAL_MINUTES
+                if minutes < floor:
+                    self.add_error("interval_every", f"The shortest interval is {floor} minutes.")
+                elif minutes > MAX_INTERVAL_MINUTES:
+                    self.add_error("interval_every", "The longest interval is one year.")
+        elif kind == Import.ScheduleKind.CUSTOM:
+            mode = cleaned.get("custom_mode")
+            if not mode:
+                self.add_error("custom_mode", "Choose days of the week or days of the month.")
+            elif mode == Import.CustomMode.WEEKDAYS and not cleaned.get("weekdays"):
+                self.add_error("weekdays", "Choose at least one day of the week.")
+            elif mode == Import.CustomMode.MONTHDAYS and not cleaned.get("monthdays"):
+                self.add_error("monthdays", "Choose at least one day of the month.")
+            if not cleaned.get("custom_time"):
+                self.add_error("custom_time", "Enter the time of day.")
+        elif kind == Import.ScheduleKind.MANUAL:
+            at = cleaned.get("manual_run_at")
+            tz_name = cleaned.get("schedule_timezone")
+            if at is not None and tz_name:
+                # The picker shows wall time in the chosen zone, not the server's.
+                at = timezone.make_aware(at.replace(tzinfo=None), zoneinfo.ZoneInfo(tz_name))
+                if at <= timezone.now():
+                    self.add_error("manual_run_at", "Choose a time in the future.")
+                cleaned["manual_run_at"] = at
+        return cleaned
+
+    def apply(self, imp: Import) -> None:
+        """Copy the schedule onto the import (not saved); fields of other kinds are cleared."""
+        c = self.cleaned_data
+        kind = c["schedule_kind"]
+        imp.schedule_kind = kind
+        imp.schedule_timezone = c["schedule_timezone"]
+        imp.interval_every = c.get("interval_every") if kind == "interval" else None
+        imp.interval_unit = (c.get("interval_unit") or "") if kind == "interval" else ""
+        if kind == Import.ScheduleKind.CUSTOM:
+            imp.custom_mode = c["custom_mode"]
+            days = c["weekdays"] if c["custom_mode"] == "weekdays" else c["monthdays"]
+            imp.custom_days = sorted(set(days))
+            imp.custom_time = c["custom_time"]
+        else:
+            imp.custom_mode, imp.custom_days, imp.custom_time = "", [], None
+        imp.manual_run_at = c.get("manual_run_at") if kind == "manual" else None
+
+
+def schedule_initial(imp: Import) -> dict:
+    initial = {
+        "schedule_kind": imp.schedule_kind,
+        "interval_every": imp.interval_every,
+        "interval_unit": imp.interval_unit or "minutes",
+        "custom_mode": imp.custom_mode or "weekdays",
+        "custom_time": imp.custom_time,
+        "schedule_timezone": imp.schedule_timezone or "UTC",
+    }
+    if imp.custom_mode == Import.CustomMode.MONTHDAYS:
+        initial["monthdays"] = imp.custom_days
+    else:
+        initial["weekdays"] = imp.custom_days
+    if imp.manual_run_at:
+        tz = zoneinfo.ZoneInfo(imp.schedule_timezone or "UTC")
+        initial["manual_run_at"] = imp.manual_run_at.astimezone(tz).replace(tzinfo=None)
+    return initial
+
+
+def next_run_times(imp: Import, now: datetime, count: int = 5) -> list[datetime]:
+    """The next `count` run times, from the run engine's one scheduling function."""
+    from imports.scheduling import next_run_after
+
+    times: list[datetime] = []
+    cursor = now
+    for _ in range(count):
+        nxt = next_run_after(imp, cursor)
+        if nxt is None or (times and nxt <= times[-1]):
+            break
+        times.append(nxt)
+        cursor = nxt
+    return times
