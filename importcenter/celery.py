@@ -1,11 +1,22 @@
-"""The Celery app: configuration comes from Django settings (CELERY_*), tasks from the apps."""
+"""The Celery app: configuration comes from Django settings (CELERY_*), tasks from the apps.
+
+The beat schedule drives the run engine (`imports.tasks`): dispatch of due imports every few
+seconds, the reaper of lost runs every minute, the retention purge daily.
+"""
 
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 app = Celery("importcenter")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "dispatch-due-imports": {"task": "imports.dispatch_due", "schedule": 5.0},
+    "reap-lost-runs": {"task": "imports.reap_lost_runs", "schedule": 60.0},
+    "purge-old-runs": {"task": "imports.purge_old_runs", "schedule": crontab(hour=3, minute=17)},
+}

@@ -1,19 +1,554 @@
-"""Run engine entry points. (Minimal version; the run-engine issue completes it.)"""
+"""The run engine: trigger, dispatch, execute, fan out, finish, fail, stop, reap and purge runs.
+
+Every state change is a conditional UPDATE that acts only when the row is still in the state it
+expects, so duplicated tasks, two beat processes, a Stop racing a finishing run, or a retried
+chunk change each thing once.
+
+A run's life:
+1. `trigger_run` (from `dispatch_due` for the schedule, `services.run_now` for a user) creates
+   the run with a snapshot of the spec and claims the import's `current_run`. If another run
+   holds it, the new run is recorded `skipped` instead. The worker task is enqueued on commit.
+2. `execute_run` claims the run (queued → running), counts the source, and streams it in
+   batches. A small run is validated and written inline; a large one is cut into chunk messages
+   (`process_chunk`) that any worker can take.
+3. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
+   or events, the error summary and the run's counters. The batch is skipped when its first row
+   number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
+   longer running (stopped, reaped) — the counter UPDATE doubles as that check.
+4. `finalize_run` (inline, or by whichever chunk/coordinator sees the last chunk done) marks it
+   completed, sets the import's health and, for incremental imports, the watermark.
+"""
 
 from __future__ import annotations
 
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
-from imports.models import Import, ImportRun
+from imports import store
+from imports.models import Event, Import, ImportRun, RecordResult
+from imports.scheduling import next_run_after
+from validation.health import compute_health
+
+log = logging.getLogger(__name__)
+
+State = ImportRun.State
+Status = Import.Status
+ACTIVE_STATES = (State.QUEUED, State.RUNNING)
+
+SKIP_REASON = "Skipped — the previous run was still running."
+WORKER_LOST = (
+    "The worker running this import stopped responding (worker lost). "
+    "The import keeps its schedule; the next run starts afresh."
+)
+NEVER_STARTED = "No worker picked this run up in time, so it never started."
+QUEUE_DOWN = "The task queue (broker) could not be reached, so the run could not go on."
+UNEXPECTED = "The run failed on an unexpected error. The run log has the details."
+STORE_DOWN = "The import center's database could not be written to, so the run could not go on."
 
 
-def trigger_run(imp: Import, trigger: str = "manual", user=None) -> ImportRun:
-    return ImportRun.objects.create(
-        import_obj=imp, trigger=trigger, created_at=timezone.now(), triggered_by=user
+class RunNotActive(Exception):
+    """The run left the running state (stopped or reaped) while a worker held it."""
+
+
+# --- Spec snapshot and incremental values ----------------------------------------------------
+
+
+def snapshot(imp: Import) -> dict[str, Any]:
+    """What a run reads from its import, frozen at trigger time: an edit during the run does
+    not change the run."""
+    return {
+        "partner": imp.datasource.partner,
+        "datasource_id": imp.datasource_id,
+        "sync_type": imp.sync_type,
+        "source_kind": imp.source_kind,
+        "source": imp.source,
+        "mapping": imp.mapping,
+        "identity_column": imp.identity_column,
+        "identity_kind": imp.identity_kind,
+        "event_name_column": imp.event_name_column,
+        "timestamp_column": imp.timestamp_column,
+        "incremental_column": imp.incremental_column,
+        "batch_size": settings.IMPORT_BATCH_SIZE,
+        "chunk_size": settings.IMPORT_CHUNK_SIZE,
+    }
+
+
+def encode_value(value: Any) -> Any:
+    """An incremental value as JSON that `decode_value` turns back into the same Python type."""
+    if isinstance(value, datetime):
+        return {"type": "datetime", "value": value.isoformat()}
+    if isinstance(value, date):
+        return {"type": "date", "value": value.isoformat()}
+    if isinstance(value, Decimal):
+        return {"type": "decimal", "value": str(value)}
+    return value
+
+
+def decode_value(value: Any) -> Any:
+    if isinstance(value, dict) and "type" in value:
+        kind, text = value["type"], value["value"]
+        if kind == "datetime":
+            return datetime.fromisoformat(text)
+        if kind == "date":
+            return date.fromisoformat(text)
+        if kind == "decimal":
+            return Decimal(text)
+    return value
+
+
+# --- Trigger and dispatch --------------------------------------------------------------------
+
+
+def trigger_run(
+    imp: Import, trigger: str = ImportRun.Trigger.MANUAL, user=None, now: datetime | None = None
+) -> ImportRun:
+    """Create a run of `imp` and enqueue it on commit; a `skipped` run when one is in progress."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        run = ImportRun.objects.create(
+            import_obj=imp,
+            trigger=trigger,
+            created_at=now,
+            triggered_by=user,
+            spec_snapshot=snapshot(imp),
+            since=imp.watermark if imp.incremental_column else None,
+        )
+        claimed = Import.objects.filter(pk=imp.pk, current_run__isnull=True).update(
+            current_run=run, last_run=run, last_run_at=now
+        )
+        if not claimed:
+            ImportRun.objects.filter(pk=run.pk).update(
+                state=State.SKIPPED, finished_at=now, error=SKIP_REASON
+            )
+            run.refresh_from_db()
+            return run
+        Import.objects.filter(pk=imp.pk, status=Status.SCHEDULED).update(status=Status.RUNNING)
+        transaction.on_commit(lambda: enqueue_run(run.pk))
+    return run
+
+
+def enqueue_run(run_id: int) -> None:
+    """Hand the run to a worker. A broker that cannot be reached fails the run, visibly."""
+    from imports import tasks
+
+    try:
+        tasks.execute_run.apply_async(args=[run_id], retry=False)
+    except Exception as exc:  # kombu raises OperationalError and friends
+        log.warning("could not enqueue run %s: %s", run_id, exc)
+        fail_run(run_id, QUEUE_DOWN, "broker", str(exc))
+
+
+def dispatch_due(now: datetime | None = None, limit: int = 500) -> list[ImportRun]:
+    """Trigger every import whose `next_run_at` has come. Each import's slot is claimed by a
+    compare-and-set on `next_run_at`, so two dispatchers racing start each run once."""
+    now = now or timezone.now()
+    due = list(
+        Import.objects.filter(
+            status__in=[Status.SCHEDULED, Status.RUNNING], next_run_at__lte=now
+        ).values_list("pk", "next_run_at")[:limit]
     )
+    runs = []
+    for pk, due_at in due:
+        with transaction.atomic():
+            imp = Import.objects.select_related("datasource").filter(pk=pk).first()
+            if imp is None or imp.next_run_at != due_at:
+                continue
+            upcoming = next_run_after(imp, now)
+            claimed = Import.objects.filter(
+                pk=pk, next_run_at=due_at, status__in=[Status.SCHEDULED, Status.RUNNING]
+            ).update(next_run_at=upcoming)
+            if claimed != 1:
+                continue
+            imp.next_run_at = upcoming
+            runs.append(trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=now))
+    return runs
+
+
+# --- Executing a run -------------------------------------------------------------------------
+
+
+class _Context:
+    """What one worker needs to validate and write rows of a run."""
+
+    def __init__(self, run: ImportRun):
+        from validation import MappingSpec
+
+        snap = run.spec_snapshot
+        self.run_id = run.pk
+        self.run_code = run.code
+        self.snap = snap
+        self.is_event = snap["sync_type"] == Import.SyncType.EVENT
+        self.identity_kind = snap["identity_kind"]
+        self.identity_column = snap["identity_column"]
+        self.event_name_column = snap.get("event_name_column") or None
+        self.batch_size = snap.get("batch_size") or settings.IMPORT_BATCH_SIZE
+        self.chunk_size = snap.get("chunk_size") or settings.IMPORT_CHUNK_SIZE
+        self.spec = MappingSpec.from_dict(snap["mapping"])
+
+
+def execute_run(run_id: int, *, fan_out: bool = True) -> None:
+    """Claim a queued run and execute it. `fan_out=False` keeps every row in this process."""
+    from connectors import ConnectorError
+    from validation import MappingError
+
+    now = timezone.now()
+    claimed = ImportRun.objects.filter(pk=run_id, state=State.QUEUED).update(
+        state=State.RUNNING, started_at=now, heartbeat_at=now
+    )
+    if not claimed:
+        return  # a duplicate delivery, or stopped before it started
+    run = ImportRun.objects.select_related("import_obj__datasource").get(pk=run_id)
+    try:
+        _run_body(run, fan_out)
+    except RunNotActive:
+        return
+    except ConnectorError as exc:
+        fail_run(run_id, exc.message, exc.kind, exc.detail or "")
+    except MappingError as exc:
+        fail_run(run_id, f"The column mapping cannot be used: {exc}", "config", "")
+    except Exception as exc:
+        log.exception("run %s failed", run_id)
+        message, kind = _classify(exc)
+        fail_run(run_id, message, kind, traceback.format_exc(limit=5))
+
+
+def _classify(exc: Exception) -> tuple[str, str]:
+    from django.db import DatabaseError
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    if isinstance(exc, KombuOperationalError | ConnectionError):
+        return QUEUE_DOWN, "broker"
+    if isinstance(exc, DatabaseError):
+        return STORE_DOWN, "store"
+    return UNEXPECTED, "internal"
+
+
+def _run_body(run: ImportRun, fan_out: bool) -> None:
+    from connectors import get_connector
+
+    ctx = _Context(run)
+    ds = run.import_obj.datasource
+    snap = run.spec_snapshot
+    inc = snap.get("incremental_column") or None
+    since = decode_value(run.since) if inc else None
+    with get_connector(snap.get("partner") or ds.partner, ds.settings, ds.get_secret()) as conn:
+        expected = conn.count(snap["source"], since=since, incremental_column=inc)
+        _touch(run.pk, expected_total=expected)
+        batches = conn.iter_batches(
+            snap["source"], batch_size=ctx.batch_size, incremental_column=inc, since=since
+        )
+        tracked = _track_watermark(batches, inc)
+        if fan_out and expected > ctx.chunk_size:
+            _ship_chunks(run, ctx, tracked)
+        else:
+            row = 1
+            for batch in tracked:
+                _validate_and_write(ctx, row, batch)
+                row += len(batch)
+            _touch(run.pk, watermark=encode_value(tracked.watermark))
+            finalize_run(run.pk)
+
+
+class _track_watermark:  # noqa: N801 - used like a generator function
+    """Pass batches through, remembering the largest incremental value seen."""
+
+    def __init__(self, batches: Iterable[list[dict]], column: str | None):
+        self._batches = batches
+        self._column = column
+        self.watermark: Any = None
+
+    def __iter__(self) -> Iterator[list[dict]]:
+        col = self._column
+        for batch in self._batches:
+            if col:
+                values = [r[col] for r in batch if r.get(col) is not None]
+                if values:
+                    top = max(values)
+                    if self.watermark is None or top > self.watermark:
+                        self.watermark = top
+            yield batch
+
+
+def _touch(run_id: int, **fields) -> None:
+    """Update a running run (heartbeat included); RunNotActive when it is no longer running."""
+    fields["heartbeat_at"] = timezone.now()
+    if not ImportRun.objects.filter(pk=run_id, state=State.RUNNING).update(**fields):
+        raise RunNotActive(run_id)
+
+
+def chunk_task_id(run_code, index: int) -> str:
+    """Deterministic, so Stop can revoke chunks without having stored their ids."""
+    return f"run-{run_code}-chunk-{index}"
+
+
+def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark) -> None:
+    from imports import tasks
+
+    index, first_row, buffer, columns = 0, 1, [], None
+    for batch in batches:
+        if columns is None and batch:
+            columns = list(batch[0].keys())
+        buffer.extend([[r.get(c) for c in columns] for r in batch])
+        while len(buffer) >= ctx.chunk_size:
+            rows, buffer = buffer[: ctx.chunk_size], buffer[ctx.chunk_size :]
+            _touch(run.pk)  # heartbeat, and stop shipping when the run was stopped
+            tasks.process_chunk.apply_async(
+                args=[run.pk, index, first_row, columns, rows],
+                task_id=chunk_task_id(run.code, index),
+                retry=False,
+            )
+            index, first_row = index + 1, first_row + len(rows)
+    if buffer:
+        _touch(run.pk)
+        tasks.process_chunk.apply_async(
+            args=[run.pk, index, first_row, columns, buffer],
+            task_id=chunk_task_id(run.code, index),
+            retry=False,
+        )
+        index += 1
+    _touch(run.pk, chunks_total=index, watermark=encode_value(batches.watermark))
+    if index == 0:
+        finalize_run(run.pk)  # the source turned out empty
+    else:
+        maybe_finalize(run.pk)
+
+
+def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: list) -> None:
+    """Validate and write one chunk of a fanned-out run (idempotent on run + row number)."""
+    run = ImportRun.objects.filter(pk=run_id).first()
+    if run is None or run.state != State.RUNNING:
+        return
+    ctx = _Context(run)
+    try:
+        for offset in range(0, len(rows), ctx.batch_size):
+            part = rows[offset : offset + ctx.batch_size]
+            last = offset + ctx.batch_size >= len(rows)
+            batch = [dict(zip(columns, r, strict=True)) for r in part]
+            _validate_and_write(ctx, first_row + offset, batch, chunk_done=last)
+    except RunNotActive:
+        return
+    except Exception as exc:
+        log.exception("chunk %s of run %s failed", index, run_id)
+        message, kind = _classify(exc)
+        fail_run(run_id, message, kind, traceback.format_exc(limit=5))
+        return
+    maybe_finalize(run_id)
+
+
+def _validate_and_write(ctx: _Context, first_row: int, batch: list[dict], chunk_done=False):
+    from validation import validate_batch
+
+    if not batch:
+        return
+    if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():
+        return  # written by an earlier delivery of this chunk: skip the validation too
+    outcomes = validate_batch(batch, ctx.spec)
+    write_batch(ctx, first_row, batch, outcomes, chunk_done=chunk_done)
+
+
+def write_batch(ctx: _Context, first_row: int, rows, outcomes, chunk_done=False) -> bool:
+    """Write one validated batch in one transaction. False when an earlier delivery already
+    wrote it; RunNotActive when the run stopped meanwhile (nothing of the batch lands)."""
+    dumps = store.dumps
+    now = timezone.now()
+    records, events, profiles = [], [], []
+    error_counts: Counter = Counter()
+    successful = 0
+    id_col, name_col = ctx.identity_column, ctx.event_name_column
+    for n, (row, out) in enumerate(zip(rows, outcomes, strict=True), start=first_row):
+        identity = out.identity if out.identity is not None else _text(row.get(id_col))
+        name = ""
+        if ctx.is_event:
+            name = out.event_name if out.event_name is not None else _text(row.get(name_col))
+        if out.errors:
+            errors = [{"field": e.field, "code": e.code, "message": e.message} for e in out.errors]
+            keys = "|" + "|".join(f"{e.field}:{e.code}" for e in out.errors) + "|"
+            records.append((n, False, identity[:1100], name[:512], dumps(errors), keys))
+            error_counts.update((e.field, e.code) for e in out.errors)
+            continue
+        successful += 1
+        records.append((n, True, identity[:1100], name[:512], "[]", ""))
+        if ctx.is_event:
+            events.append((n, identity, name, out.timestamp or now, dumps(out.payload)))
+        else:
+            profiles.append((identity, out.payload))
+    try:
+        with transaction.atomic():
+            if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():
+                return False
+            store.write_records(ctx.run_id, records)
+            if ctx.is_event:
+                store.write_events(ctx.run_code, ctx.identity_kind, events)
+            else:
+                store.upsert_profiles(ctx.identity_kind, profiles)
+            store.add_error_counts(ctx.run_id, error_counts)
+            # Last, so the run row is locked only for the commit: the counters and the
+            # "still running?" check in one statement.
+            updates = {
+                "total": F("total") + len(records),
+                "successful": F("successful") + successful,
+                "failed": F("failed") + (len(records) - successful),
+                "heartbeat_at": now,
+            }
+            if chunk_done:
+                updates["chunks_done"] = F("chunks_done") + 1
+            if not ImportRun.objects.filter(pk=ctx.run_id, state=State.RUNNING).update(**updates):
+                raise RunNotActive(ctx.run_id)
+    except IntegrityError:
+        # A concurrent delivery of the same chunk committed this batch first.
+        if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():
+            return False
+        raise
+    return True
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+# --- Ending a run ----------------------------------------------------------------------------
+
+
+def maybe_finalize(run_id: int) -> bool:
+    """Finish a fanned-out run once its chunks are all written. Called by every chunk and by
+    the coordinator; `chunks_total` stays 0 until the coordinator has shipped the last chunk,
+    and the conditional UPDATE in `finalize_run` makes the finish happen once."""
+    run = ImportRun.objects.filter(pk=run_id, state=State.RUNNING).first()
+    if run is None or run.chunks_total == 0 or run.chunks_done < run.chunks_total:
+        return False
+    return finalize_run(run_id)
+
+
+def finalize_run(run_id: int) -> bool:
+    """running → completed; the import gets this run's health and, when incremental, its
+    watermark (saved on completion only, so a failed run re-reads its rows next time)."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not ImportRun.objects.filter(pk=run_id, state=State.RUNNING).update(
+            state=State.COMPLETED, finished_at=now, heartbeat_at=now
+        ):
+            return False
+        run = ImportRun.objects.get(pk=run_id)
+        if run.spec_snapshot.get("incremental_column") and run.watermark is not None:
+            Import.objects.filter(pk=run.import_obj_id).update(watermark=run.watermark)
+        _settle_import(run)
+    return True
+
+
+def fail_run(
+    run_id: int, message: str, kind: str = "", detail: str = "", states=ACTIVE_STATES, **match
+) -> bool:
+    """queued/running → failed with a user-facing message. The run's appended events are
+    withdrawn (the next run re-reads those rows, since the watermark did not move), so a
+    failed run never leaves half a delivery to be duplicated; profile merges are idempotent."""
+    now = timezone.now()
+    with transaction.atomic():
+        if not ImportRun.objects.filter(pk=run_id, state__in=list(states), **match).update(
+            state=State.FAILED,
+            finished_at=now,
+            error=message,
+            error_kind=kind[:20],
+            error_detail=detail,
+        ):
+            return False
+        run = ImportRun.objects.get(pk=run_id)
+        Event.objects.filter(run_code=run.code).delete()
+        _settle_import(run)
+    return True
+
+
+def _settle_import(run: ImportRun) -> None:
+    """The import's denormalised fields after `run` ended."""
+    imports = Import.objects.filter(pk=run.import_obj_id)
+    if run.state in ImportRun.HEALTH_STATES:
+        health = compute_health(run.total, run.successful)
+        imports.update(health_band=health.band, health_hundredths=health.hundredths, health_run=run)
+    imports.filter(current_run=run).update(current_run=None)
+    # Back to Scheduled unless a user paused or stopped it meanwhile.
+    imports.filter(status=Status.RUNNING).update(status=Status.SCHEDULED)
 
 
 def stop_active_runs(imp: Import) -> int:
-    return ImportRun.objects.filter(
-        import_obj=imp, state__in=[ImportRun.State.QUEUED, ImportRun.State.RUNNING]
-    ).update(state=ImportRun.State.STOPPED, finished_at=timezone.now(), partial=True)
+    """Stop the import's queued/running runs: no health, counters kept and labelled partial.
+    Pending chunk tasks are revoked; chunks in flight see the state and write nothing more."""
+    now = timezone.now()
+    stopped = 0
+    runs = list(ImportRun.objects.filter(import_obj=imp, state__in=ACTIVE_STATES))
+    for run in runs:
+        if ImportRun.objects.filter(pk=run.pk, state__in=ACTIVE_STATES).update(
+            state=State.STOPPED, finished_at=now, partial=True
+        ):
+            stopped += 1
+            run.refresh_from_db()
+            _settle_import(run)
+            transaction.on_commit(lambda run=run: _revoke_chunks(run))
+    return stopped
+
+
+def _revoke_chunks(run: ImportRun) -> None:
+    from importcenter.celery import app
+
+    planned = max(run.chunks_total, (run.expected_total or 0) // max(1, _chunk_size(run)) + 1)
+    ids = [chunk_task_id(run.code, i) for i in range(planned)]
+    try:
+        app.control.revoke(ids)
+    except Exception as exc:  # the state check in every batch stops them anyway
+        log.warning("could not revoke chunks of run %s: %s", run.pk, exc)
+
+
+def _chunk_size(run: ImportRun) -> int:
+    return run.spec_snapshot.get("chunk_size") or settings.IMPORT_CHUNK_SIZE
+
+
+# --- Recovery and retention ------------------------------------------------------------------
+
+
+def reap_lost_runs(now: datetime | None = None) -> int:
+    """Fail runs whose worker stopped heart-beating; the import keeps its schedule."""
+    now = now or timezone.now()
+    timeout = timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS)
+    reaped = 0
+    stale = ImportRun.objects.filter(state=State.RUNNING, heartbeat_at__lt=now - timeout)
+    for pk in stale.values_list("pk", flat=True):
+        reaped += fail_run(
+            pk, WORKER_LOST, "worker", "", states=[State.RUNNING], heartbeat_at__lt=now - timeout
+        )
+    # A queued run no worker took for ten timeouts: its message was lost with the broker.
+    never = ImportRun.objects.filter(state=State.QUEUED, created_at__lt=now - timeout * 10)
+    for pk in never.values_list("pk", flat=True):
+        reaped += fail_run(pk, NEVER_STARTED, "worker", "", states=[State.QUEUED])
+    return reaped
+
+
+def purge_old_runs(now: datetime | None = None, batch_size: int = 10_000) -> tuple[int, int]:
+    """Delete RecordResults, then runs, older than IMPORT_STATS_RETENTION_DAYS, in bounded
+    batches so no statement holds locks on millions of rows. Returns (records, runs)."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.IMPORT_STATS_RETENTION_DAYS)
+    old_runs = ImportRun.objects.filter(created_at__lt=cutoff).exclude(state__in=ACTIVE_STATES)
+    records = runs = 0
+    for run_id in list(old_runs.values_list("pk", flat=True)):
+        while True:
+            ids = list(
+                RecordResult.objects.filter(run_id=run_id).values_list("pk", flat=True)[:batch_size]
+            )
+            if not ids:
+                break
+            records += RecordResult.objects.filter(pk__in=ids)._raw_delete(using="default")
+    while True:
+        ids = list(old_runs.values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            break
+        ImportRun.objects.filter(pk__in=ids).delete()
+        runs += len(ids)
+    return records, runs

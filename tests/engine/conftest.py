@@ -1,0 +1,263 @@
+"""Fixtures of the run-engine tests: small DuckDB warehouses with known good/bad rows, imports
+over them, and a real `celery worker` subprocess sharing the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from imports.models import Import
+from tests import factories
+
+ROOT = Path(__file__).resolve().parents[2]
+
+PROFILE_MAPPING = {
+    "sync_type": "profile",
+    "identity_column": "user_id",
+    "identity_kind": "identity",
+    "event_name_column": None,
+    "timestamp_column": None,
+    "timestamp_format": None,
+    "fields": [
+        {"column": "email", "target": "Email", "type": "String", "date_format": None},
+        {"column": "age", "target": "age", "type": "Integer", "date_format": None},
+    ],
+}
+EVENT_MAPPING = {
+    "sync_type": "event",
+    "identity_column": "user_id",
+    "identity_kind": "identity",
+    "event_name_column": "event",
+    "timestamp_column": "ts",
+    "timestamp_format": None,
+    "fields": [{"column": "amount", "target": "amount", "type": "Float", "date_format": None}],
+}
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def profile_rows(n: int, start: int = 0):
+    """Row i is bad (identity "null") when i % 10 == 3, and bad (age) when i % 10 == 7;
+    identities repeat every n//2 rows so upserts merge."""
+    rows = []
+    for i in range(start, start + n):
+        identity = "null" if i % 10 == 3 else f"u{i % max(1, (start + n) // 2)}"
+        age = "old" if i % 10 == 7 else str(20 + i % 50)
+        rows.append((i, identity, f"user{i}@example.com", age, T0 + timedelta(minutes=i)))
+    return rows
+
+
+def event_rows(n: int, start: int = 0):
+    """Row i is bad (system event name) when i % 20 == 5."""
+    rows = []
+    for i in range(start, start + n):
+        name = "App Launched" if i % 20 == 5 else "Charged"
+        rows.append((i, f"u{i % 97}", name, T0 + timedelta(seconds=i), i * 1.5))
+    return rows
+
+
+def expected_bad_profiles(n, start=0):
+    return sum(1 for i in range(start, start + n) if i % 10 in (3, 7))
+
+
+def expected_bad_events(n, start=0):
+    return sum(1 for i in range(start, start + n) if i % 20 == 5)
+
+
+class Warehouse:
+    def __init__(self, path: Path):
+        self.path = path
+        con = duckdb.connect(str(path))
+        con.execute(
+            "CREATE TABLE profiles (id INTEGER, user_id VARCHAR, email VARCHAR, age VARCHAR, "
+            "updated TIMESTAMPTZ)"
+        )
+        con.execute(
+            "CREATE TABLE events (id INTEGER, user_id VARCHAR, event VARCHAR, ts TIMESTAMPTZ, "
+            "amount DOUBLE)"
+        )
+        con.close()
+
+    def add_profiles(self, rows):
+        con = duckdb.connect(str(self.path))
+        con.executemany("INSERT INTO profiles VALUES (?, ?, ?, ?, ?)", rows)
+        con.close()
+
+    def add_events(self, rows):
+        con = duckdb.connect(str(self.path))
+        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        con.close()
+
+
+@pytest.fixture
+def warehouse(tmp_path):
+    return Warehouse(tmp_path / "warehouse.duckdb")
+
+
+@pytest.fixture
+def wh_datasource(warehouse, editor):
+    return factories.make_datasource(
+        partner="duckdb", settings={"path": str(warehouse.path)}, created_by=editor
+    )
+
+
+def make_profile_import(ds, **kwargs) -> Import:
+    return factories.make_import(
+        ds, source="profiles", mapping=PROFILE_MAPPING, identity_column="user_id", **kwargs
+    )
+
+
+def make_event_import(ds, **kwargs) -> Import:
+    return factories.make_import(
+        ds,
+        sync_type=Import.SyncType.EVENT,
+        source="events",
+        mapping=EVENT_MAPPING,
+        identity_column="user_id",
+        event_name_column="event",
+        timestamp_column="ts",
+        **kwargs,
+    )
+
+
+# --- A real Celery worker --------------------------------------------------------------------
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen, log: Path):
+        self.proc = proc
+        self.log = log
+
+    def child_pids(self) -> list[int]:
+        out = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True, check=False
+        )
+        return [int(p) for p in out.stdout.split()]
+
+    def kill_hard(self) -> None:
+        """kill -9 the worker and its pool processes, as a machine dying would."""
+        for pid in [*self.child_pids(), self.proc.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill_hard()
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    if connection.vendor == "postgresql":
+        return f"postgres://{db['USER'] or 'postgres'}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"sqlite:///{db['NAME']}"
+
+
+@pytest.fixture
+def isolated_broker(tmp_path):
+    """A per-test filesystem broker folder (unless CELERY_BROKER_URL is Redis, as in CI), so
+    tests never share queues with `make run` or another test process. Returns the var dir the
+    worker subprocess should use."""
+    from importcenter.celery import app
+
+    var = tmp_path / "var"
+    var.mkdir()
+    if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
+        yield var
+        return
+    broker = var / "broker"
+    for sub in ("queue", "processed", "control"):
+        (broker / sub).mkdir(parents=True)
+    old = app.conf.broker_transport_options
+    app.conf.broker_transport_options = {
+        "data_folder_in": str(broker / "queue"),
+        "data_folder_out": str(broker / "queue"),
+        "processed_folder": str(broker / "processed"),
+        "control_folder": str(broker / "control"),
+        "store_processed": False,
+    }
+    app.pool.force_close_all()
+    app._pool = None  # the producer pool holds connections made with the old folders
+    yield var
+    app.conf.broker_transport_options = old
+    app.pool.force_close_all()
+    app._pool = None
+
+
+@pytest.fixture
+def start_worker(transactional_db, isolated_broker, tmp_path):
+    """Start `celery worker` subprocesses on the test database; stopped at teardown."""
+    workers: list[Worker] = []
+
+    def start(concurrency: int = 1, extra_env: dict | None = None) -> Worker:
+        env = dict(os.environ)
+        env.update(
+            DATABASE_URL=_database_url(),
+            CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+            IMPORT_CENTER_VAR_DIR=str(isolated_broker),
+            SECRET_KEY=settings.SECRET_KEY,
+            FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
+            PYTHONUNBUFFERED="1",
+        )
+        env.update(extra_env or {})
+        log = tmp_path / f"worker-{len(workers)}.log"
+        proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "celery"),
+                "-A",
+                "importcenter",
+                "worker",
+                "-P",
+                "prefork",
+                "-c",
+                str(concurrency),
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "-l",
+                "INFO",
+                "-n",
+                f"test{len(workers)}-{os.getpid()}@%h",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
+        worker = Worker(proc, log)
+        workers.append(worker)
+        deadline = time.monotonic() + 60
+        while "ready." not in log.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"worker did not start:\n{log.read_text()[-3000:]}")
+            time.sleep(0.2)
+        return worker
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}")

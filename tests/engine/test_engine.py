@@ -1,0 +1,299 @@
+"""The run engine in one process: runs, fan-out idempotency, skip, dispatch, stop, pause/resume,
+reaper, retention and incremental runs. (Real-worker runs: test_worker.py.)"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+import time_machine
+from django.db import connection
+from django.utils import timezone
+
+from imports import engine, services
+from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunErrorCount
+from tests import factories
+from tests.engine.conftest import (
+    T0,
+    event_rows,
+    expected_bad_events,
+    expected_bad_profiles,
+    make_event_import,
+    make_profile_import,
+    profile_rows,
+)
+
+State = ImportRun.State
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    """Capture what the engine would hand to Celery, to run it here, in any order, twice."""
+    runs: list[int] = []
+    chunks: list[tuple] = []
+    monkeypatch.setattr(engine, "enqueue_run", runs.append)
+    from imports import tasks
+
+    monkeypatch.setattr(
+        tasks.process_chunk, "apply_async", lambda args, **kw: chunks.append(tuple(args))
+    )
+    return type("Queue", (), {"runs": runs, "chunks": chunks})
+
+
+def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(imp)
+    assert queue.runs[-1] == run.pk
+    engine.execute_run(run.pk, **kwargs)
+    run.refresh_from_db()
+    imp.refresh_from_db()
+    return run
+
+
+def test_profile_run_writes_results_upserts_profiles_and_sets_health(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    warehouse.add_profiles(profile_rows(200))
+    imp = make_profile_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+
+    bad = expected_bad_profiles(200)
+    assert (run.state, run.expected_total, run.total) == (State.COMPLETED, 200, 200)
+    assert (run.successful, run.failed) == (200 - bad, bad)
+    assert RecordResult.objects.filter(run=run).count() == 200
+    assert RecordResult.objects.filter(run=run, success=False).count() == bad
+    failed = RecordResult.objects.get(run=run, row_number=4)  # source row 3: identity "null"
+    assert failed.identity == "null"
+    assert failed.errors[0]["code"] == "invalid_identity"
+    assert failed.error_keys == "|user_id:invalid_identity|"
+    good_ids = {r[1] for r in profile_rows(200) if r[0] % 10 not in (3, 7)}
+    assert Profile.objects.count() == len(good_ids)
+    counts = {(c.field, c.code): c.count for c in RunErrorCount.objects.filter(run=run)}
+    assert counts == {("user_id", "invalid_identity"): 20, ("age", "not_numeric"): 20}
+    assert imp.status == Import.Status.SCHEDULED
+    assert imp.current_run is None and imp.last_run == run
+    assert (imp.health_band, imp.health_hundredths, imp.health_run) == ("yellow", 8000, run)
+
+
+def test_profile_upsert_merges_properties(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    Profile.objects.create(identity_kind="identity", identity="u1", properties={"plan": "gold"})
+    warehouse.add_profiles([(1, "u1", "new@example.com", "33", T0)])
+    imp = make_profile_import(wh_datasource)
+    run_inline(imp, django_capture_on_commit_callbacks, queue)
+    profile = Profile.objects.get(identity="u1")
+    assert profile.properties == {"plan": "gold", "Email": "new@example.com", "age": 33}
+
+
+def test_event_run_appends_events_with_their_timestamps(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    warehouse.add_events(event_rows(100))
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    bad = expected_bad_events(100)
+    assert (run.state, run.total, run.failed) == (State.COMPLETED, 100, bad)
+    assert Event.objects.filter(run_code=run.code).count() == 100 - bad
+    event = Event.objects.get(run_code=run.code, row_number=1)
+    assert (event.event_name, event.occurred_at, event.properties) == (
+        "Charged",
+        T0,
+        {"amount": 0.0},
+    )
+    failed = RecordResult.objects.get(run=run, row_number=6)
+    assert (failed.event_name, failed.errors[0]["code"]) == ("App Launched", "system_event")
+
+
+def test_fanned_out_chunks_are_idempotent_in_any_order(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE = 50
+    settings.IMPORT_BATCH_SIZE = 20
+    warehouse.add_events(event_rows(230))
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert run.state == State.RUNNING and run.chunks_total == 5
+    assert [c[2] for c in queue.chunks] == [1, 51, 101, 151, 201]
+    # Delivered out of order, and every chunk twice (a retry after a lost ack).
+    for args in [*reversed(queue.chunks), *queue.chunks]:
+        engine.process_chunk(*args)
+    run.refresh_from_db()
+    bad = expected_bad_events(230)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert RecordResult.objects.filter(run=run).count() == 230
+    assert Event.objects.filter(run_code=run.code).count() == 230 - bad
+
+
+def test_a_half_written_chunk_resumes_where_it_stopped(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE = 100
+    settings.IMPORT_BATCH_SIZE = 25
+    warehouse.add_events(event_rows(150))
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    run_id, index, first, columns, rows = queue.chunks[0]
+    # A worker died after writing the first two batches of chunk 0.
+    ctx = engine._Context(ImportRun.objects.get(pk=run_id))
+    for offset in (0, 25):
+        batch = [dict(zip(columns, r, strict=True)) for r in rows[offset : offset + 25]]
+        engine._validate_and_write(ctx, first + offset, batch)
+    for args in queue.chunks:
+        engine.process_chunk(*args)
+    run.refresh_from_db()
+    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 150, 2)
+    assert RecordResult.objects.filter(run=run).count() == 150
+
+
+def test_connector_error_fails_the_run_with_its_message_and_blank_health(
+    editor, queue, django_capture_on_commit_callbacks
+):
+    ds = factories.make_datasource(partner="duckdb", settings={"path": "/nonexistent/x.duckdb"})
+    imp = make_profile_import(ds)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert run.state == State.FAILED
+    assert run.error and run.error_kind
+    assert imp.health_band == "blank" and imp.status == Import.Status.SCHEDULED
+
+
+def test_due_tick_while_running_records_one_skipped_run(wh_datasource, queue):
+    now = timezone.now()
+    due = now - timedelta(seconds=1)
+    imp = make_profile_import(wh_datasource, next_run_at=due)
+    first = engine.dispatch_due(now=now)
+    assert [r.state for r in first] == [State.QUEUED]
+    imp.refresh_from_db()
+    assert imp.status == Import.Status.RUNNING
+    later = imp.next_run_at + timedelta(minutes=1)
+    second = engine.dispatch_due(now=later)
+    assert [r.state for r in second] == [State.SKIPPED]
+    assert second[0].error == engine.SKIP_REASON
+    imp.refresh_from_db()
+    assert imp.current_run == first[0]
+    assert imp.next_run_at == due + timedelta(minutes=30)  # the slot after the skipped one
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_dispatchers_start_one_run(wh_datasource, queue):
+    now = timezone.now()
+    imp = make_profile_import(wh_datasource, next_run_at=now - timedelta(seconds=1))
+    barrier = threading.Barrier(2)
+    results = []
+
+    def dispatcher():
+        barrier.wait()
+        try:
+            results.append(engine.dispatch_due(now=now))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(len(r) for r in results) == [0, 1]
+    assert ImportRun.objects.filter(import_obj=imp).count() == 1
+
+
+def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE = 50
+    settings.IMPORT_BATCH_SIZE = 50
+    warehouse.add_events(event_rows(150))
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    engine.process_chunk(*queue.chunks[0])
+    assert services.stop_import(imp) is True
+    assert services.stop_import(imp) is False  # idempotent
+    for args in queue.chunks[1:]:
+        engine.process_chunk(*args)
+    run.refresh_from_db()
+    imp.refresh_from_db()
+    assert (run.state, run.partial, run.total) == (State.STOPPED, True, 50)
+    assert run.health.band == "none"
+    assert RecordResult.objects.filter(run=run).count() == 50
+    assert imp.status == Import.Status.STOPPED and imp.current_run is None
+    assert imp.health_band == "none"
+    with pytest.raises(services.ActionRefused):
+        services.run_now(imp)
+
+
+def test_pause_stops_future_runs_and_resume_recomputes_next_run(wh_datasource, queue):
+    with time_machine.travel("2024-05-01 10:00:00Z", tick=False):
+        imp = make_profile_import(wh_datasource)
+        assert services.publish_import(imp) is False  # not a draft
+        Import.objects.filter(pk=imp.pk).update(next_run_at=timezone.now())
+        assert services.pause_import(imp) is True
+        assert services.pause_import(imp) is False
+    with time_machine.travel("2024-05-01 11:07:00Z", tick=False):
+        assert engine.dispatch_due() == []
+        assert services.resume_import(imp) is True
+        imp.refresh_from_db()
+        assert imp.status == Import.Status.SCHEDULED
+        assert imp.next_run_at.isoformat() == "2024-05-01T11:15:00+00:00"
+    with time_machine.travel("2024-05-01 11:15:01Z", tick=False):
+        assert [r.trigger for r in engine.dispatch_due()] == ["schedule"]
+
+
+def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE = 50
+    warehouse.add_events(event_rows(120))
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    engine.process_chunk(*queue.chunks[0])  # then the worker "died"
+    next_run_at = Import.objects.get(pk=imp.pk).next_run_at
+    assert engine.reap_lost_runs() == 0  # heartbeat is fresh
+    later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
+    assert engine.reap_lost_runs(now=later) == 1
+    run.refresh_from_db()
+    imp.refresh_from_db()
+    assert (run.state, run.error) == (State.FAILED, engine.WORKER_LOST)
+    assert Event.objects.filter(run_code=run.code).count() == 0  # withdrawn
+    assert imp.status == Import.Status.SCHEDULED and imp.next_run_at == next_run_at
+    assert imp.current_run is None
+    engine.process_chunk(*queue.chunks[1])  # a late chunk writes nothing
+    assert RecordResult.objects.filter(run=run).count() == 50
+
+
+def test_retention_purges_old_records_and_runs_in_batches(wh_datasource, settings):
+    imp = make_profile_import(wh_datasource)
+    old = factories.make_run(imp, created_at=timezone.now() - timedelta(days=31))
+    new = factories.make_run(imp, created_at=timezone.now() - timedelta(days=29))
+    for run in (old, new):
+        RecordResult.objects.bulk_create(
+            RecordResult(run=run, row_number=n, success=True) for n in range(1, 26)
+        )
+    assert engine.purge_old_runs(batch_size=10) == (25, 1)
+    assert list(ImportRun.objects.values_list("pk", flat=True)) == [new.pk]
+    assert RecordResult.objects.count() == 25
+
+
+def test_incremental_second_run_reads_only_new_rows(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    warehouse.add_events(event_rows(40))
+    imp = make_event_import(wh_datasource, incremental_column="ts")
+    first = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert first.total == 40 and imp.watermark == first.watermark
+    warehouse.add_events(event_rows(15, start=40))
+    second = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert (second.state, second.expected_total, second.total) == (State.COMPLETED, 15, 15)
+    assert second.since == first.watermark
+    assert Event.objects.count() == 55 - expected_bad_events(55)
+
+
+def test_run_now_is_refused_for_drafts_and_while_running(wh_datasource, queue):
+    draft = make_profile_import(wh_datasource, status=Import.Status.DRAFT)
+    with pytest.raises(services.ActionRefused, match="Publish"):
+        services.run_now(draft)
+    imp = make_profile_import(wh_datasource)
+    services.run_now(imp)
+    with pytest.raises(services.ActionRefused, match="already in progress"):
+        services.run_now(imp)
+    assert ImportRun.objects.filter(import_obj=imp).count() == 1
