@@ -59,10 +59,20 @@ def _row_actions_template() -> str | None:
 
 
 def _mapping_rows(mapping: dict) -> list[dict]:
+    """Rows of MappingSpec.to_dict()["fields"]: column, target, type, date format."""
     fields = mapping.get("fields") if isinstance(mapping, dict) else None
     if not isinstance(fields, list):
         return []
-    return [f for f in fields if isinstance(f, dict)]
+    return [
+        {
+            "column": f.get("column", ""),
+            "target": f.get("target", ""),
+            "type": f.get("type", ""),
+            "date_format": f.get("date_format") or "",
+        }
+        for f in fields
+        if isinstance(f, dict)
+    ]
 
 
 @login_required

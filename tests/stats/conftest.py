@@ -41,6 +41,12 @@ def make_records(run: ImportRun, specs: list[tuple[str, list[dict]]], event: str
     )
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # Users are created per test; the production hasher costs a second each on a busy box.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def imp(datasource):
     return factories.make_import(datasource, nickname="Nightly profiles")

@@ -1,0 +1,292 @@
+"""The import detail page: Overview and Stats tabs, every run state, live rows, access."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from imports.models import Import, ImportRun
+from tests import factories
+
+pytestmark = pytest.mark.django_db
+
+
+def stats_url(imp: Import) -> str:
+    return reverse("stats-stats", args=[imp.code])
+
+
+def overview_url(imp: Import) -> str:
+    return reverse("stats-overview", args=[imp.code])
+
+
+def row_url(run: ImportRun) -> str:
+    return reverse("stats-run-row", args=[run.import_obj.code, run.code])
+
+
+def ago(**kw):
+    return timezone.now() - timedelta(**kw)
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["stats-overview", "stats-stats", "stats-export"])
+def test_anonymous_is_sent_to_login(client, imp, name):
+    response = client.get(reverse(name, args=[imp.code]))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("name", ["stats-overview", "stats-stats", "stats-export"])
+def test_outsider_is_refused(outsider_client, imp, name):
+    assert outsider_client.get(reverse(name, args=[imp.code])).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["stats-overview", "stats-stats", "stats-export"])
+def test_unknown_import_code_is_404(viewer_client, imp, name):
+    assert viewer_client.get(reverse(name, args=[uuid.uuid4()])).status_code == 404
+
+
+def test_malformed_code_is_404(viewer_client):
+    assert (
+        viewer_client.get("/settings/partners/import-center/not-a-uuid/stats/").status_code == 404
+    )
+
+
+@pytest.mark.parametrize("name", ["stats-overview", "stats-stats"])
+def test_viewer_sees_the_pages(viewer_client, imp, name):
+    response = viewer_client.get(reverse(name, args=[imp.code]))
+    assert response.status_code == 200
+    assert b"Nightly profiles" in response.content
+
+
+@pytest.mark.parametrize("name", ["stats-run-detail", "stats-run-row", "stats-run-failed-export"])
+def test_run_urls_check_access_and_ownership(
+    client, outsider, viewer, imp, yellow_run, datasource, name
+):
+    url = reverse(name, args=[imp.code, yellow_run.code])
+    assert client.get(url).status_code == 302
+    client.force_login(outsider)
+    assert client.get(url).status_code == 403
+    client.force_login(viewer)
+    assert client.get(url).status_code in (200, 286)
+    other = factories.make_import(datasource, nickname="Someone else's")
+    # A run is only reachable under its own import.
+    assert client.get(reverse(name, args=[other.code, yellow_run.code])).status_code == 404
+    assert client.get(reverse(name, args=[imp.code, uuid.uuid4()])).status_code == 404
+
+
+# --- Overview ---------------------------------------------------------------------------------
+
+
+def test_overview_shows_configuration_read_only(viewer_client, datasource):
+    imp = factories.make_import(
+        datasource,
+        nickname="Events hourly",
+        sync_type=Import.SyncType.EVENT,
+        source_kind=Import.SourceKind.QUERY,
+        source="SELECT * FROM app_events",
+        event_name_column="event",
+        timestamp_column="ts",
+        interval_every=15,
+        next_run_at=timezone.now() + timedelta(minutes=5),
+        mapping={"fields": [{"column": "plan", "target": "Plan", "type": "string"}]},
+    )
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert datasource.name in body
+    assert "SELECT * FROM app_events" in body
+    assert "Every 15 minutes" in body
+    assert "Scheduled" in body
+    assert "<code>plan</code>" in body and "Plan" in body
+    assert 'aria-current="page">Overview' in body
+    assert "<form" not in body.split("</header>")[1]  # read-only for a viewer: no forms
+
+
+def test_overview_of_paused_import_has_no_next_run(viewer_client, datasource):
+    imp = factories.make_import(datasource, status=Import.Status.PAUSED)
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert "(paused)" in body
+
+
+# --- Stats table, one test per state --------------------------------------------------------
+
+
+def test_no_runs_yet(viewer_client, imp):
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "No runs in the last 30 days yet." in body
+    assert "No run with health in the last 30 days." in body
+    for column in ("Date and Time", "Health", "Total Records", "Successful Syncs", "Failed Syncs"):
+        assert f">{column}</th>" in body
+
+
+@pytest.mark.parametrize(
+    ("total", "failed", "badge", "label"),
+    [
+        (200, 0, "health-green", "100%"),
+        (200, 50, "health-yellow", "75.00%"),
+        (200, 150, "health-red", "25.00%"),
+        (0, 0, "health-blank", "Blank"),
+    ],
+)
+def test_completed_run_shows_health_and_counts(viewer_client, imp, total, failed, badge, label):
+    factories.make_run(imp, total=total, failed=failed, created_at=ago(minutes=5))
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    row = body.split('class="run run-completed"')[1].split("</tbody>")[0]
+    assert badge in row and label in row
+    assert f'<td class="num">{total}</td>' in row
+    assert f'<td class="num">{total - failed}</td>' in row
+    assert "mismatch" not in row
+
+
+def test_count_mismatch_is_flagged(viewer_client, imp):
+    factories.make_run(imp, total=900, failed=0, expected_total=1000)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert '<div class="mismatch"' in body
+    assert "Expected 1,000" in body
+
+
+def test_failed_run_shows_credentials_error_and_what_to_do(viewer_client, imp):
+    factories.make_run(
+        imp,
+        state=ImportRun.State.FAILED,
+        total=0,
+        error="The warehouse rejected the credentials.",
+        error_kind="auth",
+    )
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Run failed: The warehouse rejected the credentials." in body
+    assert "Confirm that your data warehouse credentials are valid" in body
+    assert "health-blank" in body
+
+
+def test_stopped_run_has_no_stats_but_keeps_partial_count(viewer_client, imp):
+    factories.make_run(imp, state=ImportRun.State.STOPPED, total=0, failed=0, partial=True)
+    ImportRun.objects.update(successful=1200, failed=34)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Stopped — stats not available" in body
+    assert "1,234 records ingested before the stop (partial)" in body
+    row = body.split('class="run run-stopped"')[1].split("</tbody>")[0]
+    assert "badge" not in row
+
+
+def test_skipped_run_is_a_muted_explained_row(viewer_client, imp):
+    factories.make_run(imp, state=ImportRun.State.SKIPPED, total=0, update_import=False)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    row = body.split('class="run run-skipped"')[1].split("</tbody>")[0]
+    assert '<tr class="muted">' in row
+    assert "Skipped — the previous run was still running" in row
+    assert "<a " not in row  # nothing to drill into
+
+
+def test_runs_older_than_the_window_are_not_listed(viewer_client, imp):
+    factories.make_run(imp, total=77, created_at=ago(days=31))
+    factories.make_run(imp, total=55, created_at=ago(days=29))
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert '<td class="num">55</td>' in body
+    assert '<td class="num">77</td>' not in body
+
+
+def test_runs_are_newest_first(viewer_client, imp):
+    older = factories.make_run(imp, total=11, created_at=ago(hours=2))
+    newer = factories.make_run(imp, total=22, created_at=ago(hours=1))
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert body.index(str(newer.code)) < body.index(str(older.code))
+
+
+def test_running_run_polls_and_shows_progress(viewer_client, imp):
+    run = factories.make_run(
+        imp, state=ImportRun.State.RUNNING, total=0, expected_total=1000, update_import=False
+    )
+    ImportRun.objects.filter(pk=run.pk).update(successful=240, failed=10)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    row = body.split('class="run run-running"')[1].split("</tbody>")[0]
+    assert f'hx-get="{row_url(run)}"' in body
+    assert 'hx-trigger="every 2s"' in body
+    assert 'value="25"' in row
+    assert "250 of 1,000 records processed" in row
+
+
+def test_queued_run_is_waiting(viewer_client, imp):
+    factories.make_run(imp, state=ImportRun.State.QUEUED, total=0, update_import=False)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Queued — waiting for a worker" in body
+
+
+def test_row_poller_keeps_polling_while_running_then_stops(viewer_client, imp):
+    run = factories.make_run(imp, state=ImportRun.State.RUNNING, total=0, update_import=False)
+    response = viewer_client.get(row_url(run), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    assert response.content.decode().lstrip().startswith("<tbody")
+    assert 'hx-trigger="every 2s"' in response.content.decode()
+
+    ImportRun.objects.filter(pk=run.pk).update(
+        state=ImportRun.State.COMPLETED, total=10, successful=10, finished_at=timezone.now()
+    )
+    response = viewer_client.get(row_url(run), headers={"HX-Request": "true"})
+    assert response.status_code == 286  # htmx stops polling
+    body = response.content.decode()
+    assert "hx-trigger" not in body
+    assert "100%" in body
+    assert "<html" not in body
+
+
+def test_htmx_page_request_returns_only_the_table(viewer_client, imp):
+    factories.make_run(imp, total=10)
+    response = viewer_client.get(
+        stats_url(imp), headers={"HX-Request": "true", "HX-Target": "stats-table"}
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="stats-table">')
+    assert "<html" not in body and "Health trend" not in body
+
+
+def test_stats_table_is_paged(viewer_client, imp):
+    for i in range(105):
+        factories.make_run(imp, total=1000 + i, created_at=ago(minutes=15 * (i + 1)))
+    first = viewer_client.get(stats_url(imp)).content.decode()
+    assert first.count('class="run run-completed"') == 100
+    assert "Older runs →" in first
+    second = viewer_client.get(stats_url(imp) + "?page=2").content.decode()
+    assert second.count('class="run run-completed"') == 5
+    assert "← Newer runs" in second and "Older runs →" not in second
+    # The five oldest runs (largest totals) are on page 2.
+    assert '<td class="num">1,104</td>' in second
+    assert '<td class="num">1,104</td>' not in first
+
+
+@pytest.mark.parametrize("page", ["0", "-1", "abc", "9999999"])
+def test_invalid_page_is_400(viewer_client, imp, page):
+    assert viewer_client.get(stats_url(imp) + f"?page={page}").status_code == 400
+
+
+def test_health_trend_marks_a_drop(viewer_client, imp):
+    for i in range(6):
+        factories.make_run(imp, total=1000, failed=8, created_at=ago(hours=10 - i))
+    factories.make_run(imp, total=1000, failed=390, created_at=ago(hours=2))
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Health fell from 99.2% to 61.0% on " in body
+    assert 'data-drop="1"' in body
+    assert 'role="img"' in body
+
+
+def test_stats_query_count_is_flat(viewer_client, imp, django_assert_max_num_queries):
+    def count_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer_client.get(stats_url(imp)).status_code == 200
+        return len(ctx.captured_queries)
+
+    factories.make_run(imp, total=10, failed=2)
+    few = count_queries()
+    states = [ImportRun.State.COMPLETED, ImportRun.State.FAILED, ImportRun.State.SKIPPED]
+    for i in range(60):
+        factories.make_run(
+            imp, state=states[i % 3], total=10, failed=i % 5, created_at=ago(hours=i)
+        )
+    assert count_queries() == few
