@@ -474,9 +474,12 @@ class ColumnMappingForm(forms.Form):
         return cleaned
 
 
-ColumnMappingFormSet = forms.formset_factory(
-    ColumnMappingForm, extra=0, max_num=2000, validate_max=True, absolute_max=2000
-)
+def column_mapping_formset(column_count: int) -> type[forms.BaseFormSet]:
+    """A formset sized to the source: a posted form count above it is refused, never built."""
+    limit = max(column_count, 1)
+    return forms.formset_factory(
+        ColumnMappingForm, extra=0, max_num=limit, validate_max=True, absolute_max=limit
+    )
 
 
 # --- Wizard step 3: dry run -------------------------------------------------------------------

@@ -28,7 +28,6 @@ from imports import services
 from imports.fields import SecretUnreadable
 from imports.forms import (
     DATASOURCE_FORMS,
-    ColumnMappingFormSet,
     DryRunForm,
     DuplicateForm,
     MappingForm,
@@ -36,6 +35,7 @@ from imports.forms import (
     PreviewForm,
     ScheduleForm,
     SourceForm,
+    column_mapping_formset,
     next_run_times,
     suggest_target,
 )
@@ -528,7 +528,7 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
             )
             return redirect("imports-wizard", imp.code, "mapping")
         form = MappingForm(request.POST, columns=names)
-        formset = ColumnMappingFormSet(request.POST, prefix="col")
+        formset = column_mapping_formset(len(names))(request.POST, prefix="col")
         if form.is_valid() and formset.is_valid():
             saved = _save_mapping(request, imp, form, formset, set(names))
             if saved:
@@ -547,7 +547,9 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
         }
         form = MappingForm(initial=specials_initial, columns=names)
         specials = {v for k, v in specials_initial.items() if k.endswith("_column") and v}
-        formset = ColumnMappingFormSet(initial=_initial_rows(imp, columns, specials), prefix="col")
+        formset = column_mapping_formset(len(names))(
+            initial=_initial_rows(imp, columns, specials), prefix="col"
+        )
 
     rows = [(f, types.get(f["column"].value() or "", "")) for f in formset.forms]
     return render(

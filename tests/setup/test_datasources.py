@@ -62,7 +62,7 @@ def test_unknown_code_is_404(editor_client):
     assert editor_client.get(reverse("datasources-edit", args=[code])).status_code == 404
     assert editor_client.post(reverse("datasources-delete", args=[code])).status_code == 404
     assert editor_client.post(reverse("datasources-test", args=[code])).status_code == 404
-    assert editor_client.get(f"/settings/partners/datasources/not-a-uuid/edit/").status_code == 404
+    assert editor_client.get("/settings/partners/datasources/not-a-uuid/edit/").status_code == 404
 
 
 def test_unknown_partner_is_400(editor_client):
