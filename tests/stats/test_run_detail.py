@@ -1,0 +1,211 @@
+"""The run detail pane: error summary, filters, identity search, keyset pagination, expiry."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from imports.models import ImportRun
+from stats.queries import RECORDS_PAGE_SIZE
+from tests import factories
+from tests.stats.conftest import error, make_records
+from validation.errors import ERROR_REFERENCE
+
+pytestmark = pytest.mark.django_db
+
+
+def detail_url(run: ImportRun, query: str = "") -> str:
+    url = reverse("stats-run-detail", args=[run.import_obj.code, run.code])
+    return f"{url}?{query}" if query else url
+
+
+def rows(body: str) -> list[int]:
+    return [
+        int(n) for n in re.findall(r'<td class="num">(\d+)</td>\s*<td><span class="badge', body)
+    ]
+
+
+def test_failed_records_by_default_with_errors_and_resolutions(viewer_client, yellow_run):
+    body = viewer_client.get(detail_url(yellow_run)).content.decode()
+    assert rows(body) == [2, 5, 8]
+    assert '<option value="failed" selected>' in body
+    email = ERROR_REFERENCE["invalid_email"]
+    assert f'<span class="error-message">{email.message}</span>' in body
+    assert email.resolution.replace("\u201c", "“") in body
+    assert ERROR_REFERENCE["invalid_phone"].message in body
+    assert "Event Name" not in body  # profile import
+
+
+def test_all_records_by_default_when_nothing_failed(viewer_client, imp):
+    run = factories.make_run(imp, total=3, failed=0)
+    make_records(run, [("a", []), ("b", []), ("c", [])])
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert rows(body) == [1, 2, 3]
+    assert body.count(">Success</span>") == 3
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("result=all", list(range(1, 11))),
+        ("result=success", [1, 3, 4, 6, 7, 9, 10]),
+        ("result=failed", [2, 5, 8]),
+        ("result=failed&code=invalid_email", [5, 8]),
+        ("result=failed&field=phone", [8]),
+        ("result=all&field=email&code=invalid_email", [5, 8]),
+        ("code=invalid_identity", [2]),
+        ("field=email&code=invalid_phone", []),
+        ("result=all&q=user8", [8]),
+        ("result=all&q=+user1@example.com+", [1]),
+        ("q=nobody", []),
+    ],
+)
+def test_filters_and_identity_search(viewer_client, yellow_run, query, expected):
+    body = viewer_client.get(detail_url(yellow_run, query)).content.decode()
+    assert rows(body) == expected
+    if not expected:
+        assert "No records match these filters." in body
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["result=maybe", "code=Bad-Code", "field=a|b", "after=-1", "after=x", "code=" + "x" * 41],
+)
+def test_invalid_filters_are_400(viewer_client, yellow_run, query):
+    assert viewer_client.get(detail_url(yellow_run, query)).status_code == 400
+
+
+def test_error_summary_puts_identity_errors_first_and_links_filters(viewer_client, imp):
+    run = factories.make_run(imp, total=20, failed=12)
+    specs = [(f"u{i}", []) for i in range(20)]
+    for i in range(10):
+        specs[i] = (f"u{i}", [error("email", "invalid_email")])
+    specs[10] = ("", [error("user_id", "invalid_identity")])
+    specs[11] = ("n/a", [error("user_id", "invalid_identity")])
+    make_records(run, specs)
+    body = viewer_client.get(detail_url(run)).content.decode()
+    summary = body.split('class="table error-summary"')[1].split("</table>")[0]
+    assert summary.index("Invalid identity or CleverTap ID") < summary.index("Email is not valid")
+    assert 'class="identity-error"' in summary
+    assert "result=failed&amp;field=user_id&amp;code=invalid_identity" in summary
+    assert ">10</a>" in summary and ">2</a>" in summary
+
+
+def test_keyset_pagination_walks_every_failed_record_once(viewer_client, imp):
+    n = RECORDS_PAGE_SIZE * 2 + 7
+    run = factories.make_run(imp, total=n * 2, failed=n)
+    specs = []
+    for i in range(n * 2):
+        specs.append((f"id{i}", [error("email", "invalid_email")] if i % 2 else []))
+    make_records(run, specs)
+    seen: list[int] = []
+    url = detail_url(run)
+    pages = 0
+    while url:
+        body = viewer_client.get(url).content.decode().replace("&amp;", "&")
+        seen += rows(body)
+        pages += 1
+        match = re.search(r'href="([^"]+)"[^>]*>Next page', body)
+        url = match.group(1) if match else None
+        if url:
+            assert "result=failed" in url
+    assert pages == 3
+    assert seen == list(range(2, n * 2 + 1, 2))
+    # A later page links back to the first.
+    body = viewer_client.get(detail_url(run, f"after={seen[60]}")).content.decode()
+    assert "« First page" in body
+    assert rows(body)[0] == seen[61]
+
+
+def test_page_after_the_last_record_is_empty(viewer_client, yellow_run):
+    body = viewer_client.get(detail_url(yellow_run, "after=8")).content.decode()
+    assert rows(body) == []
+    assert "No more records." in body
+
+
+def test_event_import_shows_event_names(viewer_client, event_imp):
+    run = factories.make_run(event_imp, total=2, failed=1)
+    make_records(run, [("u1", []), ("u2", [error("event", "system_event")])], event="App Launched")
+    body = viewer_client.get(detail_url(run, "result=all")).content.decode()
+    assert '<th scope="col">Event Name</th>' in body
+    assert "<td>App Launched</td>" in body
+    assert ERROR_REFERENCE["system_event"].message in body
+
+
+def test_run_older_than_the_window_explains_why(viewer_client, imp):
+    run = factories.make_run(
+        imp, total=10, failed=1, created_at=timezone.now() - timedelta(days=31)
+    )
+    response = viewer_client.get(detail_url(run))
+    assert response.status_code == 200
+    assert (
+        "Detailed records are available only for runs completed within the last 30 days"
+        in response.content.decode()
+    )
+    assert "records-table" not in response.content.decode()
+
+
+def test_retention_setting_is_the_number_in_the_sentence(viewer_client, imp, settings):
+    settings.IMPORT_STATS_RETENTION_DAYS = 7
+    run = factories.make_run(imp, total=10, created_at=timezone.now() - timedelta(days=8))
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "Detailed records are available only for runs completed within the last 7 days" in body
+
+
+def test_htmx_row_click_returns_the_pane_only(viewer_client, yellow_run):
+    response = viewer_client.get(
+        detail_url(yellow_run), headers={"HX-Request": "true", "HX-Target": "run-pane"}
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<section id="pane"')
+    assert "<html" not in body and 'class="tabs"' not in body
+    assert "error-summary" in body
+
+
+def test_htmx_filter_returns_the_records_only(viewer_client, yellow_run):
+    response = viewer_client.get(
+        detail_url(yellow_run, "code=invalid_phone"),
+        headers={"HX-Request": "true", "HX-Target": "records"},
+    )
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="records">')
+    assert "error-summary" not in body and "<form" not in body
+    assert rows(body) == [8]
+
+
+def test_failed_run_pane_shows_the_error(viewer_client, imp):
+    run = factories.make_run(
+        imp, state=ImportRun.State.FAILED, total=0, error="Invalid credentials.", error_kind="auth"
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "Run failed: Invalid credentials." in body
+    assert "This run processed no records." in body
+
+
+def test_detail_query_count_is_flat(viewer_client, imp, django_assert_num_queries):
+    small = factories.make_run(imp, total=3, failed=1)
+    make_records(small, [("a", []), ("b", [error("email", "invalid_email")]), ("c", [])])
+    big = factories.make_run(imp, total=200, failed=100)
+    make_records(
+        big,
+        [
+            (
+                f"u{i}",
+                [error("email", "invalid_email"), error("phone", "invalid_phone")] if i % 2 else [],
+            )
+            for i in range(200)
+        ],
+    )
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    counts = []
+    for run in (small, big):
+        with CaptureQueriesContext(connection) as ctx:
+            assert viewer_client.get(detail_url(run, "result=all")).status_code == 200
+        counts.append(len(ctx.captured_queries))
+    assert counts[0] == counts[1]

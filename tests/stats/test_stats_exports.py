@@ -1,0 +1,112 @@
+"""CSV exports: the Stats table and a run's failed records, streamed, with exact contents."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from django.http import StreamingHttpResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from imports.models import ImportRun
+from tests import factories
+from tests.stats.conftest import error, make_records
+from validation.errors import ERROR_REFERENCE
+
+pytestmark = pytest.mark.django_db
+
+
+def body_of(response) -> str:
+    assert isinstance(response, StreamingHttpResponse)
+    return b"".join(response.streaming_content).decode()
+
+
+def test_stats_csv_exact(viewer_client, imp):
+    base = (timezone.now() - timedelta(hours=3)).replace(microsecond=0)
+    base_txt = base.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    factories.make_run(imp, total=1000, failed=250, created_at=base, expected_total=1200)
+    factories.make_run(
+        imp, state=ImportRun.State.SKIPPED, total=0, created_at=base + timedelta(minutes=15)
+    )
+    factories.make_run(
+        imp,
+        state=ImportRun.State.FAILED,
+        total=0,
+        created_at=base + timedelta(minutes=30),
+        error="Invalid credentials.",
+        expected_total=None,
+    )
+    stopped = factories.make_run(
+        imp, state=ImportRun.State.STOPPED, total=0, created_at=base + timedelta(minutes=45)
+    )
+    ImportRun.objects.filter(pk=stopped.pk).update(successful=40, failed=2, partial=True)
+    factories.make_run(imp, total=5, created_at=timezone.now() - timedelta(days=40))
+
+    response = viewer_client.get(reverse("stats-export", args=[imp.code]))
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == 'attachment; filename="nightly-profiles-stats.csv"'
+
+    def at(minutes: int) -> str:
+        return (base + timedelta(minutes=minutes)).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+    assert body_of(response) == (
+        "Date and Time (UTC),State,Health,Total Records,Successful Syncs,Failed Syncs,"
+        "Expected Records,Note\r\n"
+        f"{at(45)},Stopped,,,,,0,"
+        "Stopped — stats not available; 42 records ingested before the stop (partial)\r\n"
+        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.\r\n"
+        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running\r\n"
+        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count\r\n"
+    )
+
+
+def test_failed_records_csv_exact(viewer_client, yellow_run):
+    response = viewer_client.get(
+        reverse("stats-run-failed-export", args=[yellow_run.import_obj.code, yellow_run.code])
+    )
+    assert response.status_code == 200
+    assert response["Content-Disposition"].endswith('-failed-records.csv"')
+    ref = ERROR_REFERENCE
+    expected = [
+        "Row,Identity,Field,Error Code,Error,Resolution",
+        f"2,null,user_id,invalid_identity,{ref['invalid_identity'].message},{ref['invalid_identity'].resolution}",
+        f'5,user5,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}"',
+        f'8,user8,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}"',
+        f'8,user8,phone,invalid_phone,{ref["invalid_phone"].message},"{ref["invalid_phone"].resolution}"',
+    ]
+    assert body_of(response) == "\r\n".join(expected) + "\r\n"
+
+
+def test_failed_records_csv_of_event_import_has_event_names(viewer_client, event_imp):
+    run = factories.make_run(event_imp, total=1, failed=1)
+    make_records(run, [("u1", [error("event", "prohibited_event_char")])], event="Bad|Name")
+    response = viewer_client.get(
+        reverse("stats-run-failed-export", args=[event_imp.code, run.code])
+    )
+    lines = body_of(response).splitlines()
+    assert lines[0] == "Row,Identity,Event Name,Field,Error Code,Error,Resolution"
+    assert lines[1].startswith("1,u1,Bad|Name,event,prohibited_event_char,")
+
+
+def test_failed_records_csv_spans_many_chunks(viewer_client, imp, monkeypatch):
+    from stats import queries
+
+    original = queries.iter_failed_records
+    monkeypatch.setattr(queries, "iter_failed_records", lambda run, chunk=7: original(run, chunk=7))
+    run = factories.make_run(imp, total=40, failed=40)
+    make_records(run, [(f"u{i}", [error("email", "invalid_email")]) for i in range(40)])
+    lines = body_of(
+        viewer_client.get(reverse("stats-run-failed-export", args=[imp.code, run.code]))
+    ).splitlines()
+    assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 41))
+
+
+def test_failed_records_csv_of_old_run_is_gone(viewer_client, imp):
+    run = factories.make_run(imp, total=1, created_at=datetime.now(UTC) - timedelta(days=45))
+    response = viewer_client.get(reverse("stats-run-failed-export", args=[imp.code, run.code]))
+    assert response.status_code == 410
+    assert b"Detailed records are available only for runs completed within the last 30 days" in (
+        response.content
+    )
