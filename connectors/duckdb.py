@@ -30,7 +30,8 @@ from connectors.base import (
 FILE_VIEW = "data"
 _READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".tsv": "read_csv"}
 # Results the run engine does not take as Python objects are cast to text in the query.
-_TEXT_TYPES = ("UUID", "TIME", "INTERVAL", "BLOB", "BIT", "JSON", "[", "STRUCT", "MAP", "UNION")
+_TEXT_TYPES = {"UUID", "TIME", "TIME WITH TIME ZONE", "INTERVAL", "BLOB", "BIT", "JSON"}
+_TEXT_PREFIXES = ("STRUCT", "MAP", "UNION")
 
 
 def _literal(text: str) -> str:
@@ -128,7 +129,13 @@ class DuckDBConnector(Connector):
 
     def _text_casts(self, source: str, cols: list[Column]) -> str | None:
         """A SELECT list casting exotic columns to VARCHAR, or None when none needs it."""
-        odd = {c.name for c in cols if any(t in c.type.upper() for t in _TEXT_TYPES)}
+        odd = {
+            c.name
+            for c in cols
+            if c.type.upper() in _TEXT_TYPES
+            or c.type.upper().startswith(_TEXT_PREFIXES)
+            or c.type.endswith("]")  # lists and arrays
+        }
         if not odd:
             return None
         q = self.dialect.ident_quote

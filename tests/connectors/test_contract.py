@@ -1,0 +1,175 @@
+"""The connector interface, checked against every partner's local warehouse (see conftest)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+
+from connectors import ConnectorError
+
+from .conftest import ROWS
+
+COLUMNS = ["id", "name", "d", "ts", "amt", "f", "b"]
+KINDS = ["integer", "string", "date", "datetime", "decimal", "float", "boolean"]
+
+
+def lower(row: dict) -> dict:
+    # Snowflake folds unquoted names to upper case; the data is the same.
+    return {k.lower(): v for k, v in row.items()}
+
+
+def check_types(row: dict) -> None:
+    row = lower(row)
+    assert type(row["id"]) is int
+    assert isinstance(row["name"], str) and row["name"] == f"user_{row['id']}"
+    assert type(row["d"]) is dt.date
+    assert type(row["ts"]) is dt.datetime
+    assert isinstance(row["amt"], Decimal) and row["amt"] == Decimal(row["id"]) / 100
+    assert type(row["f"]) is float and row["f"] == row["id"] * 1.5
+    assert type(row["b"]) is bool and row["b"] is (row["id"] % 2 == 0)
+
+
+def test_connection_succeeds(warehouse):
+    with warehouse.connect() as c:
+        assert c.test_connection() is None
+
+
+def test_columns_have_names_and_types(warehouse):
+    with warehouse.connect() as c:
+        cols = c.columns(warehouse.table)
+    assert [col.name.lower() for col in cols] == COLUMNS
+    assert [col.kind for col in cols] == KINDS
+    assert all(col.type for col in cols)
+
+
+def test_preview_returns_columns_and_typed_rows(warehouse):
+    with warehouse.connect() as c:
+        cols, rows = c.preview(warehouse.table, limit=5)
+    assert [col.name.lower() for col in cols] == COLUMNS
+    assert len(rows) == 5
+    for row in rows:
+        check_types(row)
+
+
+def test_preview_of_a_select(warehouse):
+    with warehouse.connect() as c:
+        cols, rows = c.preview("SELECT id, name FROM users WHERE id <= 3 ORDER BY id;")
+    assert [col.name.lower() for col in cols] == ["id", "name"]
+    assert [lower(r)["id"] for r in rows] == [1, 2, 3]
+
+
+def test_count_is_the_row_total(warehouse):
+    with warehouse.connect() as c:
+        assert c.count(warehouse.table) == ROWS
+        assert c.count("SELECT * FROM users WHERE id <= 1234") == 1234
+
+
+def test_stream_of_100k_rows_in_batches(warehouse):
+    total = id_sum = batches = 0
+    with warehouse.connect() as c:
+        for batch in c.iter_batches(warehouse.table, batch_size=7_000):
+            assert 0 < len(batch) <= 7_000
+            check_types(batch[0])
+            check_types(batch[-1])
+            batches += 1
+            total += len(batch)
+            id_sum += sum(lower(r)["id"] for r in batch)
+    assert total == ROWS
+    assert id_sum == ROWS * (ROWS + 1) // 2
+    assert batches >= ROWS // 7_000
+
+
+def test_incremental_run_returns_only_newer_rows(warehouse):
+    since = dt.datetime(2024, 1, 1) + dt.timedelta(seconds=ROWS - 10)
+    with warehouse.connect() as c:
+        assert c.count(warehouse.table, since=since, incremental_column="ts") == 10
+        rows = [
+            lower(r)
+            for b in c.iter_batches(warehouse.table, 4, incremental_column="ts", since=since)
+            for r in b
+        ]
+        assert [r["id"] for r in rows] == list(range(ROWS - 9, ROWS + 1))
+        assert all(r["ts"].replace(tzinfo=None) > since for r in rows)
+        by_id = c.iter_batches(
+            "SELECT id, name FROM users", incremental_column="id", since=ROWS - 3
+        )
+        assert [lower(r)["id"] for b in by_id for r in b] == [ROWS - 2, ROWS - 1, ROWS]
+
+
+def test_first_incremental_run_reads_everything(warehouse):
+    with warehouse.connect() as c:
+        assert c.count(warehouse.table, incremental_column="id") == ROWS
+
+
+def test_incremental_column_missing_from_select_is_named(warehouse):
+    with warehouse.connect() as c, pytest.raises(ConnectorError) as info:
+        list(c.iter_batches("SELECT id FROM users", incremental_column="ts", since=1))
+    assert info.value.kind == "query"
+    assert '"ts"' in str(info.value)
+
+
+def test_unknown_table_is_not_found(warehouse):
+    with warehouse.connect() as c:
+        with pytest.raises(ConnectorError) as info:
+            c.columns("no_such_table")
+        assert info.value.kind == "not_found"
+        assert info.value.detail  # the driver's text, kept for the run log
+        with pytest.raises(ConnectorError) as info:
+            list(c.iter_batches("no_such_table"))
+        assert info.value.kind == "not_found"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "DELETE FROM users",
+        "DROP TABLE users",
+        "UPDATE users SET name = 'x'",
+        "SELECT 1; DROP TABLE users",
+        "WITH gone AS (DELETE FROM users RETURNING *) SELECT * FROM gone",
+        "SELECT * INTO copy_of_users FROM users",
+        "SELECT 'unterminated FROM users",
+        "users; drop table x",
+        'users"; drop table x; --',
+        "users' OR '1'='1",
+        "users --",
+        "",
+    ],
+)
+def test_unsafe_source_is_refused_before_sending(warehouse, source, monkeypatch):
+    with warehouse.connect() as c:
+
+        def sent(*args, **kwargs):
+            raise AssertionError("the source reached the warehouse")
+
+        monkeypatch.setattr(c, "_connect", sent)
+        for call in (c.columns, c.count, lambda s: list(c.iter_batches(s))):
+            with pytest.raises(ConnectorError) as info:
+                call(source)
+            assert info.value.kind == "query"
+            assert "table name" in str(info.value)
+    with warehouse.connect() as c:
+        assert c.count(warehouse.table) == ROWS
+
+
+def test_query_failing_while_streaming_is_a_query_error(warehouse):
+    received = 0
+    with warehouse.connect() as c:
+        with pytest.raises(ConnectorError) as info:
+            for batch in c.iter_batches(warehouse.failing_query, batch_size=5_000):
+                received += len(batch)
+        assert info.value.kind == "query"
+        assert info.value.detail
+        if warehouse.fails_after_first_batch:
+            assert received > 0
+        # The connector stays usable after the failure.
+        assert c.count(warehouse.table) == ROWS
+
+
+def test_close_is_idempotent(warehouse):
+    c = warehouse.connect()
+    c.test_connection()
+    c.close()
+    c.close()
