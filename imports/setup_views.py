@@ -653,6 +653,14 @@ class DryRunResult:
         return self.total - self.successful
 
 
+def _example(value: Any) -> str:
+    """An example value as the user should read it: blanks and nulls made visible."""
+    if value is None:
+        return "null"
+    text = str(value)
+    return text if text.strip() else "(blank)"
+
+
 def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
     """Validate up to `sample_size` source rows through the real validation engine.
 
@@ -695,7 +703,7 @@ def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
                 key, {"field": err.field, "code": err.code, "message": err.message, "count": 0}
             )
             group["count"] += 1
-            value = row.get(err.field)
+            value = _example(row.get(err.field))
             if len(examples[key]) < 3 and value not in examples[key]:
                 examples[key].append(value)
         if len(result.failed_rows) < 20:
@@ -773,8 +781,17 @@ def _step_schedule(request: HttpRequest, imp: Import) -> HttpResponse:
     return render(
         request,
         "imports/setup/step_schedule.html",
-        _wizard_context(imp, "schedule", form=form, next_times=times),
+        _wizard_context(
+            imp, "schedule", form=form, next_times=times, schedule_tz=_schedule_tz(imp, form)
+        ),
     )
+
+
+def _schedule_tz(imp: Import, form: ScheduleForm) -> str:
+    """The zone the next run times are shown in: the one chosen in the form, else the saved."""
+    if form.is_bound and form.is_valid():
+        return form.cleaned_data["schedule_timezone"]
+    return imp.schedule_timezone or "UTC"
 
 
 def _preview_times(imp: Import, form: ScheduleForm):
@@ -802,7 +819,7 @@ def schedule_preview(request: HttpRequest, code) -> HttpResponse:
     return render(
         request,
         "imports/setup/step_schedule.html#next-runs",
-        {"form": form, "next_times": times, "imp": imp},
+        {"form": form, "next_times": times, "imp": imp, "schedule_tz": _schedule_tz(imp, form)},
     )
 
 

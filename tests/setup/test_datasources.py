@@ -492,3 +492,15 @@ def test_test_form_bad_query_string(editor_client):
     url = reverse("datasources-test-form")
     assert editor_client.post(url + "?partner=nope").status_code == 400
     assert editor_client.post(url + "?partner=duckdb&datasource=zzz").status_code == 404
+
+
+def test_list_query_count_stays_flat(editor_client, django_assert_max_num_queries):
+    for i in range(3):
+        factories.make_import(factories.make_datasource(name=f"DS {i}"))
+    with django_assert_max_num_queries(8) as few:
+        editor_client.get(reverse(LIST))
+    for i in range(3, 30):
+        factories.make_import(factories.make_datasource(name=f"DS {i}"))
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        response = editor_client.get(reverse(LIST))
+    assert response.content.decode().count("Test connection") == 30

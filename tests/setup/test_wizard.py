@@ -632,3 +632,15 @@ def test_every_wizard_page_renders(editor_client, draft, event_mapping):
         assert response.status_code == 200, step
         assert "Save as draft" in response.content.decode()
     assert editor_client.get(reverse("imports-create")).status_code == 200
+
+
+def test_next_runs_are_shown_in_the_schedules_time_zone(editor_client, draft):
+    url = reverse("imports-schedule-preview", args=[draft.code])
+    data = schedule_data(
+        schedule_kind="custom",
+        weekdays=["0"],
+        custom_time="09:00",
+        schedule_timezone="Asia/Kolkata",
+    )
+    body = editor_client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+    assert body.count("09:00 IST") == 5
