@@ -87,14 +87,34 @@ class Warehouse:
         )
         con.close()
 
-    def add_profiles(self, rows):
+    def add_profiles(self, n: int, start: int = 0):
+        """The rows of `profile_rows(n, start)`, generated in SQL (executemany is slow)."""
+        half = max(1, (start + n) // 2)
+        self._execute(
+            "INSERT INTO profiles SELECT i, CASE WHEN i % 10 = 3 THEN 'null' "
+            f"ELSE 'u' || (i % {half}) END, 'user' || i || '@example.com', "
+            "CASE WHEN i % 10 = 7 THEN 'old' ELSE CAST(20 + i % 50 AS VARCHAR) END, "
+            "TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 MINUTE "
+            f"FROM range({start}, {start + n}) t(i)"
+        )
+
+    def add_events(self, n: int, start: int = 0):
+        """The rows of `event_rows(n, start)`, generated in SQL."""
+        self._execute(
+            "INSERT INTO events SELECT i, 'u' || (i % 97), CASE WHEN i % 20 = 5 "
+            "THEN 'App Launched' ELSE 'Charged' END, "
+            "TIMESTAMPTZ '2024-01-01 00:00:00+00' + i * INTERVAL 1 SECOND, i * 1.5 "
+            f"FROM range({start}, {start + n}) t(i)"
+        )
+
+    def insert_profile_rows(self, rows):
         con = duckdb.connect(str(self.path))
         con.executemany("INSERT INTO profiles VALUES (?, ?, ?, ?, ?)", rows)
         con.close()
 
-    def add_events(self, rows):
+    def _execute(self, sql: str):
         con = duckdb.connect(str(self.path))
-        con.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?)", rows)
+        con.execute(sql)
         con.close()
 
 
@@ -104,10 +124,8 @@ def warehouse(tmp_path):
 
 
 @pytest.fixture
-def wh_datasource(warehouse, editor):
-    return factories.make_datasource(
-        partner="duckdb", settings={"path": str(warehouse.path)}, created_by=editor
-    )
+def wh_datasource(warehouse, db):
+    return factories.make_datasource(partner="duckdb", settings={"path": str(warehouse.path)})
 
 
 def make_profile_import(ds, **kwargs) -> Import:
@@ -191,12 +209,17 @@ def isolated_broker(tmp_path):
         "control_folder": str(broker / "control"),
         "store_processed": False,
     }
-    app.pool.force_close_all()
-    app._pool = None  # the producer pool holds connections made with the old folders
+    _reset_pools(app)  # the pools hold connections made with the old folders
     yield var
     app.conf.broker_transport_options = old
-    app.pool.force_close_all()
+    _reset_pools(app)
+
+
+def _reset_pools(app) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
     app._pool = None
+    app.amqp._producer_pool = None
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunE
 from tests import factories
 from tests.engine.conftest import (
     T0,
-    event_rows,
     expected_bad_events,
     expected_bad_profiles,
     make_event_import,
@@ -54,7 +53,7 @@ def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
 def test_profile_run_writes_results_upserts_profiles_and_sets_health(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
 ):
-    warehouse.add_profiles(profile_rows(200))
+    warehouse.add_profiles(200)
     imp = make_profile_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
 
@@ -80,7 +79,7 @@ def test_profile_upsert_merges_properties(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
 ):
     Profile.objects.create(identity_kind="identity", identity="u1", properties={"plan": "gold"})
-    warehouse.add_profiles([(1, "u1", "new@example.com", "33", T0)])
+    warehouse.insert_profile_rows([(1, "u1", "new@example.com", "33", T0)])
     imp = make_profile_import(wh_datasource)
     run_inline(imp, django_capture_on_commit_callbacks, queue)
     profile = Profile.objects.get(identity="u1")
@@ -90,7 +89,7 @@ def test_profile_upsert_merges_properties(
 def test_event_run_appends_events_with_their_timestamps(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
 ):
-    warehouse.add_events(event_rows(100))
+    warehouse.add_events(100)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     bad = expected_bad_events(100)
@@ -111,7 +110,7 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(
 ):
     settings.IMPORT_CHUNK_SIZE = 50
     settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(event_rows(230))
+    warehouse.add_events(230)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     assert run.state == State.RUNNING and run.chunks_total == 5
@@ -131,7 +130,7 @@ def test_a_half_written_chunk_resumes_where_it_stopped(
 ):
     settings.IMPORT_CHUNK_SIZE = 100
     settings.IMPORT_BATCH_SIZE = 25
-    warehouse.add_events(event_rows(150))
+    warehouse.add_events(150)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     run_id, index, first, columns, rows = queue.chunks[0]
@@ -203,7 +202,7 @@ def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(
 ):
     settings.IMPORT_CHUNK_SIZE = 50
     settings.IMPORT_BATCH_SIZE = 50
-    warehouse.add_events(event_rows(150))
+    warehouse.add_events(150)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     engine.process_chunk(*queue.chunks[0])
@@ -243,7 +242,7 @@ def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
 ):
     settings.IMPORT_CHUNK_SIZE = 50
-    warehouse.add_events(event_rows(120))
+    warehouse.add_events(120)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     engine.process_chunk(*queue.chunks[0])  # then the worker "died"
@@ -277,11 +276,11 @@ def test_retention_purges_old_records_and_runs_in_batches(wh_datasource, setting
 def test_incremental_second_run_reads_only_new_rows(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
 ):
-    warehouse.add_events(event_rows(40))
+    warehouse.add_events(40)
     imp = make_event_import(wh_datasource, incremental_column="ts")
     first = run_inline(imp, django_capture_on_commit_callbacks, queue)
     assert first.total == 40 and imp.watermark == first.watermark
-    warehouse.add_events(event_rows(15, start=40))
+    warehouse.add_events(15, start=40)
     second = run_inline(imp, django_capture_on_commit_callbacks, queue)
     assert (second.state, second.expected_total, second.total) == (State.COMPLETED, 15, 15)
     assert second.since == first.watermark
