@@ -12,6 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -46,12 +47,19 @@ def _get_rw_import_for_user(request: HttpRequest, code) -> Import:
     return _get_import_for_user(request, code)
 
 
-def _listing_queryset():
-    # Every column comes from these joins; the health column reads the denormalised fields
-    # plus health_run, so the page costs the same number of queries at 10 or 10,000 imports.
-    return Import.objects.select_related(
+def _page_rows(ordered: QuerySet, page) -> list[Import]:
+    """The page's imports with everything their row shows, in one query.
+
+    The filters and sort pick the page's ids on the imports table alone (an index or a top-N
+    sort over 10k narrow rows); only those ids are then joined to their datasource, users and
+    runs. Joining first makes PostgreSQL hash-join every run before sorting (seconds at 10k
+    imports with a month of runs), whenever the sort cannot walk an index.
+    """
+    page_ids = ordered.values("pk")[page.start_index() - 1 : page.end_index()]
+    rows = Import.objects.select_related(
         "datasource", "created_by", "updated_by", "current_run", "last_run", "health_run"
-    )
+    ).filter(pk__in=page_ids)
+    return list(rows.order_by(*ordered.query.order_by))
 
 
 # --- listing --------------------------------------------------------------------------------
@@ -81,7 +89,7 @@ def _sort_columns(current: str) -> list[dict]:
 def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
     if not can_view(request.user):
         raise PermissionDenied
-    filterset = ImportFilter(request.GET, queryset=_listing_queryset())
+    filterset = ImportFilter(request.GET, queryset=Import.objects.all())
     page_form = PageForm(request.GET)
     context = {"filter": filterset, "partners": Partner.choices}
     context.update(extra)
@@ -96,7 +104,7 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
         context["errors"] = [("Page", ["That page does not exist."])]
         return render(request, template, context, status=400)
 
-    rows = list(page.object_list)
+    rows = _page_rows(filterset.qs, page) if paginator.count else []
     context.update(
         page=page,
         rows=rows,
