@@ -12,7 +12,9 @@ import io
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 
-from imports.models import Import, ImportRun
+from django.db import connection
+
+from imports.models import Import, ImportRun, RecordResult
 from stats import queries
 from validation.errors import ERROR_REFERENCE
 
@@ -30,7 +32,8 @@ STATS_HEADER = [
 
 def _csv_chunks(header: list[str], rows: Iterable[list[list]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    # \n, not \r\n: PostgreSQL's COPY writes \n, and both paths give the same bytes.
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
     yield buffer.getvalue()
     for chunk in rows:
@@ -82,6 +85,9 @@ def failed_records_header(imp: Import) -> list[str]:
 
 def failed_records_csv(run: ImportRun) -> Iterator[str]:
     """One line per error of every failed record of the run, in row order."""
+    header = failed_records_header(run.import_obj)
+    if connection.vendor == "postgresql":
+        return _failed_records_copy(run, header)
     with_event = run.import_obj.sync_type == Import.SyncType.EVENT
     resolutions = {code: info.resolution for code, info in ERROR_REFERENCE.items()}
 
@@ -103,4 +109,74 @@ def failed_records_csv(run: ImportRun) -> Iterator[str]:
         return out
 
     chunks = (lines(chunk) for chunk in queries.iter_failed_records(run))
-    return _csv_chunks(failed_records_header(run.import_obj), chunks)
+    return _csv_chunks(header, chunks)
+
+
+# Records per COPY on PostgreSQL: each chunk is read whole (a few MB), so memory stays flat
+# and no COPY is left half-read if the client goes away between chunks.
+COPY_CHUNK = 50_000
+
+
+def _failed_records_copy(run: ImportRun, header: list[str]) -> Iterator[str]:
+    """PostgreSQL: the database unnests the errors and writes the CSV (COPY ... TO STDOUT), so
+    Python only relays bytes; the same lines as the portable path, several times faster."""
+    from psycopg import sql
+
+    table = sql.Identifier(RecordResult._meta.db_table)
+    with_event = run.import_obj.sync_type == Import.SyncType.EVENT
+    columns = [sql.SQL("r.row_number"), sql.SQL("NULLIF(r.identity, '')")]
+    if with_event:
+        columns.append(sql.SQL("NULLIF(r.event_name, '')"))
+    columns += [
+        sql.SQL("e.err->>'field'"),
+        sql.SQL("e.err->>'code'"),
+        sql.SQL("e.err->>'message'"),
+        sql.SQL("ref.resolution"),
+    ]
+    reference = sql.SQL(", ").join(
+        sql.SQL("({}, {})").format(sql.Literal(code), sql.Literal(info.resolution))
+        for code, info in ERROR_REFERENCE.items()
+    )
+
+    def copy_statement(after: int, upto: int | None):
+        bound = sql.SQL("AND r.row_number <= {}").format(upto) if upto else sql.SQL("")
+        return sql.SQL(
+            "COPY (SELECT {columns} FROM {table} r "
+            "CROSS JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_array_length(r.errors) > 0 "
+            "THEN r.errors ELSE '[{{}}]'::jsonb END) WITH ORDINALITY AS e(err, n) "
+            "LEFT JOIN (VALUES {reference}) AS ref(code, resolution) ON ref.code = e.err->>'code' "
+            "WHERE r.run_id = {run} AND NOT r.success AND r.row_number > {after} {bound} "
+            "ORDER BY r.row_number, e.n) TO STDOUT WITH (FORMAT csv)"
+        ).format(
+            columns=sql.SQL(", ").join(columns),
+            table=table,
+            reference=reference,
+            run=sql.Literal(run.pk),
+            after=sql.Literal(after),
+            bound=bound,
+        )
+
+    def generate() -> Iterator[str]:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(header)
+        yield buffer.getvalue()
+        after = 0
+        while True:
+            # The row number that closes this chunk: an index-only seek, not a count.
+            upto = (
+                RecordResult.objects.filter(run=run, success=False, row_number__gt=after)
+                .order_by("row_number")
+                .values_list("row_number", flat=True)[COPY_CHUNK - 1 : COPY_CHUNK]
+                .first()
+            )
+            with connection.cursor() as cursor:
+                raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+                with raw.copy(copy_statement(after, sql.Literal(upto) if upto else None)) as copy:
+                    data = b"".join(bytes(block) for block in copy)
+            if data:
+                yield data.decode()
+            if upto is None:
+                return
+            after = upto
+
+    return generate()

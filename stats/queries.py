@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from imports.models import Import, ImportRun, RecordResult, RunErrorCount
 
-STATS_PAGE_SIZE = 100
+STATS_PAGE_SIZE = 50
 RECORDS_PAGE_SIZE = 50
 IDENTITY_ERROR_CODE = "invalid_identity"
 
@@ -51,8 +51,8 @@ def runs_page(imp: Import, page: int, size: int = STATS_PAGE_SIZE) -> tuple[list
     return rows[:size], len(rows) > size
 
 
-def trend_rows(imp: Import) -> list[tuple[datetime, int, int, str]]:
-    """(created_at, total, successful, state) of the runs that carry health, oldest first."""
+def trend_rows(imp: Import) -> list[tuple[datetime, int, int]]:
+    """(created_at, total, successful) of the runs that carry health, oldest first."""
     return list(
         ImportRun.objects.filter(
             import_obj=imp,
@@ -60,7 +60,7 @@ def trend_rows(imp: Import) -> list[tuple[datetime, int, int, str]]:
             state__in=list(ImportRun.HEALTH_STATES),
         )
         .order_by("created_at", "id")
-        .values_list("created_at", "total", "successful", "state")
+        .values_list("created_at", "total", "successful")
     )
 
 

@@ -98,7 +98,7 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     ctx = {
         "imp": imp,
         "tab": "stats",
-        "runs": runs,
+        "runs": _with_urls(imp, runs),
         "page": page,
         "has_older": has_older,
         "days": queries.retention_days(),
@@ -107,6 +107,16 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
         return render(request, "stats/stats.html#table", ctx)
     ctx["trend"] = build_trend(queries.trend_rows(imp), queries.retention_days())
     return render(request, "stats/stats.html", ctx)
+
+
+def _with_urls(imp: Import, runs: list[ImportRun]) -> list[ImportRun]:
+    """Attach each run's detail and row URLs: one reverse() per page, not several per row."""
+    base = reverse("stats-run-detail", args=[imp.code, "00000000-0000-0000-0000-000000000000"])
+    base = base.rsplit("00000000-0000-0000-0000-000000000000", 1)[0]
+    for run in runs:
+        run.detail_url = f"{base}{run.code}/"
+        run.row_url = f"{base}{run.code}/row/"
+    return runs
 
 
 def _records_url(imp: Import, run: ImportRun, **params) -> str:
@@ -153,6 +163,7 @@ def run_row(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
     """The Stats row of one run; polled while the run is in progress, and stops the poll
     (HTTP 286) with the final row once the run has ended."""
     imp, run = _get_run_for_user(request, code, run_code)
+    _with_urls(imp, [run])
     html = render_to_string("stats/stats.html#row", {"imp": imp, "run": run}, request)
     if run.is_finished:
         return HttpResponseStopPolling(html)

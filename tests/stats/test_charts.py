@@ -10,10 +10,15 @@ T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 
 
 def rows(*healths: tuple[int, int]):
-    return [
-        (T0 + timedelta(minutes=15 * i), total, ok, "completed")
-        for i, (total, ok) in enumerate(healths)
-    ]
+    return [(T0 + timedelta(minutes=15 * i), total, ok) for i, (total, ok) in enumerate(healths)]
+
+
+def test_trend_health_agrees_with_compute_health():
+    from validation.health import compute_health
+
+    cases = [(100, 100), (100, 99), (3, 1), (100000, 99999), (7, 0), (0, 0), (10, 12)]
+    points = find_points(rows(*cases))
+    assert [p.hundredths for p in points] == [compute_health(t, s).hundredths for t, s in cases]
 
 
 def test_a_fall_of_more_than_ten_points_below_the_average_is_a_drop():

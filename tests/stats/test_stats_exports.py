@@ -53,12 +53,12 @@ def test_stats_csv_exact(viewer_client, imp):
 
     assert body_of(response) == (
         "Date and Time (UTC),State,Health,Total Records,Successful Syncs,Failed Syncs,"
-        "Expected Records,Note\r\n"
+        "Expected Records,Note\n"
         f"{at(45)},Stopped,,,,,0,"
-        "Stopped — stats not available; 42 records ingested before the stop (partial)\r\n"
-        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.\r\n"
-        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running\r\n"
-        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count\r\n"
+        "Stopped — stats not available; 42 records ingested before the stop (partial)\n"
+        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.\n"
+        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running\n"
+        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count\n"
     )
 
 
@@ -76,7 +76,7 @@ def test_failed_records_csv_exact(viewer_client, yellow_run):
         f'8,user8,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}"',
         f'8,user8,phone,invalid_phone,{ref["invalid_phone"].message},"{ref["invalid_phone"].resolution}"',
     ]
-    assert body_of(response) == "\r\n".join(expected) + "\r\n"
+    assert body_of(response) == "\n".join(expected) + "\n"
 
 
 def test_failed_records_csv_of_event_import_has_event_names(viewer_client, event_imp):
@@ -91,8 +91,9 @@ def test_failed_records_csv_of_event_import_has_event_names(viewer_client, event
 
 
 def test_failed_records_csv_spans_many_chunks(viewer_client, imp, monkeypatch):
-    from stats import queries
+    from stats import exports, queries
 
+    monkeypatch.setattr(exports, "COPY_CHUNK", 7)  # the PostgreSQL path chunks by COPY
     original = queries.iter_failed_records
     monkeypatch.setattr(queries, "iter_failed_records", lambda run, chunk=7: original(run, chunk=7))
     run = factories.make_run(imp, total=40, failed=40)

@@ -1,0 +1,273 @@
+"""Benchmark: the Stats pages on PostgreSQL.
+
+    .venv/bin/python bench/pages_stats.py [--rebuild] [--requests 60] [--records 1000000]
+
+Builds (once; reused unless --rebuild) two imports in their own database (default
+`ic_bench_stats`; override with DATABASE_URL):
+
+- "bench-stats-2880": 30 days x every 15 minutes = 2,880 runs (completed, with some failed,
+  skipped and yellow runs, so the trend has drops);
+- "bench-stats-1m": one run of 1,000,000 records, 30% failed with one or two errors each,
+  written with COPY, plus its RunErrorCount summary.
+
+Then times through the Django test client (server time: request in, response out) the Stats
+tab, a Stats table page, and detail pane pages 1 and 500 (failed and all), printing median,
+p95, max and the query count of each; and streams the failed-records CSV of the 1M run,
+printing rows/s and the process's peak RSS before and after (flat memory: the peak barely
+moves). Targets: p95 <= 50 ms for every page; the CSV >= 100k rows/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_stats")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
+
+RUNS_NICK = "bench-stats-2880"
+BIG_NICK = "bench-stats-1m"
+FAILED_SHARE = 0.3
+
+
+def _ensure_database(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    admin_url = url.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def _build(records: int) -> None:
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from imports.models import Datasource, Import, ImportRun, RunErrorCount
+    from validation.errors import ERROR_REFERENCE
+
+    Import.objects.filter(nickname__in=[RUNS_NICK, BIG_NICK]).delete()
+    ds, _ = Datasource.objects.get_or_create(name="bench-stats-warehouse", partner="duckdb")
+    now = timezone.now().replace(second=0, microsecond=0)
+
+    print("building: 2,880 runs ...", flush=True)
+    imp = Import.objects.create(
+        nickname=RUNS_NICK, datasource=ds, sync_type="profile", status="scheduled"
+    )
+    runs = []
+    for i in range(2880):
+        at = now - timedelta(minutes=15 * i)
+        state, total, failed = "completed", 10_000, (i * 37) % 50
+        if i % 97 == 0:
+            failed = 4_000  # a drop
+        if i % 61 == 0:
+            state, total, failed = "skipped", 0, 0
+        if i % 211 == 0:
+            state, total, failed = "failed", 0, 0
+        runs.append(
+            ImportRun(
+                import_obj=imp,
+                state=state,
+                created_at=at,
+                started_at=at,
+                finished_at=at + timedelta(minutes=3),
+                total=total,
+                successful=total - failed,
+                failed=failed,
+                expected_total=total if i % 13 else total + 5,
+                error="Invalid credentials." if state == "failed" else "",
+                error_kind="auth" if state == "failed" else "",
+            )
+        )
+    ImportRun.objects.bulk_create(runs, batch_size=1000)
+
+    print(f"building: one run of {records:,} records (COPY) ...", flush=True)
+    started = time.perf_counter()
+    big = Import.objects.create(
+        nickname=BIG_NICK, datasource=ds, sync_type="profile", status="scheduled"
+    )
+    failed_total = 0
+    email = ERROR_REFERENCE["invalid_email"].message
+    phone = ERROR_REFERENCE["invalid_phone"].message
+    ident = ERROR_REFERENCE["invalid_identity"].message
+    run = ImportRun.objects.create(
+        import_obj=big, state="completed", created_at=now - timedelta(hours=1), total=records
+    )
+    counts = {("email", "invalid_email"): 0, ("phone", "invalid_phone"): 0}
+    counts[("user_id", "invalid_identity")] = 0
+    step = round(1 / FAILED_SHARE)
+    with transaction.atomic(), connection.cursor() as cur:
+        raw = cur.connection  # psycopg 3 connection
+        with raw.cursor().copy(
+            "COPY imports_recordresult (run_id, row_number, success, identity, event_name, "
+            "errors, error_keys) FROM STDIN"
+        ) as copy:
+            for n in range(1, records + 1):
+                if n % step == 0:
+                    failed_total += 1
+                    if n % (step * 50) == 0:
+                        errs = [{"field": "user_id", "code": "invalid_identity", "message": ident}]
+                    elif n % (step * 3) == 0:
+                        errs = [
+                            {"field": "email", "code": "invalid_email", "message": email},
+                            {"field": "phone", "code": "invalid_phone", "message": phone},
+                        ]
+                    else:
+                        errs = [{"field": "email", "code": "invalid_email", "message": email}]
+                    for e in errs:
+                        counts[(e["field"], e["code"])] += 1
+                    keys = "|" + "|".join(f"{e['field']}:{e['code']}" for e in errs) + "|"
+                    copy.write_row((run.pk, n, False, f"user{n}", "", json.dumps(errs), keys))
+                else:
+                    copy.write_row((run.pk, n, True, f"user{n}@example.com", "", "[]", ""))
+        ImportRun.objects.filter(pk=run.pk).update(
+            successful=records - failed_total, failed=failed_total, expected_total=records
+        )
+        RunErrorCount.objects.bulk_create(
+            RunErrorCount(run=run, field=f, code=c, count=n) for (f, c), n in counts.items()
+        )
+    with connection.cursor() as cur:
+        cur.execute("ANALYZE imports_recordresult")
+        cur.execute("ANALYZE imports_importrun")
+    print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def _measure(client, url: str, n: int, headers: dict | None = None) -> tuple[list[float], int]:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for _ in range(3):  # warm-up
+        assert client.get(url, headers=headers).status_code == 200, url
+    with CaptureQueriesContext(connection) as ctx:
+        client.get(url, headers=headers)
+    times = []
+    for _ in range(n):
+        t = time.perf_counter()
+        response = client.get(url, headers=headers)
+        times.append((time.perf_counter() - t) * 1000)
+        assert response.status_code == 200
+    return times, len(ctx.captured_queries)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
+    parser.add_argument("--requests", type=int, default=60, help="timed requests per page")
+    parser.add_argument("--records", type=int, default=1_000_000, help="records of the big run")
+    args = parser.parse_args()
+
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        print("bench/pages_stats.py measures PostgreSQL; set DATABASE_URL=postgres://...")
+        return 2
+    _ensure_database(url)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.contrib.auth.models import Group, User
+    from django.core.management import call_command
+    from django.test import Client
+    from django.test.utils import setup_test_environment
+    from django.urls import reverse
+
+    from imports.models import Import, ImportRun, RecordResult
+    from stats.queries import RECORDS_PAGE_SIZE
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    setup_test_environment()
+    settings.DEBUG = False
+    call_command("migrate", verbosity=0)
+    have = Import.objects.filter(nickname__in=[RUNS_NICK, BIG_NICK]).count() == 2
+    big_run = ImportRun.objects.filter(import_obj__nickname=BIG_NICK).first()
+    if args.rebuild or not have or big_run is None or big_run.total != args.records:
+        _build(args.records)
+    imp = Import.objects.get(nickname=RUNS_NICK)
+    big = Import.objects.get(nickname=BIG_NICK)
+    run = ImportRun.objects.get(import_obj=big)
+    print(
+        f"data: {ImportRun.objects.filter(import_obj=imp).count():,} runs; "
+        f"1 run of {run.total:,} records ({run.failed:,} failed) ({url.rsplit('/', 1)[1]})"
+    )
+
+    user, _ = User.objects.get_or_create(username="bench-stats-viewer")
+    user.groups.add(Group.objects.get(name="Viewer"))
+    client = Client()
+    client.force_login(user)
+
+    def cursor(success: bool | None, page: int) -> int:
+        qs = RecordResult.objects.filter(run=run)
+        if success is not None:
+            qs = qs.filter(success=success)
+        offset = (page - 1) * RECORDS_PAGE_SIZE
+        return qs.order_by("row_number").values_list("row_number", flat=True)[offset - 1]
+
+    stats = reverse("stats-stats", args=[imp.code])
+    detail = reverse("stats-run-detail", args=[big.code, run.code])
+    htmx_table = {"HX-Request": "true", "HX-Target": "stats-table"}
+    htmx_records = {"HX-Request": "true", "HX-Target": "records"}
+    pages = [
+        ("Stats tab (2,880 runs)", stats, None),
+        ("Stats table page 20 (htmx)", stats + "?page=20", htmx_table),
+        ("detail pane p1 (failed, full page)", detail, None),
+        ("detail pane p1 (htmx pane)", detail, {"HX-Request": "true", "HX-Target": "run-pane"}),
+        ("detail p500 failed (htmx)", f"{detail}?after={cursor(False, 500)}", htmx_records),
+        ("detail p500 all (htmx)", f"{detail}?result=all&after={cursor(None, 500)}", htmx_records),
+        (
+            "detail p500 code=invalid_email",
+            f"{detail}?code=invalid_email&after={cursor(False, 500)}",
+            htmx_records,
+        ),
+    ]
+    print(f"\nstats pages, {args.requests} requests each (ms, server time via the test client)")
+    print(f"{'page':<38}{'median':>9}{'p95':>9}{'max':>9}{'queries':>9}")
+    worst = 0.0
+    for label, page_url, headers in pages:
+        times, queries = _measure(client, page_url, args.requests, headers)
+        p95 = statistics.quantiles(times, n=20)[18]
+        worst = max(worst, p95)
+        print(
+            f"{label:<38}{statistics.median(times):>9.1f}{p95:>9.1f}{max(times):>9.1f}{queries:>9}"
+        )
+    print(f"worst p95 {worst:.1f} ms: {'meets' if worst <= 50 else 'MISSES'} the 50 ms target")
+
+    csv_url = reverse("stats-run-failed-export", args=[big.code, run.code])
+    rss_before = _peak_rss_mb()
+    started = time.perf_counter()
+    response = client.get(csv_url)
+    lines = 0
+    size = 0
+    for chunk in response.streaming_content:
+        lines += chunk.count(b"\n")
+        size += len(chunk)
+    elapsed = time.perf_counter() - started
+    rows = lines - 1
+    rate = run.failed / elapsed
+    print(
+        f"\nfailed-records CSV: {run.failed:,} records, {rows:,} error lines, "
+        f"{size / 1e6:.0f} MB in {elapsed:.1f} s = {rate:,.0f} records/s ({rows / elapsed:,.0f} "
+        f"lines/s); peak RSS {rss_before:.0f} MB before, {_peak_rss_mb():.0f} MB after"
+    )
+    print(f"{'meets' if rate >= 100_000 else 'MISSES'} the 100k rows/s target")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
