@@ -1,0 +1,238 @@
+"""End-to-end import benchmark: 1M event rows and 200k profile rows from a PostgreSQL
+"warehouse" through real Celery workers (1, then 2 worker processes) into the PostgreSQL store.
+
+Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, and the
+floor: a plain `COPY` of the same rows from the warehouse into a table of the store.
+
+    .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it creates the
+databases `ic_bench` (store) and `ic_bench_warehouse` and uses Redis db 7.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+PG = "postgres://postgres@127.0.0.1:5432"
+os.environ["DATABASE_URL"] = f"{PG}/ic_bench"
+os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/7"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
+
+import psycopg  # noqa: E402
+
+EVENTS_SQL = """
+CREATE TABLE events AS
+SELECT i AS id,
+       CASE WHEN i % 100 = 7 THEN 'null' ELSE 'user' || (i % 50000) END AS user_id,
+       CASE WHEN i % 100 = 11 THEN 'App Launched' WHEN i % 100 = 13 THEN 'Bad.Name'
+            ELSE (ARRAY['Charged','Product Viewed','Added To Cart','Search'])[1 + i % 4] END
+         AS event_name,
+       CASE WHEN i % 100 = 17 THEN 'yesterday'
+            ELSE to_char(timestamptz '2024-01-01' + i * interval '1 second',
+                         'YYYY-MM-DD"T"HH24:MI:SS"Z"') END AS ts,
+       CASE WHEN i % 100 = 19 THEN 'n/a' ELSE (i * 0.37)::text END AS amount,
+       (i % 9) AS quantity,
+       CASE WHEN i % 100 = 23 THEN 'maybe' ELSE (i % 2 = 0)::text END AS first_order,
+       'SKU-' || (i % 1000) AS sku
+FROM generate_series(1, %(n)s) AS i
+"""
+PROFILES_SQL = """
+CREATE TABLE profiles AS
+SELECT i AS id,
+       CASE WHEN i % 100 = 7 THEN 'null' ELSE 'user' || i END AS user_id,
+       'Person ' || i AS name,
+       CASE WHEN i % 100 = 11 THEN 'broken@' ELSE 'person' || i || '@example.com' END AS email,
+       CASE WHEN i % 100 = 13 THEN '12345' ELSE '+9198' || lpad((i % 100000000)::text, 8, '0')
+         END AS phone,
+       CASE WHEN i % 100 = 17 THEN 'old' ELSE (18 + i % 60)::text END AS age,
+       (i % 3 = 0) AS vip,
+       CASE WHEN i % 100 = 19 THEN 'yes' ELSE (i % 2)::text END AS sms_ok
+FROM generate_series(1, %(n)s) AS i
+"""
+
+
+def field(column, target, type_):
+    return {"column": column, "target": target, "type": type_, "date_format": None}
+
+
+EVENT_MAPPING = {
+    "sync_type": "event",
+    "identity_column": "user_id",
+    "identity_kind": "identity",
+    "event_name_column": "event_name",
+    "timestamp_column": "ts",
+    "timestamp_format": None,
+    "fields": [
+        field("amount", "amount", "Float"),
+        field("quantity", "quantity", "Integer"),
+        field("first_order", "first_order", "Boolean"),
+        field("sku", "sku", "String"),
+    ],
+}
+PROFILE_MAPPING = {
+    "sync_type": "profile",
+    "identity_column": "user_id",
+    "identity_kind": "identity",
+    "event_name_column": None,
+    "timestamp_column": None,
+    "timestamp_format": None,
+    "fields": [
+        field("name", "Name", "String"),
+        field("email", "Email", "String"),
+        field("phone", "Phone", "String"),
+        field("age", "age", "Integer"),
+        field("vip", "vip", "Boolean"),
+        field("sms_ok", "MSG-sms", "Boolean"),
+    ],
+}
+
+
+def recreate_databases(events: int, profiles: int) -> None:
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as con:
+        for db in ("ic_bench", "ic_bench_warehouse"):
+            con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+            con.execute(f"CREATE DATABASE {db}")
+    with psycopg.connect(f"{PG}/ic_bench_warehouse", autocommit=True) as con:
+        con.execute(EVENTS_SQL.replace("%(n)s", str(int(events))))
+        con.execute(PROFILES_SQL.replace("%(n)s", str(int(profiles))))
+        con.execute("ANALYZE")
+
+
+def copy_floor(table: str, columns: str) -> float:
+    """rows/s of COPY warehouse → store (no validation, no per-record results)."""
+    with (
+        psycopg.connect(f"{PG}/ic_bench_warehouse") as src,
+        psycopg.connect(f"{PG}/ic_bench") as dst,
+    ):
+        dst.execute(f"CREATE TEMP TABLE floor_{table} AS SELECT * FROM (SELECT 1) x WHERE false")
+        dst.execute(f"DROP TABLE floor_{table}")
+        types = src.execute(
+            "SELECT string_agg(quote_ident(column_name) || ' ' || data_type, ', ' "
+            "ORDER BY ordinal_position) FROM information_schema.columns WHERE table_name = %s",
+            [table],
+        ).fetchone()[0]
+        dst.execute(f"CREATE UNLOGGED TABLE IF NOT EXISTS floor_{table} ({types})")
+        dst.execute(f"TRUNCATE floor_{table}")
+        started = time.perf_counter()
+        n = 0
+        with (
+            src.cursor().copy(f"COPY (SELECT {columns} FROM {table}) TO STDOUT") as out,
+            dst.cursor().copy(f"COPY floor_{table} ({columns}) FROM STDIN") as into,
+        ):
+            for data in out:
+                into.write(data)
+                n += 1
+        dst.commit()
+        rows = dst.execute(f"SELECT count(*) FROM floor_{table}").fetchone()[0]
+        return rows / (time.perf_counter() - started)
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except FileNotFoundError:
+        pass
+    return 0.0
+
+
+def children(pid: int) -> list[int]:
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
+    return [int(p) for p in out.stdout.split()]
+
+
+def run_with_workers(imp, processes: int) -> tuple[float, list[float], object]:
+    from importcenter.celery import app
+    from imports import services
+    from imports.models import ImportRun
+
+    app.control.purge()
+    log = open(f"/tmp/bench-worker-{processes}.log", "wb")  # noqa: SIM115
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).parent / "celery"), "-A", "importcenter", "worker",
+         "-P", "prefork", "-c", str(processes), "--without-gossip", "--without-mingle",
+         "-l", "WARNING", "-n", f"bench{processes}@%h"],
+        cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        time.sleep(4)
+        run = services.run_now(imp)
+        peaks: dict[int, float] = {}
+        while True:
+            for pid in children(worker.pid):
+                peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
+            run.refresh_from_db()
+            if run.state in ImportRun.FINISHED_STATES:
+                break
+            time.sleep(0.5)
+        elapsed = (run.finished_at - run.created_at).total_seconds()
+        return run.total / elapsed, sorted(peaks.values()), run
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--profiles", type=int, default=200_000)
+    args = parser.parse_args()
+
+    print(f"seeding warehouse: {args.events:,} events, {args.profiles:,} profiles ...")
+    recreate_databases(args.events, args.profiles)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from imports.models import Datasource, Event, Import, Profile
+
+    ds = Datasource.objects.create(
+        name="bench warehouse",
+        partner="postgresql",
+        settings={"host": "127.0.0.1", "port": 5432, "database": "ic_bench_warehouse",
+                  "user": "postgres", "sslmode": "disable"},
+    )  # fmt: skip
+    ds.set_secret({"password": ""})
+    ds.save()
+    common = dict(datasource=ds, status="scheduled", schedule_kind="manual", source_kind="table")
+    events = Import.objects.create(
+        nickname="bench events", sync_type="event", source="events", mapping=EVENT_MAPPING,
+        identity_column="user_id", event_name_column="event_name", timestamp_column="ts",
+        **common,
+    )  # fmt: skip
+    profiles = Import.objects.create(
+        nickname="bench profiles", sync_type="profile", source="profiles",
+        mapping=PROFILE_MAPPING, identity_column="user_id", **common,
+    )  # fmt: skip
+
+    floor_e = copy_floor(
+        "events", "id, user_id, event_name, ts, amount, quantity, first_order, sku"
+    )
+    floor_p = copy_floor("profiles", "id, user_id, name, email, phone, age, vip, sms_ok")
+    print(f"floor (plain COPY): events {floor_e:,.0f} rows/s, profiles {floor_p:,.0f} rows/s")
+    for processes in (1, 2):
+        for imp in (events, profiles):
+            Event.objects.all().delete()
+            Profile.objects.all().delete()
+            rate, peaks, run = run_with_workers(imp, processes)
+            print(
+                f"{imp.sync_type:8} {processes} worker process(es): {rate:,.0f} rows/s "
+                f"({run.state}, {run.total:,} rows, {run.failed:,} failed, health "
+                f"{run.health.label}); peak RSS per worker: "
+                + ", ".join(f"{p:.0f} MB" for p in peaks)
+            )
+
+
+if __name__ == "__main__":
+    main()
