@@ -114,7 +114,7 @@ def failed_records_csv(run: ImportRun) -> Iterator[str]:
 
 # Records per COPY on PostgreSQL: each chunk is read whole (a few MB), so memory stays flat
 # and no COPY is left half-read if the client goes away between chunks.
-COPY_CHUNK = 50_000
+COPY_CHUNK = 10_000
 
 
 def _failed_records_copy(run: ImportRun, header: list[str]) -> Iterator[str]:
@@ -174,7 +174,7 @@ def _failed_records_copy(run: ImportRun, header: list[str]) -> Iterator[str]:
                 with raw.copy(copy_statement(after, sql.Literal(upto) if upto else None)) as copy:
                     data = b"".join(bytes(block) for block in copy)
             if data:
-                yield data.decode()
+                yield data
             if upto is None:
                 return
             after = upto

@@ -4,16 +4,19 @@ running run, and the CSV exports. Read-only: state changes go through the listin
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlencode
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template import TemplateDoesNotExist
 from django.template.loader import get_template, render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
@@ -105,8 +108,26 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     }
     if request.htmx and request.htmx.target == "stats-table":
         return render(request, "stats/stats.html#table", ctx)
-    ctx["trend"] = build_trend(queries.trend_rows(imp), queries.retention_days())
+    ctx["trend"] = _trend(imp)
     return render(request, "stats/stats.html", ctx)
+
+
+TREND_CACHE_SECONDS = 300
+
+
+def _trend(imp: Import):
+    """The health trend, cached per import until a run finishes with health (the import's
+    `health_run` moves) or five minutes pass (old runs leave the window): a 2,880-run trend
+    is the costliest part of the page, and it only changes at those moments."""
+    bucket = int(time.time() // TREND_CACHE_SECONDS)
+    days = queries.retention_days()
+    zone = timezone.get_current_timezone_name()  # the summary speaks the viewer's local time
+    key = f"stats-trend:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
+    trend = cache.get(key)
+    if trend is None:
+        trend = build_trend(queries.trend_rows(imp), days)
+        cache.set(key, trend, TREND_CACHE_SECONDS)
+    return trend
 
 
 def _with_urls(imp: Import, runs: list[ImportRun]) -> list[ImportRun]:

@@ -290,3 +290,11 @@ def test_stats_query_count_is_flat(viewer_client, imp, django_assert_max_num_que
             imp, state=states[i % 3], total=10, failed=i % 5, created_at=ago(hours=i)
         )
     assert count_queries() == few
+
+
+def test_trend_is_recomputed_when_a_run_finishes(viewer_client, imp):
+    for i in range(5):
+        factories.make_run(imp, total=100, failed=0, created_at=ago(hours=9 - i))
+    assert "No drop of more than 10 points" in viewer_client.get(stats_url(imp)).content.decode()
+    factories.make_run(imp, total=100, failed=60, created_at=ago(hours=1))
+    assert "Health fell from 100.0% to 40.0%" in viewer_client.get(stats_url(imp)).content.decode()
