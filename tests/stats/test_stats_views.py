@@ -298,3 +298,8 @@ def test_trend_is_recomputed_when_a_run_finishes(viewer_client, imp):
     assert "No drop of more than 10 points" in viewer_client.get(stats_url(imp)).content.decode()
     factories.make_run(imp, total=100, failed=60, created_at=ago(hours=1))
     assert "Health fell from 100.0% to 40.0%" in viewer_client.get(stats_url(imp)).content.decode()
+
+
+def test_overview_offers_the_listing_actions_to_an_editor(editor_client, imp):
+    body = editor_client.get(overview_url(imp)).content.decode()
+    assert reverse("imports-pause", args=[imp.code]) in body
