@@ -27,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from itertools import count
 from typing import Any
 
 from django.conf import settings
@@ -361,27 +362,35 @@ def write_batch(ctx: _Context, first_row: int, rows, outcomes, chunk_done=False)
     wrote it; RunNotActive when the run stopped meanwhile (nothing of the batch lands)."""
     dumps = store.dumps
     now = timezone.now()
-    records, events, profiles = [], [], []
+    records: list[tuple] = []
+    events: list[tuple] = []
+    profiles: list[tuple] = []
+    add_record, add_event, add_profile = records.append, events.append, profiles.append
     error_counts: Counter = Counter()
-    successful = 0
-    id_col, name_col = ctx.identity_column, ctx.event_name_column
-    for n, (row, out) in enumerate(zip(rows, outcomes, strict=True), start=first_row):
-        identity = out.identity if out.identity is not None else _text(row.get(id_col))
+    id_col, name_col, is_event = ctx.identity_column, ctx.event_name_column, ctx.is_event
+    for n, row, out in zip(count(first_row), rows, outcomes):
+        identity = out.identity
+        if identity is None:
+            identity = _text(row.get(id_col))
         name = ""
-        if ctx.is_event:
-            name = out.event_name if out.event_name is not None else _text(row.get(name_col))
-        if out.errors:
-            errors = [{"field": e.field, "code": e.code, "message": e.message} for e in out.errors]
-            keys = "|" + "|".join(f"{e.field}:{e.code}" for e in out.errors) + "|"
-            records.append((n, False, identity[:1100], name[:512], dumps(errors), keys))
-            error_counts.update((e.field, e.code) for e in out.errors)
-            continue
-        successful += 1
-        records.append((n, True, identity[:1100], name[:512], "[]", ""))
-        if ctx.is_event:
-            events.append((n, identity, name, out.timestamp or now, dumps(out.payload)))
+        if is_event:
+            name = out.event_name
+            if name is None:
+                name = _text(row.get(name_col))
+        errs = out.errors
+        if errs:
+            errors = [{"field": e.field, "code": e.code, "message": e.message} for e in errs]
+            keys = "|" + "|".join(f"{e.field}:{e.code}" for e in errs) + "|"
+            add_record((n, False, identity[:1100], name[:512], dumps(errors), keys))
+            error_counts.update((e.field, e.code) for e in errs)
         else:
-            profiles.append((identity, out.payload))
+            # The constant "no errors" of a good row: most rows cost no JSON but the payload.
+            add_record((n, True, identity[:1100], name[:512], "[]", ""))
+            if is_event:
+                add_event((n, identity, name, out.timestamp or now, dumps(out.payload)))
+            else:
+                add_profile((identity, out.payload))
+    successful = len(events) + len(profiles)
     try:
         with transaction.atomic():
             if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():

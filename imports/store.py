@@ -10,6 +10,7 @@ upsert for profiles; SQLite gets bulk inserts and `json_patch` merges.
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
@@ -40,17 +41,68 @@ _encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, separator
 dumps = _encoder.encode
 
 
+# COPY text format: a field's backslash, tab, newline and carriage return are escaped; NUL
+# cannot be stored in PostgreSQL text at all and is dropped.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
+_COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""}
+
+
+def _copy_escape_one(match: re.Match) -> str:
+    return _COPY_ESCAPES[match.group()]
+
+
+def copy_text(value: str) -> str:
+    """`value` as one field of COPY text format."""
+    return _COPY_SPECIAL.sub(_copy_escape_one, value)
+
+
+def _copy_column(values: list[str]) -> list[str]:
+    """A column of text fields escaped for COPY. One scan of the whole column first: warehouse
+    identities and names almost never need escaping, so the per-value work is usually none."""
+    if _COPY_SPECIAL.search("".join(values)) is None:
+        return values
+    return [copy_text(v) for v in values]
+
+
+def _copy_json(text: str) -> str:
+    # Encoded JSON has no raw control characters, only backslash escapes to double.
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _copy(sql: str, buffer: str) -> None:
+    with connection.cursor() as cur:
+        with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
+            copy.write(buffer)
+
+
+def _copy_timestamp(value: datetime) -> str:
+    # Naive values are read in the session time zone (UTC under Django), as psycopg did.
+    return value.isoformat()
+
+
 def write_records(run_id: int, rows: Sequence[tuple]) -> None:
-    """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
+    """rows: (row_number, success, identity, event_name, errors_json, error_keys).
+
+    On PostgreSQL the batch goes as one pre-built COPY text buffer: a million rows as a
+    million `write_row` calls cost more than the rest of the write together."""
+    if not rows:
+        return
     if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            copy_sql = (
-                f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, "
-                "error_keys) FROM STDIN"
-            )
-            with connection.wrap_database_errors, cur.cursor.copy(copy_sql) as copy:
-                for row in rows:
-                    copy.write_row((run_id, *row))
+        identities = _copy_column([r[2] for r in rows])
+        names = _copy_column([r[3] for r in rows])
+        keys = _copy_column([r[5] for r in rows])
+        head = f"{int(run_id)}\t"
+        buffer = "".join(
+            [
+                f"{head}{r[0]}\t{'t' if r[1] else 'f'}\t{i}\t{n}\t{_copy_json(r[4])}\t{k}\n"
+                for r, i, n, k in zip(rows, identities, names, keys, strict=True)
+            ]
+        )
+        _copy(
+            f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, "
+            "error_keys) FROM STDIN",
+            buffer,
+        )
         return
     RecordResult.objects.bulk_create(
         [
@@ -74,14 +126,22 @@ def write_events(run_code, identity_kind: str, rows: Sequence[tuple]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with connection.cursor() as cur:
-            copy_sql = (
-                f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, "
-                "run_code, row_number) FROM STDIN"
-            )
-            with connection.wrap_database_errors, cur.cursor.copy(copy_sql) as copy:
-                for n, identity, name, at, props in rows:
-                    copy.write_row((identity_kind, identity, name, at, props, run_code, n))
+        identities = _copy_column([r[1] for r in rows])
+        names = _copy_column([r[2] for r in rows])
+        tail = f"\t{copy_text(str(run_code))}\t"
+        head = f"{copy_text(identity_kind)}\t"
+        iso = _copy_timestamp
+        buffer = "".join(
+            [
+                f"{head}{i}\t{n}\t{iso(r[3])}\t{_copy_json(r[4])}{tail}{r[0]}\n"
+                for r, i, n in zip(rows, identities, names, strict=True)
+            ]
+        )
+        _copy(
+            f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, "
+            "run_code, row_number) FROM STDIN",
+            buffer,
+        )
         return
     Event.objects.bulk_create(
         [
@@ -110,32 +170,53 @@ def upsert_profiles(identity_kind: str, profiles: Iterable[tuple[str, dict]]) ->
     if not merged:
         return 0
     identities = sorted(merged)
-    payloads = [dumps(merged[i]) for i in identities]
     now = timezone.now()
+    if connection.vendor == "postgresql":
+        _upsert_profiles_pg(identity_kind, identities, merged, now)
+        return len(identities)
     with connection.cursor() as cur:
-        if connection.vendor == "postgresql":
-            cur.execute(
-                "INSERT INTO imports_profile AS p (identity_kind, identity, properties, created_at, "
-                "updated_at) SELECT %s, t.i, t.p, %s, %s "
-                "FROM unnest(%s::text[], %s::jsonb[]) AS t(i, p) "
-                "ON CONFLICT (identity_kind, identity) DO UPDATE "
-                "SET properties = p.properties || EXCLUDED.properties, "
-                "updated_at = EXCLUDED.updated_at",
-                [identity_kind, now, now, identities, payloads],
-            )
-        else:
-            cur.executemany(
-                "INSERT INTO imports_profile (identity_kind, identity, properties, created_at, "
-                "updated_at) VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (identity_kind, identity) DO UPDATE "
-                "SET properties = json_patch(imports_profile.properties, excluded.properties), "
-                "updated_at = excluded.updated_at",
-                [
-                    (identity_kind, i, p, now, now)
-                    for i, p in zip(identities, payloads, strict=True)
-                ],
-            )
+        cur.executemany(
+            "INSERT INTO imports_profile (identity_kind, identity, properties, created_at, "
+            "updated_at) VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (identity_kind, identity) DO UPDATE "
+            "SET properties = json_patch(imports_profile.properties, excluded.properties), "
+            "updated_at = excluded.updated_at",
+            [(identity_kind, i, dumps(merged[i]), now, now) for i in identities],
+        )
     return len(identities)
+
+
+def _upsert_profiles_pg(identity_kind: str, identities: list[str], merged: dict, now) -> None:
+    """COPY the batch (one row per identity, already merged, so ON CONFLICT never meets the same
+    profile twice) into a session temp table, then one INSERT … SELECT … ON CONFLICT merges it
+    into the profiles. The temp table is created once per connection, emptied after use."""
+    buffer = "".join(
+        [
+            f"{i}\t{_copy_json(dumps(merged[raw]))}\n"
+            for raw, i in zip(identities, _copy_column(identities), strict=True)
+        ]
+    )
+    with connection.cursor() as cur:
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ic_profile_batch (identity text, properties jsonb) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with (
+            connection.wrap_database_errors,
+            cur.cursor.copy("COPY ic_profile_batch (identity, properties) FROM STDIN") as copy,
+        ):
+            copy.write(buffer)
+        # ORDER BY: two workers upserting overlapping batches lock rows in the same order.
+        cur.execute(
+            "INSERT INTO imports_profile AS p (identity_kind, identity, properties, created_at, "
+            "updated_at) SELECT %s, b.identity, b.properties, %s, %s "
+            "FROM ic_profile_batch b ORDER BY b.identity "
+            "ON CONFLICT (identity_kind, identity) DO UPDATE "
+            "SET properties = p.properties || EXCLUDED.properties, "
+            "updated_at = EXCLUDED.updated_at",
+            [identity_kind, now, now],
+        )
+        cur.execute("TRUNCATE ic_profile_batch")
 
 
 def add_error_counts(run_id: int, counts: Counter) -> None:

@@ -1,0 +1,45 @@
+"""Store writes round-trip awkward text: COPY text format escapes (PostgreSQL), bulk inserts
+(SQLite). Profiles of one batch with the same identity merge, later rows winning."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from imports import store
+from imports.models import Event, Profile, RecordResult
+from tests import factories
+from tests.engine.conftest import make_profile_import
+
+AWKWARD = ["tab\there", "new\nline", "cr\rhere", "back\\slash", 'quote"d', "ünïcødé", "\\N"]
+
+
+@pytest.mark.django_db
+def test_records_events_and_profiles_round_trip_awkward_text(wh_datasource):
+    run = factories.make_run(make_profile_import(wh_datasource), state="running")
+    errors = json.dumps([{"field": "a\tb", "code": "x", "message": 'says "no" \\ here'}])
+    rows = [(n, n % 2 == 0, text, text, errors, f"|{text}:x|") for n, text in enumerate(AWKWARD, 1)]
+    store.write_records(run.pk, rows)
+    got = {r.row_number: r for r in RecordResult.objects.filter(run=run)}
+    for n, ok, text, _, _, keys in rows:
+        assert (got[n].success, got[n].identity, got[n].event_name) == (ok, text, text)
+        assert got[n].error_keys == keys
+        assert got[n].errors == json.loads(errors)
+
+    code = uuid.uuid4()
+    at = datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)
+    props = {"k\\": 'v\n\t"', "n": 1.5}
+    store.write_events(code, "identity", [(n, t, t, at, store.dumps(props)) for n, t in
+                                          enumerate(AWKWARD, 1)])  # fmt: skip
+    events = {e.row_number: e for e in Event.objects.filter(run_code=code)}
+    for n, text in enumerate(AWKWARD, 1):
+        assert (events[n].identity, events[n].event_name) == (text, text)
+        assert (events[n].occurred_at, events[n].properties) == (at, props)
+
+    store.upsert_profiles("identity", [(t, {"a": 1, "t": t}) for t in AWKWARD])
+    store.upsert_profiles("identity", [(AWKWARD[0], {"b": 2}), (AWKWARD[0], {"a": 3})])
+    assert Profile.objects.get(identity=AWKWARD[0]).properties == {"a": 3, "b": 2, "t": AWKWARD[0]}
+    assert {p.identity: p.properties["t"] for p in Profile.objects.all()} == {t: t for t in AWKWARD}
