@@ -77,6 +77,9 @@ def test_create_event_import_journey(
     monkeypatch.setattr(engine, "enqueue_run", queued.append)
     from playwright.sync_api import expect, sync_playwright
 
+    # Other test suites share this machine's two cores; give slow moments room.
+    expect.set_options(timeout=20_000)
+
     shots = tmp_path / "screenshots"
     shots.mkdir()
 
