@@ -10,8 +10,8 @@ response out, templates rendered) for the first page, a partner filter and a sor
 and prints median, p95 and the query count of each. Target: p95 <= 50 ms, <= 10 queries.
 
 Uses its own database (default `ic_bench_listing`; override with DATABASE_URL). If
-`bench/pages_stats.py` exists (the stats pages' benchmark) it runs afterwards with the same
-DATABASE_URL.
+`bench/pages_stats.py` exists (the stats pages' benchmark) it runs afterwards, on its own
+default database unless DATABASE_URL was given.
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# The stats benchmark gets the caller's environment, not this script's default database
+# (it builds its own data set and would replace this one's).
+CALLER_ENV = os.environ.copy()
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_listing")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
@@ -265,7 +268,7 @@ def main() -> int:
     stats_bench = Path(__file__).with_name("pages_stats.py")
     if stats_bench.exists():
         print(f"\nrunning {stats_bench.name} ...", flush=True)
-        subprocess.run([sys.executable, str(stats_bench)], check=False, env=os.environ.copy())
+        subprocess.run([sys.executable, str(stats_bench)], check=False, env=CALLER_ENV)
     return 0
 
 
