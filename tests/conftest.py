@@ -64,6 +64,12 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"Skipped under CI, which must run every test: {reason}"
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # The default hasher costs ~0.5 s per user; tests check roles, not hashing strength.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def editor(db):
     return factories.make_user("editor", role="Editor")

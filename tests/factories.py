@@ -21,7 +21,8 @@ def make_user(username: str, role: str | None = "Editor", superuser: bool = Fals
         username=username, password=PASSWORD, is_superuser=superuser, is_staff=superuser
     )
     if role:
-        user.groups.add(Group.objects.get(name=role))
+        # get_or_create: a transactional test's flush removes the groups the migration made.
+        user.groups.add(Group.objects.get_or_create(name=role)[0])
     return user
 
 
