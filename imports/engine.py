@@ -22,6 +22,8 @@ A run's life:
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import traceback
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -31,7 +33,7 @@ from itertools import count
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -253,9 +255,10 @@ def _run_body(run: ImportRun, fan_out: bool) -> None:
             _ship_chunks(run, ctx, tracked)
         else:
             row = 1
-            for batch in tracked:
-                _validate_and_write(ctx, row, batch)
-                row += len(batch)
+            with _writer() as write:
+                for batch in tracked:
+                    _validate_and_write(ctx, row, batch, write=write)
+                    row += len(batch)
             _touch(run.pk, watermark=encode_value(tracked.watermark))
             finalize_run(run.pk)
 
@@ -331,11 +334,12 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
         return
     ctx = _Context(run)
     try:
-        for offset in range(0, len(rows), ctx.batch_size):
-            part = rows[offset : offset + ctx.batch_size]
-            last = offset + ctx.batch_size >= len(rows)
-            batch = [dict(zip(columns, r, strict=True)) for r in part]
-            _validate_and_write(ctx, first_row + offset, batch, chunk_done=last)
+        with _writer() as write:
+            for offset in range(0, len(rows), ctx.batch_size):
+                part = rows[offset : offset + ctx.batch_size]
+                last = offset + ctx.batch_size >= len(rows)
+                batch = [dict(zip(columns, r, strict=True)) for r in part]
+                _validate_and_write(ctx, first_row + offset, batch, chunk_done=last, write=write)
     except RunNotActive:
         return
     except Exception as exc:
@@ -346,7 +350,10 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
     maybe_finalize(run_id)
 
 
-def _validate_and_write(ctx: _Context, first_row: int, batch: list[dict], chunk_done=False):
+def _validate_and_write(
+    ctx: _Context, first_row: int, batch: list[dict], chunk_done=False, write=None
+) -> None:
+    """Validate a batch and write it (through `write`, a `_writer`, when given)."""
     from validation import validate_batch
 
     if not batch:
@@ -354,7 +361,65 @@ def _validate_and_write(ctx: _Context, first_row: int, batch: list[dict], chunk_
     if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():
         return  # written by an earlier delivery of this chunk: skip the validation too
     outcomes = validate_batch(batch, ctx.spec)
-    write_batch(ctx, first_row, batch, outcomes, chunk_done=chunk_done)
+    (write or _call)(write_batch, ctx, first_row, batch, outcomes, chunk_done=chunk_done)
+
+
+def _call(fn, *args, **kwargs) -> None:
+    fn(*args, **kwargs)
+
+
+class _writer:  # noqa: N801 - used like a function: `with _writer() as write:`
+    """Writes batches on a second thread with its own database connection, so the store's
+    COPY, index updates and commit (database server CPU and fsync) overlap the fetch and
+    validation of the next batch (this process's CPU): one worker keeps two cores busy.
+
+    At most one batch waits for the thread, so memory stays bounded. The first error of a write
+    (RunNotActive included) is raised in the caller at its next `write(...)` or at the end of
+    the `with` block; later batches are then dropped. Inside an atomic block (a test's
+    transaction) a second connection could not see the data, so writes happen in line."""
+
+    def __init__(self):
+        self._queue: queue.Queue = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self):
+        if connection.in_atomic_block:
+            return _call
+        self._thread = threading.Thread(target=self._loop, name="ic-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def __call__(self, fn, *args, **kwargs) -> None:
+        self._raise()
+        self._queue.put((fn, args, kwargs))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(None)
+        self._thread.join()
+        if exc_type is None:
+            self._raise()
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _loop(self) -> None:
+        failed = False
+        try:
+            while (item := self._queue.get()) is not None:
+                if failed:
+                    continue  # the caller is told at its next write; drop the rest
+                fn, args, kwargs = item
+                try:
+                    fn(*args, **kwargs)
+                except BaseException as exc:  # handed to the caller thread
+                    self._error, failed = exc, True
+        finally:
+            connection.close()  # this thread's own connection
 
 
 def write_batch(ctx: _Context, first_row: int, rows, outcomes, chunk_done=False) -> bool:

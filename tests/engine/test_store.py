@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from imports import store
+from imports import engine, store
 from imports.models import Event, Profile, RecordResult
 from tests import factories
 from tests.engine.conftest import make_profile_import
@@ -43,3 +43,30 @@ def test_records_events_and_profiles_round_trip_awkward_text(wh_datasource):
     store.upsert_profiles("identity", [(AWKWARD[0], {"b": 2}), (AWKWARD[0], {"a": 3})])
     assert Profile.objects.get(identity=AWKWARD[0]).properties == {"a": 3, "b": 2, "t": AWKWARD[0]}
     assert {p.identity: p.properties["t"] for p in Profile.objects.all()} == {t: t for t in AWKWARD}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writer_thread_writes_in_order_and_hands_back_the_first_error():
+    done: list[int] = []
+
+    def write(n):
+        if n == 2:
+            raise engine.RunNotActive(n)
+        done.append(n)
+
+    with engine._writer() as submit:
+        assert submit is not engine._call  # a real thread outside atomic blocks
+        for n in (0, 1):
+            submit(write, n)
+    assert done == [0, 1]
+    with pytest.raises(engine.RunNotActive):
+        with engine._writer() as submit:
+            for n in range(2, 6):
+                submit(write, n)
+    assert done == [0, 1]  # nothing after the failed batch was written
+
+
+@pytest.mark.django_db
+def test_writer_inside_a_transaction_writes_in_line():
+    with engine._writer() as submit:
+        assert submit is engine._call
