@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import count
+from itertools import chain, count, islice
 from typing import Any
 
 from django.conf import settings
@@ -295,36 +295,71 @@ def chunk_task_id(run_code, index: int) -> str:
     return f"run-{run_code}-chunk-{index}"
 
 
+# "adaptive": ship a chunk only when the chunk shipped before it has been taken up by another
+# worker, else validate and write it here (see `_ship_chunks`); "all": ship every chunk.
+SHIP_POLICY = "adaptive"
+
+
+def _recorded(run_id: int, row_number: int) -> bool:
+    return RecordResult.objects.filter(run_id=run_id, row_number=row_number).exists()
+
+
 def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark) -> None:
+    """Cut the stream into chunks of `chunk_size` rows (fixed boundaries, so every delivery of
+    a chunk covers the same rows). A chunk goes to the queue for any worker when the chunk
+    shipped before it has been taken up (its first batch is recorded) — a sign that a worker
+    is free; otherwise the coordinator validates and writes it itself as it streams. So a lone
+    worker process pays the message (de)serialisation of one chunk, not of the whole run, while
+    idle workers still get chunks. `chunks_total` counts both kinds; `chunks_done` too."""
     from imports import tasks
 
-    index, first_row, buffer, columns = 0, 1, [], None
-    for batch in batches:
-        if columns is None and batch:
-            columns = list(batch[0].keys())
-        buffer.extend([[r.get(c) for c in columns] for r in batch])
-        while len(buffer) >= ctx.chunk_size:
-            rows, buffer = buffer[: ctx.chunk_size], buffer[ctx.chunk_size :]
-            _touch(run.pk)  # heartbeat, and stop shipping when the run was stopped
-            tasks.process_chunk.apply_async(
-                args=[run.pk, index, first_row, columns, rows],
-                task_id=chunk_task_id(run.code, index),
-                retry=False,
-            )
-            index, first_row = index + 1, first_row + len(rows)
-    if buffer:
-        _touch(run.pk)
-        tasks.process_chunk.apply_async(
-            args=[run.pk, index, first_row, columns, buffer],
-            task_id=chunk_task_id(run.code, index),
-            retry=False,
-        )
-        index += 1
+    stream = chain.from_iterable(batches)
+    index, first_row, waiting = 0, 1, None
+    with _writer() as write:
+        while True:
+            _touch(run.pk)  # heartbeat, and stop here when the run was stopped
+            if SHIP_POLICY == "all" or waiting is None or _recorded(run.pk, waiting):
+                rows = list(islice(stream, ctx.chunk_size))
+                if not rows:
+                    break
+                columns = list(rows[0].keys())
+                values = [[r.get(c) for c in columns] for r in rows]
+                tasks.process_chunk.apply_async(
+                    args=[run.pk, index, first_row, columns, values],
+                    task_id=chunk_task_id(run.code, index),
+                    retry=False,
+                )
+                del values
+                waiting, size = first_row, len(rows)
+                del rows
+            else:
+                size = _write_chunk_here(ctx, stream, first_row, write)
+                if not size:
+                    break
+            index, first_row = index + 1, first_row + size
     _touch(run.pk, chunks_total=index, watermark=encode_value(batches.watermark))
     if index == 0:
         finalize_run(run.pk)  # the source turned out empty
     else:
         maybe_finalize(run.pk)
+
+
+def _write_chunk_here(ctx: _Context, stream: Iterator[dict], first_row: int, write) -> int:
+    """Validate and write the next chunk of `stream` in this process, in the batches a chunk
+    task would use; the chunk's last batch counts the chunk done. Returns its row count."""
+    taken = 0
+
+    def next_part() -> list[dict]:
+        return list(islice(stream, min(ctx.batch_size, ctx.chunk_size - taken)))
+
+    part = next_part()
+    while part:
+        start = first_row + taken
+        taken += len(part)
+        following = next_part() if taken < ctx.chunk_size else []
+        _validate_and_write(ctx, start, part, chunk_done=not following, write=write)
+        part = following
+    return taken
 
 
 def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: list) -> None:

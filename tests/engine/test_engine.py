@@ -40,6 +40,12 @@ def queue(monkeypatch):
     return type("Queue", (), {"runs": runs, "chunks": chunks})
 
 
+@pytest.fixture
+def ship_all(monkeypatch):
+    """Every chunk goes to the queue (the coordinator writes none itself)."""
+    monkeypatch.setattr(engine, "SHIP_POLICY", "all")
+
+
 def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
     with django_capture_on_commit_callbacks(execute=True):
         run = services.run_now(imp)
@@ -106,7 +112,7 @@ def test_event_run_appends_events_with_their_timestamps(
 
 
 def test_fanned_out_chunks_are_idempotent_in_any_order(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
 ):
     settings.IMPORT_CHUNK_SIZE = 50
     settings.IMPORT_BATCH_SIZE = 20
@@ -126,7 +132,7 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(
 
 
 def test_a_half_written_chunk_resumes_where_it_stopped(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
 ):
     settings.IMPORT_CHUNK_SIZE = 100
     settings.IMPORT_BATCH_SIZE = 25
@@ -198,7 +204,7 @@ def test_two_concurrent_dispatchers_start_one_run(wh_datasource, queue):
 
 
 def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
 ):
     settings.IMPORT_CHUNK_SIZE = 50
     settings.IMPORT_BATCH_SIZE = 50
@@ -239,7 +245,7 @@ def test_pause_stops_future_runs_and_resume_recomputes_next_run(wh_datasource, q
 
 
 def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
 ):
     settings.IMPORT_CHUNK_SIZE = 50
     warehouse.add_events(120)
@@ -296,3 +302,50 @@ def test_run_now_is_refused_for_drafts_and_while_running(wh_datasource, queue):
     with pytest.raises(services.ActionRefused, match="already in progress"):
         services.run_now(imp)
     assert ImportRun.objects.filter(import_obj=imp).count() == 1
+
+
+def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE = 50
+    settings.IMPORT_BATCH_SIZE = 20
+    warehouse.add_events(230)
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    # No other worker took chunk 0, so the coordinator wrote chunks 1-4 (rows 51-230) itself.
+    assert [c[2] for c in queue.chunks] == [1]
+    assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 5, 4, 180)
+    assert not RecordResult.objects.filter(run=run, row_number__lte=50).exists()
+    engine.process_chunk(*queue.chunks[0])
+    engine.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
+    run.refresh_from_db()
+    bad = expected_bad_events(230)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert list(
+        RecordResult.objects.filter(run=run)
+        .order_by("row_number")
+        .values_list("row_number", flat=True)
+    ) == list(range(1, 231))
+    assert Event.objects.filter(run_code=run.code).count() == 230 - bad
+
+
+def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, monkeypatch
+):
+    settings.IMPORT_CHUNK_SIZE = 50
+    settings.IMPORT_BATCH_SIZE = 20
+    warehouse.add_events(230)
+    from imports import tasks
+
+    # Another worker that takes every shipped chunk at once.
+    monkeypatch.setattr(
+        tasks.process_chunk,
+        "apply_async",
+        lambda args, **kw: (queue.chunks.append(tuple(args)), engine.process_chunk(*args)),
+    )
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert [c[2] for c in queue.chunks] == [1, 51, 101, 151, 201]
+    bad = expected_bad_events(230)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert RecordResult.objects.filter(run=run).count() == 230
