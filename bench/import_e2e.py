@@ -1,8 +1,11 @@
 """End-to-end import benchmark: 1M event rows and 200k profile rows from a PostgreSQL
 "warehouse" through real Celery workers (1, then 2 worker processes) into the PostgreSQL store.
 
-Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, and the
-floor: a plain `COPY` of the same rows from the warehouse into a table of the store.
+Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, and two
+references: the floor, a plain `COPY` of the same rows from the warehouse into a table of the
+store; and the read + validation rate, the same rows streamed through the connector and
+`validation.validate_batch` in this process with nothing written (wall and CPU time), so the
+engine's own share of the end-to-end time can be told apart.
 
     .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
 
@@ -135,6 +138,26 @@ def copy_floor(table: str, columns: str) -> float:
         return rows / (time.perf_counter() - started)
 
 
+def read_and_validate(imp) -> tuple[float, float, float]:
+    """rows/s of connector streaming alone, and of streaming + validate_batch (wall, CPU)."""
+    from connectors import get_connector
+    from validation import MappingSpec, validate_batch
+
+    ds = imp.datasource
+    spec = MappingSpec.from_dict(imp.mapping)
+    rates = []
+    for validate in (False, True):
+        n = 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        with get_connector(ds.partner, ds.settings, ds.get_secret()) as conn:
+            for batch in conn.iter_batches(imp.source, batch_size=10_000):
+                if validate:
+                    validate_batch(batch, spec)
+                n += len(batch)
+        rates.append((n / (time.perf_counter() - wall), n / (time.process_time() - cpu)))
+    return rates[0][0], rates[1][0], rates[1][1]
+
+
 def peak_rss_mb(pid: int) -> float:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -221,6 +244,12 @@ def main() -> None:
     )
     floor_p = copy_floor("profiles", "id, user_id, name, email, phone, age, vip, sms_ok")
     print(f"floor (plain COPY): events {floor_e:,.0f} rows/s, profiles {floor_p:,.0f} rows/s")
+    for imp in (events, profiles):
+        read, validated, validated_cpu = read_and_validate(imp)
+        print(
+            f"{imp.sync_type:8} connector read only: {read:,.0f} rows/s; read + validate_batch: "
+            f"{validated:,.0f} rows/s ({validated_cpu:,.0f} rows per CPU second)"
+        )
     for processes in (1, 2):
         for imp in (events, profiles):
             Event.objects.all().delete()
