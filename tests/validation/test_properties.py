@@ -1,0 +1,380 @@
+"""Properties over generated rows: validation never raises, reports only documented codes, and
+every fast path gives the verdict of the plain path and of the libraries it stands in for."""
+
+from __future__ import annotations
+
+import json
+import string
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import email_validator
+import phonenumbers
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from validation import (
+    ERROR_CODES,
+    MESSAGES,
+    SYSTEM_EVENTS,
+    FieldMapping,
+    MappingSpec,
+    validate_batch,
+    validate_record,
+)
+from validation.contact import (
+    SPECIAL_USE_DOMAINS,
+    email_fast,
+    email_library,
+    phone_fast,
+    phone_library,
+)
+from validation.spec import PROHIBITED_EVENT_CHARS
+from validation.values import _NUMERIC_TEXT, INVALID, MAX_INT_DIGITS, coerce_float, coerce_integer
+
+# Generating whole rows costs Hypothesis far more than validating them: rows get fewer examples
+# than single values.
+MANY = settings(max_examples=1000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ROWS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+PROFILE = MappingSpec(
+    sync_type="profile",
+    identity_column="id",
+    fields=[
+        FieldMapping("name", "Name"),
+        FieldMapping("mail", "Email"),
+        FieldMapping("phone", "Phone"),
+        FieldMapping("gender", "Gender"),
+        FieldMapping("dob", "DOB", "Date"),
+        FieldMapping("s", "s", "String"),
+        FieldMapping("i", "i", "Integer"),
+        FieldMapping("f", "f", "Float"),
+        FieldMapping("b", "b", "Boolean"),
+        FieldMapping("d", "d", "Date"),
+        FieldMapping("d2", "d2", "Date", date_format="MM/dd/yyyy HH:mm"),
+        FieldMapping("sms", "MSG-sms", "Boolean"),
+        FieldMapping("push", "MSG-push", "String"),
+        FieldMapping("id", "id_copy", "Integer"),  # the identity column feeding a property too
+        FieldMapping("mail", "mail_copy", "Boolean"),  # one column, two targets
+    ],
+)
+EVENT = MappingSpec(
+    sync_type="event",
+    identity_column="id",
+    identity_kind="clevertap_id",
+    event_name_column="name",
+    timestamp_column="ts",
+    fields=[
+        FieldMapping("s", "s", "String"),
+        FieldMapping("i", "i", "Integer"),
+        FieldMapping("f", "f", "Float"),
+        FieldMapping("b", "b", "Boolean"),
+        FieldMapping("d", "d", "Date"),
+        FieldMapping("mail", "Email"),
+        FieldMapping("ts", "created", "Date"),
+    ],
+)
+EVENT_WITH_FORMAT = MappingSpec(
+    sync_type="event",
+    identity_column="id",
+    event_name_column="name",
+    timestamp_column="ts",
+    timestamp_format="dd.MM.yyyy",
+)
+SPECS = [PROFILE, EVENT, EVENT_WITH_FORMAT]
+COLUMNS = sorted(
+    {
+        c
+        for spec in SPECS
+        for c in (spec.identity_column, spec.event_name_column, spec.timestamp_column)
+        if c
+    }
+    | {m.column for spec in SPECS for m in spec.fields}
+)
+
+# --- strategies ----------------------------------------------------------------------------
+
+OFFSETS = st.sampled_from(
+    [
+        None,
+        UTC,
+        timezone(timedelta(hours=5, minutes=30)),
+        timezone(timedelta(hours=-12)),
+        timezone(timedelta(hours=14)),
+    ]
+)
+EMAIL_CHARS = (
+    string.ascii_letters[:6] + "XYZ019._-+@\"<> \\()[]:;,!#$%&'*/=?^`{|}~äß用\u200b\u0301＠﹫ＡＢ"
+)
+PHONE_CHARS = "+0123456789 -.()\t\u00a0x/٩"
+KNOWN_CODES = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+labels = st.from_regex(r"[a-zA-Z0-9-]{0,12}", fullmatch=True) | st.sampled_from(
+    [
+        "xn--bcher-kva",
+        "xn--zz",
+        "ab--cd",
+        "a--b",
+        "test",
+        "local",
+        "onion",
+        "arpa",
+        "123",
+        "x" * 64,
+        "X" * 63,
+        "co",
+        "COM",
+        "-a",
+        "a-",
+        "",
+    ]
+)
+structured_emails = st.builds(
+    lambda local, domain_labels: local + "@" + ".".join(domain_labels),
+    st.from_regex(r"[a-zA-Z0-9!#$%&'*+/=?^_`{|}~.-]{0,20}", fullmatch=True)
+    | st.sampled_from(["INFO", "Postmaster", "a" * 64, "a" * 65, "ü", '"q"', "a.b", ".a"]),
+    st.lists(labels, min_size=1, max_size=5),
+)
+long_emails = st.builds(
+    lambda n, m: "a" * n + "@" + "b" * m + ".com", st.integers(1, 260), st.integers(1, 260)
+)
+emails = st.one_of(
+    st.text(alphabet=EMAIL_CHARS, max_size=30),
+    st.from_regex(r"[a-zA-Z0-9._%+-]{1,20}@[a-zA-Z0-9.-]{1,30}", fullmatch=True),
+    st.emails(),
+    structured_emails,
+    long_emails,
+    st.text(max_size=40),
+)
+separators = st.sampled_from(["", " ", "-", ".", "(", ")", "  ", "\t", "\u00a0", "/"])
+structured_phones = st.builds(
+    lambda plus, code, trunk, digits, seps: (
+        plus
+        + "".join(d + s for d, s in zip(str(code) + trunk + digits, seps + [""] * 40, strict=False))
+    ),
+    st.sampled_from(["+", "", "++", "00"]),
+    st.sampled_from(KNOWN_CODES) | st.integers(0, 999),
+    st.sampled_from(["", "0", "8", "1", "00", "9", "15"]),
+    st.from_regex(r"[0-9]{0,14}", fullmatch=True),
+    st.lists(separators, max_size=20),
+)
+phones = st.one_of(
+    st.text(alphabet=PHONE_CHARS, max_size=25),
+    st.from_regex(r"\+[0-9]{0,18}", fullmatch=True),
+    structured_phones,
+    st.text(max_size=25),
+)
+odd_text = st.sampled_from(
+    [
+        "null",
+        " NULL ",
+        "undefined",
+        "0",
+        "n/a",
+        "None",
+        "true",
+        " FALSE ",
+        "1",
+        "0.0",
+        "3.0",
+        "3.5",
+        "1e3",
+        "nan",
+        "-inf",
+        "31/02/2024",
+        "2024-01-31T10:00:00+05:30",
+        "1700000000",
+        "1700000000000",
+        "17000000000",
+        "$D_1700000000",
+        "01/31/2024 10:20",
+        "31.01.2024",
+        "$D_",
+        "٣",
+        "\x00",
+        "\u200b",
+    ]
+    + list(SYSTEM_EVENTS)
+    + [name.swapcase() for name in SYSTEM_EVENTS]
+    + [f"Buy{c}" for c in PROHIBITED_EVENT_CHARS]
+)
+huge_text = st.builds(
+    lambda c, n: c * n,
+    st.sampled_from(["a", "9", "+9", " ", "\x00", "é@"]),
+    st.integers(1000, 120_000),
+)
+texts = st.one_of(
+    st.text(),
+    odd_text,
+    emails,
+    phones,
+    huge_text,
+    st.text(alphabet=st.characters(max_codepoint=0x1F), max_size=10),
+)
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(10**14), max_value=10**14),
+    st.floats(),
+    st.decimals(),
+    st.dates(),
+    st.datetimes(timezones=OFFSETS),
+    st.times(),
+    texts,
+)
+values = st.recursive(
+    scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
+    max_leaves=4,
+)
+rows = st.fixed_dictionaries({}, optional=dict.fromkeys(COLUMNS, values))
+
+
+def _json_default(value):
+    assert isinstance(value, datetime) and value.tzinfo is UTC
+    return value.isoformat()
+
+
+def check_outcome(out, spec):
+    assert out.ok == (not out.errors)
+    seen = set()
+    for error in out.errors:
+        assert error.code in ERROR_CODES
+        assert error.message == MESSAGES[error.code]
+        assert error.field not in seen  # at most one error per source column
+        seen.add(error.field)
+    assert out.identity is None or isinstance(out.identity, str)
+    assert out.event_name is None or isinstance(out.event_name, str)
+    assert out.timestamp is None or out.timestamp.tzinfo is UTC
+    json.dumps(out.payload, default=_json_default)  # plain JSON types, datetimes in UTC
+    targets = {m.target for m in spec.fields}
+    assert set(out.payload) <= targets
+
+
+# --- never raises ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=["profile", "event", "event-format"])
+@ROWS
+@given(row=rows)
+def test_validate_record_never_raises(spec, row):
+    check_outcome(validate_record(row, spec), spec)
+
+
+@ROWS
+@given(values=st.lists(values, min_size=1, max_size=10))
+def test_any_value_in_every_column(values):
+    for value in values:
+        row = dict.fromkeys(COLUMNS, value)
+        for spec in SPECS:
+            check_outcome(validate_record(row, spec), spec)
+
+
+# --- differential: the fast paths agree with the plain path --------------------------------------
+
+
+@pytest.mark.parametrize("spec", SPECS, ids=["profile", "event", "event-format"])
+@ROWS
+@given(batch=st.lists(rows, max_size=5))
+def test_validate_batch_agrees_with_validate_record(spec, batch):
+    assert validate_batch(batch, spec) == [validate_record(row, spec) for row in batch]
+
+
+@ROWS
+@given(mails=st.lists(emails, max_size=10), numbers=st.lists(phones, max_size=10))
+def test_validate_batch_agrees_on_contact_fields(mails, numbers):
+    batch = [{"id": "u", "mail": m, "phone": p} for m, p in zip(mails, numbers, strict=False)]
+    assert validate_batch(batch, PROFILE) == [validate_record(row, PROFILE) for row in batch]
+
+
+@MANY
+@given(text=emails)
+@example("INFO@Example.COM")
+@example("a@xn--bcher-kva.com")
+@example("a@ab--cd.com")
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 57)  # 254 characters
+@example("a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58)  # 255 characters
+@example("x@" + ".".join(["a" * 63] * 3) + "." + "b" * 61)  # a 253-character domain
+def test_email_fast_path_agrees_with_email_validator(text):
+    text = text.strip()
+    assert email_fast(text) == email_library(text)
+
+
+@MANY
+@given(text=phones)
+@example("+44 020 7946 0958")
+@example("+7 800 555 35 35")
+@example("+54 9 11 1234 5678")
+@example("+55 0 11 91234 5678")
+def test_phone_fast_path_agrees_with_phonenumbers(text):
+    text = text.strip()
+    if text:
+        assert phone_fast(text) == phone_library(text)
+
+
+def test_fast_email_path_uses_the_libraries_constants():
+    assert sorted(SPECIAL_USE_DOMAINS) == sorted(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _example_numbers():
+    """Every region's example numbers as written internationally, and with a trunk prefix."""
+    numbers = set()
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is None:
+                continue
+            nsn = phonenumbers.national_significant_number(number)
+            numbers.add(
+                phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+            )
+            numbers.add(f"+{number.country_code}0{nsn}")
+            numbers.add(f"+{number.country_code} ({nsn[:3]}) {nsn[3:]}")
+    return sorted(numbers)
+
+
+def test_phone_fast_path_agrees_on_every_region_example():
+    numbers = _example_numbers()
+    assert len(numbers) > 500
+    disagreements = [n for n in numbers if phone_fast(n) != phone_library(n)]
+    assert disagreements == []
+    # written internationally, every example is a valid phone, except where the national number
+    # has only 4 digits (St Helena, Niue, Tokelau): the reference wants more than 4
+    for number in numbers:
+        if " " in number and "(" not in number:
+            national = number.split(" ", 1)[1].replace(" ", "").replace("-", "")
+            assert (phone_fast(number) is not INVALID) == (len(national) > 4), number
+
+
+# --- the number rules against their definition ------------------------------------------------------
+
+numeric_texts = st.one_of(
+    st.from_regex(r"[+-]?[0-9]{0,5}\.?[0-9]{0,5}([eE][+-]?[0-9]{1,4})?", fullmatch=True),
+    st.text(alphabet="0123456789+-.eE_ ,xXnaifNI٣", max_size=12),
+    st.floats().map(repr),
+    st.integers().map(str),
+)
+
+
+@MANY
+@given(text=numeric_texts)
+def test_number_rules_follow_their_definition(text):
+    text = text.strip()
+    if not text:
+        return
+    numeric = _NUMERIC_TEXT.fullmatch(text) is not None
+    as_float = float(text) if numeric else None
+    finite = numeric and as_float not in (float("inf"), float("-inf"))
+    assert (coerce_float(text) is not INVALID) == finite
+    if numeric:
+        exact = Decimal(text)
+        integral = exact == exact.to_integral_value() and (
+            not exact or exact.adjusted() < MAX_INT_DIGITS
+        )
+        assert coerce_integer(text) == (int(exact) if integral else INVALID)
+    else:
+        assert coerce_integer(text) is INVALID
