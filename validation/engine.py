@@ -110,7 +110,7 @@ def _date_rule(date_format: str | None) -> Callable[[Any], Any]:
 
 def _field_rules(
     spec: MappingSpec, fast: bool
-) -> tuple[tuple[str, str, Callable, FieldError], ...]:
+) -> tuple[tuple[str, str, Callable, FieldError | None], ...]:
     rules = []
     for mapping in spec.fields:
         rule = mapping.profile_rule if spec.sync_type == PROFILE else mapping.type
