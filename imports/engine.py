@@ -9,12 +9,16 @@ A run's life:
    the run with a snapshot of the spec and claims the import's `current_run`. If another run
    holds it, the new run is recorded `skipped` instead. The worker task is enqueued on commit.
 2. `execute_run` claims the run (queued → running), counts the source, and streams it in
-   batches. A small run is validated and written inline; a large one is cut into chunk messages
-   (`process_chunk`) that any worker can take.
+   batches. A small run is validated and written inline; a large one is cut into chunks of
+   IMPORT_CHUNK_SIZE rows: a chunk goes to the queue as a message (`process_chunk`) when the
+   previously shipped one was taken up by another worker, else the coordinator writes it itself
+   (a lone worker does not pay for serialising the whole run through the broker).
 3. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
    or events, the error summary and the run's counters. The batch is skipped when its first row
    number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
-   longer running (stopped, reaped) — the counter UPDATE doubles as that check.
+   longer running (stopped, reaped) — the counter UPDATE doubles as that check. Writes happen on
+   a writer thread (`_writer`), so the database's work on one batch overlaps the fetch and
+   validation of the next; the tables get one pre-built COPY buffer per batch (`store`).
 4. `finalize_run` (inline, or by whichever chunk/coordinator sees the last chunk done) marks it
    completed, sets the import's health and, for incremental imports, the watermark.
 """
@@ -319,19 +323,22 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark) -> No
         while True:
             _touch(run.pk)  # heartbeat, and stop here when the run was stopped
             if SHIP_POLICY == "all" or waiting is None or _recorded(run.pk, waiting):
-                rows = list(islice(stream, ctx.chunk_size))
-                if not rows:
+                first = next(stream, None)
+                if first is None:
                     break
-                columns = list(rows[0].keys())
-                values = [[r.get(c) for c in columns] for r in rows]
+                columns = list(first.keys())
+                # Only the values, built as the rows stream by: the chunk's dicts are never all
+                # held at once, so the coordinator's memory stays flat.
+                rest = islice(stream, ctx.chunk_size - 1)
+                values = [[r.get(c) for c in columns] for r in chain((first,), rest)]
+                del first
                 tasks.process_chunk.apply_async(
                     args=[run.pk, index, first_row, columns, values],
                     task_id=chunk_task_id(run.code, index),
                     retry=False,
                 )
+                waiting, size = first_row, len(values)
                 del values
-                waiting, size = first_row, len(rows)
-                del rows
             else:
                 size = _write_chunk_here(ctx, stream, first_row, write)
                 if not size:
