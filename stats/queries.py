@@ -6,8 +6,9 @@ cost stays flat however many runs or records an import has:
 - the Stats table is a capped, offset page of one import's runs in the retention window
   (index `run_import_created_idx`);
 - the health trend is one `values_list()` over the window (same index);
-- the detail pane is keyset-paginated by row number (index `record_run_success_idx`), so
-  page 500 of a 1M-record run costs what page 1 costs.
+- the detail pane is keyset-paginated by row number (the unique (run, row_number) index;
+  failed rows by the partial `record_run_failed_idx`), so page 500 of a 1M-record run
+  costs what page 1 costs.
 """
 
 from __future__ import annotations
