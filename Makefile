@@ -22,7 +22,7 @@ $(STAMP): requirements/dev.lock
 
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input -v 0
-	DEBUG=1 $(BIN)/python manage.py seed_demo $(SEED_ARGS)
+	DEBUG=1 $(BIN)/python manage.py seed_demo --history-days 30 --background $(SEED_ARGS)
 	@echo
 	@echo "  Import Center is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
 	@echo

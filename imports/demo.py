@@ -13,6 +13,10 @@ import random
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from imports.models import Datasource, Import
 
 PROFILE_ROWS = 20_000
 EVENT_ROWS = 100_000
@@ -197,3 +201,57 @@ def _is_complete(path: Path) -> bool:
     except duckdb.Error:
         return False
     return profiles == PROFILE_ROWS and events == EVENT_ROWS
+
+
+# --- Run history: real runs of the demo imports, placed in the past ---------------------------
+
+
+def seed_run_history(datasource: Datasource, days: int) -> int:
+    """Execute real runs of the published demo imports, one per day for the last `days` days,
+    each reading that day's rows of the demo warehouse (its `day` column: days ago), with the
+    run's timestamps placed on that day. Idempotent: a day that already has a run is skipped."""
+    from django.utils import timezone
+
+    from imports import engine
+    from imports.models import Import, ImportRun
+
+    now = timezone.now()
+    done = 0
+    published = Import.objects.filter(datasource=datasource).exclude(status=Import.Status.DRAFT)
+    for imp in published.order_by("pk"):
+        for day in range(days, 0, -1):
+            at = (now - timedelta(days=day)).replace(minute=0, second=0, microsecond=0)
+            if imp.runs.filter(created_at__date=at.date()).exists():
+                continue
+            run = _history_run(engine, imp, day, at)
+            done += 1
+            finished = at + (run.finished_at - run.started_at if run.finished_at else timedelta())
+            ImportRun.objects.filter(pk=run.pk).update(
+                started_at=at, heartbeat_at=finished, finished_at=finished
+            )
+    return done
+
+
+def _history_run(engine, imp: Import, day: int, at):
+    from imports.models import Import, ImportRun
+
+    status, current = imp.status, imp.current_run_id
+    if current:
+        return ImportRun.objects.get(pk=current)
+    engine_enqueue = engine.enqueue_run
+    engine.enqueue_run = lambda run_id: None  # executed here, not by a worker
+    try:
+        run = engine.trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=at)
+    finally:
+        engine.enqueue_run = engine_enqueue
+    snap = dict(run.spec_snapshot)
+    source = snap["source"].strip().rstrip(";")
+    inner = source if snap["source_kind"] == Import.SourceKind.QUERY else f"SELECT * FROM {source}"  # noqa: S608
+    snap["source"] = f"SELECT * FROM ({inner}) AS s WHERE day = {int(day)}"  # noqa: S608
+    snap["source_kind"] = Import.SourceKind.QUERY
+    ImportRun.objects.filter(pk=run.pk).update(spec_snapshot=snap)
+    engine.execute_run(run.pk, fan_out=False)
+    # The user's status (stopped, paused) is theirs; the history run must not change it.
+    Import.objects.filter(pk=imp.pk).update(status=status)
+    run.refresh_from_db()
+    return run

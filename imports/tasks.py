@@ -37,3 +37,14 @@ def reap_lost_runs() -> int:
 def purge_old_runs() -> None:
     """Beat, daily: drop per-record details and runs past the retention window."""
     engine.purge_old_runs()
+
+
+@shared_task(name="imports.seed_demo_history", ignore_result=True)
+def seed_demo_history(datasource_id: int, days: int) -> None:
+    """`seed_demo --history-days N --background`: the demo's past runs, made by the worker."""
+    from imports.demo import seed_run_history
+    from imports.models import Datasource
+
+    datasource = Datasource.objects.filter(pk=datasource_id).first()
+    if datasource is not None:
+        seed_run_history(datasource, days)

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from imports.demo import build_demo_warehouse
+from imports.demo import build_demo_warehouse, seed_run_history
 from imports.models import Datasource, Import, Partner
 from imports.roles import EDITOR_GROUP, VIEWER_GROUP
 from imports.scheduling import next_run_after
@@ -139,6 +139,11 @@ class Command(BaseCommand):
             default=0,
             help="Execute real runs of the demo imports for each of the last N days.",
         )
+        parser.add_argument(
+            "--background",
+            action="store_true",
+            help="Hand the history runs to the Celery worker instead of running them here.",
+        )
 
     def handle(self, *args, **options):
         built = build_demo_warehouse(settings.DEMO_WAREHOUSE_PATH)
@@ -151,9 +156,19 @@ class Command(BaseCommand):
             datasource = self._datasource(credentials["admin"][0])
             created = self._imports(datasource, credentials["editor"][0])
         self.stdout.write(f"Imports created: {created} (of {len(DEMO_IMPORTS)} demo imports)")
-        if options["history_days"]:
-            runs = seed_run_history(datasource, options["history_days"])
-            self.stdout.write(f"History: {runs} runs over {options['history_days']} days")
+        days = options["history_days"]
+        if days and options["background"]:
+            from imports.tasks import seed_demo_history
+
+            # `make run` starts serving at once; the worker fills the Stats tab meanwhile.
+            transaction.on_commit(lambda: seed_demo_history.delay(datasource.pk, days))
+            self.stdout.write(
+                f"History: {days} days of real runs queued for the worker; the Stats tab "
+                "fills in over the next few minutes."
+            )
+        elif days:
+            runs = seed_run_history(datasource, days)
+            self.stdout.write(f"History: {runs} runs over {days} days")
         if not options["quiet_credentials"]:
             self.stdout.write("Sign in with one of these demo users:")
             for username, (_, password) in credentials.items():
@@ -218,57 +233,3 @@ class Command(BaseCommand):
             imp.save()
             created += 1
         return created
-
-
-# --- Run history (owned by the run engine) ---------------------------------------------------
-
-
-def seed_run_history(datasource: Datasource, days: int) -> int:
-    """Execute real runs of the published demo imports, one per day for the last `days` days,
-    each reading that day's rows of the demo warehouse (its `day` column: days ago), with the
-    run's timestamps placed on that day. Idempotent: a day that already has a run is skipped."""
-    from datetime import timedelta
-
-    from imports import engine
-    from imports.models import ImportRun
-
-    now = timezone.now()
-    done = 0
-    published = Import.objects.filter(datasource=datasource).exclude(status=Import.Status.DRAFT)
-    for imp in published.order_by("pk"):
-        for day in range(days, 0, -1):
-            at = (now - timedelta(days=day)).replace(minute=0, second=0, microsecond=0)
-            if imp.runs.filter(created_at__date=at.date()).exists():
-                continue
-            run = _history_run(engine, imp, day, at)
-            done += 1
-            finished = at + (run.finished_at - run.started_at if run.finished_at else timedelta())
-            ImportRun.objects.filter(pk=run.pk).update(
-                started_at=at, heartbeat_at=finished, finished_at=finished
-            )
-    return done
-
-
-def _history_run(engine, imp: Import, day: int, at):
-    from imports.models import ImportRun
-
-    status, current = imp.status, imp.current_run_id
-    if current:
-        return ImportRun.objects.get(pk=current)
-    engine_enqueue = engine.enqueue_run
-    engine.enqueue_run = lambda run_id: None  # executed here, not by a worker
-    try:
-        run = engine.trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=at)
-    finally:
-        engine.enqueue_run = engine_enqueue
-    snap = dict(run.spec_snapshot)
-    source = snap["source"].strip().rstrip(";")
-    inner = source if snap["source_kind"] == Import.SourceKind.QUERY else f"SELECT * FROM {source}"  # noqa: S608
-    snap["source"] = f"SELECT * FROM ({inner}) AS s WHERE day = {int(day)}"  # noqa: S608
-    snap["source_kind"] = Import.SourceKind.QUERY
-    ImportRun.objects.filter(pk=run.pk).update(spec_snapshot=snap)
-    engine.execute_run(run.pk, fan_out=False)
-    # The user's status (stopped, paused) is theirs; the history run must not change it.
-    Import.objects.filter(pk=imp.pk).update(status=status)
-    run.refresh_from_db()
-    return run
