@@ -398,10 +398,10 @@ def test_query_count_exact_for_the_first_page(
 ):
     ds = factories.make_datasource(partner="duckdb")
     _build(ds, [editor, viewer], 10)
-    # session, user, groups, datasource choices, user choices, count, page rows
-    with django_assert_num_queries(7):
+    # session, user, groups, datasource choices, user choices, count, page rows, their runs
+    with django_assert_num_queries(8):
         editor_client.get(reverse(LISTING))
     _build(ds, [editor, viewer], 190)
     assert Import.objects.count() == 200 and ImportRun.objects.count() > 200
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         editor_client.get(reverse(LISTING))
