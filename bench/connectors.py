@@ -1,10 +1,19 @@
 """Connector streaming speed beside each raw driver's own fetchmany loop on the same query.
 
-    .venv/bin/python bench/connectors.py [duckdb] [postgresql]
+    .venv/bin/python bench/connectors.py [duckdb] [postgresql] [snowflake] [bigquery]
 
-Prints rows/s for our ``iter_batches`` (dicts) and for the driver's ``fetchmany`` (tuples), the
-ratio (target >= 0.9), and peak RSS after 100k and after 1M rows (should stay flat).
-PostgreSQL needs 127.0.0.1:5432 (user postgres); a throwaway database is created and dropped.
+(default: all four). Prints rows/s for our ``iter_batches`` (dicts) and for the driver's own loop
+(tuples / Row objects), the ratio (target >= 0.9), and peak RSS after 100k and after 1M rows
+(should stay flat).
+
+* DuckDB, PostgreSQL: 1M rows. PostgreSQL needs 127.0.0.1:5432 (user postgres); a throwaway
+  database is created and dropped.
+* Snowflake (fakesnow), BigQuery (bqemulator): 100k rows on the local servers that the connector
+  tests use (tests/connectors/servers.py), started and stopped here. The raw loops are the
+  connector's ``cursor.fetchmany`` and ``client.query(...).result(page_size=...)`` iteration;
+  both timings include running the query, since our ``iter_batches`` does too.
+
+With several partners, each runs in its own process so that peak RSS is that partner's alone.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import os
 import resource
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -21,27 +31,34 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from connectors import get_connector  # noqa: E402
 
 ROWS = 1_000_000
+# The local Snowflake and BigQuery servers are far slower than a real warehouse; 100k is plenty.
+SERVER_ROWS = 100_000
 BATCH = 10_000
+PARTNERS = ("duckdb", "postgresql", "snowflake", "bigquery")
 
 
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def ours(connector, source: str) -> tuple[float, dict[int, float]]:
+def ours(connector, source: str, rows: int = ROWS) -> tuple[float, dict[int, float]]:
     marks, n, t = {}, 0, time.perf_counter()
     for batch in connector.iter_batches(source, batch_size=BATCH):
         n += len(batch)
         if n in (100_000, ROWS):
             marks[n] = rss_mb()
+    if n != rows:
+        raise SystemExit(f"{connector.partner}: iter_batches gave {n:,} rows, expected {rows:,}")
     return n / (time.perf_counter() - t), marks
 
 
 def report(name: str, raw_rate: float, our_rate: float, marks: dict[int, float]) -> None:
+    at_1m = f"{marks[ROWS]:.0f} MB" if ROWS in marks else "n/a (100k-row run)"
     print(
         f"{name:11s} raw fetchmany {raw_rate:>10,.0f} rows/s | iter_batches {our_rate:>10,.0f} "
         f"rows/s | ratio {our_rate / raw_rate:.2f} | peak RSS at 100k {marks.get(100_000, 0):.0f} MB"
-        f", at 1M {marks.get(ROWS, 0):.0f} MB"
+        f", at 1M {at_1m}",
+        flush=True,
     )
 
 
@@ -100,7 +117,60 @@ def bench_postgresql() -> None:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def bench_snowflake() -> None:
+    import snowflake.connector
+
+    from tests.connectors import servers
+
+    with servers.snowflake_server() as server:
+        settings = servers.seed_snowflake(server, SERVER_ROWS)
+        with get_connector("snowflake", settings, {"password": servers.SF_PASSWORD}) as c:
+            rate, marks = ours(c, "users", SERVER_ROWS)
+        with snowflake.connector.connect(password=servers.SF_PASSWORD, **settings) as conn:
+            cur = conn.cursor()
+            n, t = 0, time.perf_counter()
+            cur.execute("SELECT * FROM users")
+            while rows := cur.fetchmany(BATCH):
+                n += len(rows)
+            raw = n / (time.perf_counter() - t)
+        report("snowflake", raw, rate, marks)
+
+
+def bench_bigquery() -> None:
+    from tests.connectors import servers
+
+    with servers.bigquery_server() as endpoint:
+        settings = servers.seed_bigquery(endpoint, SERVER_ROWS)
+        with get_connector("bigquery", settings, None) as c:
+            rate, marks = ours(c, "users", SERVER_ROWS)
+        client = servers.bigquery_client(endpoint)
+        try:
+            n, t = 0, time.perf_counter()
+            sql = f"SELECT * FROM `{servers.BQ_PROJECT}.{servers.BQ_DATASET}.users`"  # noqa: S608
+            for _row in client.query(sql).result(page_size=BATCH):
+                n += 1
+            raw = n / (time.perf_counter() - t)
+        finally:
+            client.close()
+        report("bigquery", raw, rate, marks)
+
+
+BENCHES = {
+    "duckdb": bench_duckdb,
+    "postgresql": bench_postgresql,
+    "snowflake": bench_snowflake,
+    "bigquery": bench_bigquery,
+}
+
 if __name__ == "__main__":
-    wanted = sys.argv[1:] or ["duckdb", "postgresql"]
-    for partner in wanted:
-        {"duckdb": bench_duckdb, "postgresql": bench_postgresql}[partner]()
+    wanted = sys.argv[1:] or list(PARTNERS)
+    unknown = [p for p in wanted if p not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown partner(s): {', '.join(unknown)}; choose from {PARTNERS}")
+    if len(wanted) == 1:
+        BENCHES[wanted[0]]()
+    else:
+        # ru_maxrss is a process-lifetime peak: one process per partner keeps the figures apart.
+        failed = [p for p in wanted if subprocess.run([sys.executable, __file__, p]).returncode]
+        if failed:
+            raise SystemExit(f"failed: {', '.join(failed)}")
