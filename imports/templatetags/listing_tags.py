@@ -9,13 +9,13 @@ render (the import's code is substituted into a reversed pattern) and the CSRF t
 from __future__ import annotations
 
 from functools import lru_cache
+from html import escape as _html_escape
 from uuid import UUID
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
@@ -44,6 +44,16 @@ _STOPPABLE = (Import.Status.SCHEDULED, Import.Status.RUNNING, Import.Status.PAUS
 _RUNNABLE = (Import.Status.SCHEDULED, Import.Status.PAUSED)
 
 
+def fast_format(template_str: str, *args) -> SafeString:
+    """`format_html` without its lazy-string machinery: the same escaping (an argument with
+    `__html__` is trusted, anything else goes through `html.escape`), at a fraction of the
+    cost when called a few hundred times per page."""
+    escaped = [
+        arg.__html__() if hasattr(arg, "__html__") else _html_escape(str(arg)) for arg in args
+    ]
+    return mark_safe(template_str.format(*escaped))
+
+
 @lru_cache(maxsize=1)
 def _stop_warning() -> str:
     # One wording for the browser's confirm and the no-JavaScript confirmation page.
@@ -63,11 +73,11 @@ def _csrf_input(context: template.Context) -> SafeString:
     token = context.get("csrf_token")
     if not token or token == "NOTPROVIDED":
         return mark_safe("")
-    return format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
+    return fast_format('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', token)
 
 
 def _post_form(action: str, hidden: SafeString, button: SafeString) -> SafeString:
-    return format_html('<form method="post" action="{}">{}{}</form>', action, hidden, button)
+    return fast_format('<form method="post" action="{}">{}{}</form>', action, hidden, button)
 
 
 @register.simple_tag(takes_context=True)
@@ -80,7 +90,7 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
     code = str(imp.code)
     sentinel = str(_SENTINEL)
     urls = {name: url.replace(sentinel, code) for name, url in _url_patterns(context).items()}
-    hidden = format_html(
+    hidden = fast_format(
         '{}<input type="hidden" name="next" value="{}">',
         _csrf_input(context),
         request.get_full_path() if request is not None else "",
@@ -111,7 +121,7 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
         )
     if status in _STOPPABLE:
         parts.append(
-            format_html(
+            fast_format(
                 '<form method="post" action="{}" data-confirm="{}" onsubmit="if'
                 " (!window.confirm(this.dataset.confirm)) {{ return false; }}"
                 " this.elements.confirmed.value = '1';\">"
@@ -134,9 +144,9 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
                 ),
             )
         )
-    parts.append(format_html('<a class="btn btn-small" href="{}">Edit</a>', urls["imports-edit"]))
+    parts.append(fast_format('<a class="btn btn-small" href="{}">Edit</a>', urls["imports-edit"]))
     parts.append(
-        format_html(
+        fast_format(
             '<a class="btn btn-small" href="{}"'
             ' title="Copy this configuration into a new draft.">Duplicate</a>',
             urls["imports-duplicate"],
@@ -144,7 +154,7 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
     )
     if status == Import.Status.DRAFT:
         parts.append(
-            format_html(
+            fast_format(
                 '<form method="post" action="{}" data-confirm="Delete the draft “{}”? This cannot'
                 ' be undone." onsubmit="return window.confirm(this.dataset.confirm);">{}'
                 '<button type="submit" class="btn btn-small btn-danger">Delete</button></form>',
@@ -153,7 +163,7 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
                 hidden,
             )
         )
-    return format_html(
+    return fast_format(
         '<div class="actions" aria-label="Actions for {}">{}</div>',
         imp.nickname,
         mark_safe("".join(parts)),
@@ -165,16 +175,16 @@ def fast_health_badge(health: Health, show_blank_text: bool = True) -> SafeStrin
     """`{% health_badge %}` (imports_tags) without the inclusion template: same markup."""
     band = health.band
     if band == "none":
-        return format_html(
+        return fast_format(
             '<span class="badge health-none" title="{}">No indicator</span>', health.description
         )
     if band == "blank":
-        return format_html(
+        return fast_format(
             '<span class="badge health-blank" title="{}">Blank{}</span>',
             health.description,
             " · no data processed" if show_blank_text else "",
         )
-    return format_html(
+    return fast_format(
         '<span class="badge health-{}" title="{}">{} <span class="visually-hidden">({})</span>'
         "</span>",
         band,
@@ -190,7 +200,7 @@ def _progress(imp: Import) -> SafeString:
         return mark_safe("")
     processed = run.processed
     if run.expected_total:
-        inner = format_html(
+        inner = fast_format(
             '<progress max="{}" value="{}"></progress> {} / {} records',
             run.expected_total,
             processed,
@@ -198,8 +208,8 @@ def _progress(imp: Import) -> SafeString:
             intcomma(run.expected_total),
         )
     else:
-        inner = format_html("{} records so far", intcomma(processed))
-    return format_html('<div class="progress">{}</div>', inner)
+        inner = fast_format("{} records so far", intcomma(processed))
+    return fast_format('<div class="progress">{}</div>', inner)
 
 
 def _last_run_note(imp: Import) -> SafeString:
@@ -208,14 +218,14 @@ def _last_run_note(imp: Import) -> SafeString:
         return mark_safe("")
     if last.state == "failed":
         if last.error:
-            return format_html(
+            return fast_format(
                 '<div class="help run-failed" title="{}">Failed: {}</div>',
                 last.error,
                 Truncator(last.error).chars(40),
             )
         return mark_safe('<div class="help run-failed">Failed</div>')
     if last.state in ("skipped", "stopped"):
-        return format_html('<div class="help">{}</div>', last.get_state_display())
+        return fast_format('<div class="help">{}</div>', last.get_state_display())
     return mark_safe("")
 
 
@@ -229,11 +239,11 @@ def import_row(context: template.Context, imp: Import) -> SafeString:
     code = str(imp.code)
     overview = _url_patterns(context)["stats-overview"].replace(str(_SENTINEL), code)
     actions = (
-        format_html("<td>{}</td>", row_actions(context, imp))
+        fast_format("<td>{}</td>", row_actions(context, imp))
         if context.get("user_can_edit")
         else ""
     )
-    return format_html(
+    return fast_format(
         '<tr id="import-{}" data-status="{}">'
         '<td class="nickname"><a href="{}">{}</a></td>'
         "<td>{}</td>"

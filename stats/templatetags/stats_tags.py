@@ -7,12 +7,11 @@ from __future__ import annotations
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import dateformat, timezone
-from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from imports.models import ImportRun
 from imports.templatetags.imports_tags import local_time
-from imports.templatetags.listing_tags import fast_health_badge
+from imports.templatetags.listing_tags import fast_format, fast_health_badge
 from stats import queries
 from validation.errors import ERROR_REFERENCE
 
@@ -76,7 +75,7 @@ def _when_cell(run: ImportRun) -> SafeString:
     when = local_time(run.created_at)
     if run.state not in ("skipped", "queued"):
         label = dateformat.format(timezone.localtime(run.created_at), "j M Y H:i")
-        when = format_html(
+        when = fast_format(
             '<a href="{}" hx-get="{}" hx-target="#run-pane" hx-push-url="true"'
             ' aria-label="Records of the run of {}">{}</a>',
             run.detail_url,
@@ -85,7 +84,7 @@ def _when_cell(run: ImportRun) -> SafeString:
             when,
         )
     manual = mark_safe(' <span class="help">manual</span>') if run.trigger == "manual" else ""
-    return format_html('<td class="when">{}{}</td>', when, manual)
+    return fast_format('<td class="when">{}{}</td>', when, manual)
 
 
 def _progress_cells(run: ImportRun) -> SafeString:
@@ -93,7 +92,7 @@ def _progress_cells(run: ImportRun) -> SafeString:
         return mark_safe('<td colspan="4" class="progress-cell">Queued — waiting for a worker</td>')
     pct = progress_percent(run)
     bar = (
-        format_html(
+        fast_format(
             '<progress max="100" value="{}" aria-label="Progress">{}%</progress> {}% · ',
             pct,
             pct,
@@ -102,8 +101,8 @@ def _progress_cells(run: ImportRun) -> SafeString:
         if pct is not None
         else ""
     )
-    expected = format_html(" of {}", intcomma(run.expected_total)) if run.expected_total else ""
-    return format_html(
+    expected = fast_format(" of {}", intcomma(run.expected_total)) if run.expected_total else ""
+    return fast_format(
         '<td colspan="4" class="progress-cell"><span class="status status-running">Running</span>'
         ' {}<span class="progress">{}{} records processed ({} successful, {} failed)</span></td>',
         bar,
@@ -116,7 +115,7 @@ def _progress_cells(run: ImportRun) -> SafeString:
 
 def _result_cells(run: ImportRun) -> SafeString:
     mismatch = (
-        format_html(
+        fast_format(
             '<div class="mismatch" title="{}">Expected {}</div>',
             _MISMATCH_TITLE,
             intcomma(run.expected_total),
@@ -125,7 +124,7 @@ def _result_cells(run: ImportRun) -> SafeString:
         else ""
     )
     failed = (
-        format_html(
+        fast_format(
             '<a href="{}?result=failed" hx-get="{}?result=failed" hx-target="#run-pane"'
             ' hx-push-url="true">{}</a>',
             run.detail_url,
@@ -135,7 +134,7 @@ def _result_cells(run: ImportRun) -> SafeString:
         if run.failed
         else "0"
     )
-    return format_html(
+    return fast_format(
         '<td>{}</td><td class="num">{}{}</td><td class="num">{}</td><td class="num">{}</td>',
         fast_health_badge(run.health),
         intcomma(run.total),
@@ -153,25 +152,25 @@ def run_row(run: ImportRun) -> SafeString:
     state = run.state
     in_progress = state in ("running", "queued")
     poll = (
-        format_html(' hx-get="{}" hx-trigger="every 2s" hx-swap="outerHTML"', run.row_url)
+        fast_format(' hx-get="{}" hx-trigger="every 2s" hx-swap="outerHTML"', run.row_url)
         if in_progress
         else ""
     )
     if state == "skipped":
-        cells = format_html('<td colspan="4">{}</td>', queries.SKIPPED_NOTE)
+        cells = fast_format('<td colspan="4">{}</td>', queries.SKIPPED_NOTE)
     elif state == "stopped":
         note = queries.partial_note(run)
-        cells = format_html(
+        cells = fast_format(
             '<td colspan="4" class="stopped">{}{}</td>',
             queries.STOPPED_NOTE,
-            format_html(' <span class="help">· {}</span>', note) if note else "",
+            fast_format(' <span class="help">· {}</span>', note) if note else "",
         )
     elif in_progress:
         cells = _progress_cells(run)
     else:
         cells = _result_cells(run)
     error = (
-        format_html(
+        fast_format(
             '<tr class="run-error"><td></td><td colspan="4"><strong class="error">Run failed: {}'
             '</strong><div class="help">What to do: {}</div></td></tr>',
             run.error or "the run did not finish",
@@ -180,7 +179,7 @@ def run_row(run: ImportRun) -> SafeString:
         if state == "failed"
         else ""
     )
-    return format_html(
+    return fast_format(
         '<tbody id="run-{}" class="run run-{}"{}><tr{}>{}{}</tr>{}</tbody>',
         run.code,
         state,
