@@ -16,11 +16,12 @@ from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from imports.models import Import
-from imports.templatetags.imports_tags import describe_schedule, local_time
+from imports.templatetags.imports_tags import describe_schedule
 from validation.health import Health
 
 register = template.Library()
@@ -51,7 +52,7 @@ def fast_format(template_str: str, *args) -> SafeString:
     escaped = [
         arg.__html__() if hasattr(arg, "__html__") else _html_escape(str(arg)) for arg in args
     ]
-    return mark_safe(template_str.format(*escaped))
+    return SafeString(template_str.format(*escaped))  # mark_safe() is lazy-wrapped too
 
 
 @lru_cache(maxsize=1)
@@ -229,6 +230,44 @@ def _last_run_note(imp: Import) -> SafeString:
     return mark_safe("")
 
 
+def _local_time(value, fmt: str = "%d %b %Y %H:%M") -> SafeString:
+    # imports_tags.local_time's markup, through fast_format.
+    if value is None:
+        return SafeString("—")
+    local = timezone.localtime(value)
+    return fast_format(
+        '<time datetime="{}" title="{}">{}</time>',
+        value.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        local.strftime(fmt),
+    )
+
+
+@register.simple_tag
+def filter_select(field, choices) -> SafeString:
+    """A filter `<select>` with its options and the current value selected: the markup of
+    Django's Select widget, without its template pass per option (a fifth of the page)."""
+    current = field.value()
+    current = "" if current is None else str(current)
+    options = []
+    for value, label in choices:
+        value = str(value)
+        options.append(
+            fast_format(
+                '<option value="{}"{}>{}</option>',
+                value,
+                SafeString(" selected") if value == current else "",
+                label,
+            )
+        )
+    return fast_format(
+        '<select name="{}" id="{}">{}</select>',
+        field.html_name,
+        field.id_for_label,
+        SafeString("".join(options)),
+    )
+
+
 def _username(user) -> str:
     return (user.get_username() if user is not None else "") or "—"
 
@@ -264,12 +303,12 @@ def import_row(context: template.Context, imp: Import) -> SafeString:
         imp.get_sync_type_display(),
         describe_schedule(imp),
         fast_health_badge(imp.health),
-        local_time(imp.last_run_at),
+        _local_time(imp.last_run_at),
         _last_run_note(imp),
         imp.datasource.name,
-        local_time(imp.created_at, "%d %b %Y"),
+        _local_time(imp.created_at, "%d %b %Y"),
         _username(imp.created_by),
-        local_time(imp.updated_at, "%d %b %Y"),
+        _local_time(imp.updated_at, "%d %b %Y"),
         _username(imp.updated_by),
         actions,
     )
