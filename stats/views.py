@@ -132,7 +132,7 @@ def _trend(imp: Import) -> dict:
     cached = cache.get(key)
     if cached is None:
         trend = build_trend(queries.trend_rows(imp), days)
-        cached = (trend.summary, str(trend.svg))
+        cached = (trend.summary, trend.svg[:])  # a slice is a plain str: pickles as one
         cache.set(key, cached, TREND_CACHE_SECONDS)
     summary, svg = cached
     return {"summary": summary, "svg": mark_safe(svg)}  # the SVG was escaped when built

@@ -303,3 +303,32 @@ def test_trend_is_recomputed_when_a_run_finishes(viewer_client, imp):
 def test_overview_offers_the_listing_actions_to_an_editor(editor_client, imp):
     body = editor_client.get(overview_url(imp)).content.decode()
     assert reverse("imports-pause", args=[imp.code]) in body
+
+
+def test_trend_cache_holds_only_the_rendered_strings(viewer_client, imp, monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    stored = {}
+    real_set = cache.set
+
+    def recording_set(key, value, *args, **kwargs):
+        stored[key] = value
+        return real_set(key, value, *args, **kwargs)
+
+    monkeypatch.setattr(cache, "set", recording_set)
+    for i in range(6):
+        factories.make_run(imp, total=1000, failed=8, created_at=ago(hours=10 - i))
+    factories.make_run(imp, total=1000, failed=390, created_at=ago(hours=2))
+    first = viewer_client.get(stats_url(imp)).content.decode()
+    trends = [value for key, value in stored.items() if key.startswith("stats-trend:")]
+    assert len(trends) == 1
+    summary, svg = trends[0]
+    assert type(summary) is str and type(svg) is str and summary.startswith("Health fell")
+    # A cache hit (nothing stored again) renders the same trend: the SVG as markup.
+    second = viewer_client.get(stats_url(imp)).content.decode()
+    assert len([key for key in stored if key.startswith("stats-trend:")]) == 1
+    assert 'data-drop="1"' in second and 'role="img"' in second
+    assert second.count("Health fell from 99.2% to 61.0%") == first.count(
+        "Health fell from 99.2% to 61.0%"
+    )
