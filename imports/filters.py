@@ -10,7 +10,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
-from imports.models import Datasource, Import, Partner
+from imports.models import Datasource, Import, Partner, health_rank
 
 HEALTH_CHOICES = [
     (Import.HealthBand.GREEN, "100% (Green)"),
@@ -25,13 +25,8 @@ _UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
 
 def _health_rank():
     # "No indicator" < "Blank" < 0% … 100%: one total order, so ascending reads worst-known
-    # first and descending puts 100% on top. hundredths is NULL for both none and blank.
-    return Case(
-        When(health_band=Import.HealthBand.NONE, then=Value(0)),
-        When(health_band=Import.HealthBand.BLANK, then=Value(1)),
-        default=Value(2),
-        output_field=IntegerField(),
-    )
+    # first and descending puts 100% on top. Shared with the index that serves this sort.
+    return health_rank()
 
 
 def _interval_minutes():

@@ -64,6 +64,18 @@ class Datasource(models.Model):
         return bool(self.secret_encrypted)
 
 
+def health_rank():
+    """Sort key of the listing's Health column: "No indicator" < "Blank" < 0% … 100%, with
+    `health_hundredths` breaking ties (NULL for both none and blank). One expression, shared
+    by the listing's ordering and the index that serves it, so PostgreSQL can match them."""
+    return models.Case(
+        models.When(health_band="none", then=models.Value(0)),
+        models.When(health_band="blank", then=models.Value(1)),
+        default=models.Value(2),
+        output_field=models.IntegerField(),
+    )
+
+
 class Import(models.Model):
     """One configured import: where rows come from, how they map, and when it runs."""
 
@@ -198,6 +210,8 @@ class Import(models.Model):
             # Listing partner/datasource filter + sort by health / last run.
             models.Index(fields=["datasource", "-created_at"], name="import_ds_created_idx"),
             models.Index(fields=["health_band", "health_hundredths"], name="import_health_idx"),
+            # Listing sorted by Health: `import_health_rank_idx`, PostgreSQL only (migration
+            # 0005; SQLite has no NULLS FIRST in indexes).
             models.Index(fields=["-last_run_at"], name="import_last_run_idx"),
             models.Index(fields=["-updated_at"], name="import_updated_idx"),
         ]
