@@ -330,7 +330,14 @@ class Connector:
         self.close()
 
     def close(self) -> None:
-        """Release the connection; safe to call twice."""
+        """Release the connection (`self._conn`, where a partner keeps one); safe to call twice.
+        Partners whose handle is named or closed differently override this."""
+        conn = getattr(self, "_conn", None)
+        if conn is not None:
+            try:
+                conn.close()
+            finally:
+                self._conn = None
 
     def __repr__(self) -> str:  # never the secret
         return f"<{type(self).__name__} partner={self.partner!r}>"

@@ -94,13 +94,6 @@ class DuckDBConnector(Connector):
         self._conn = conn
         return conn
 
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
     def _map_error(self, exc: BaseException) -> ConnectorError:
         if isinstance(exc, ConnectorError):
             return exc

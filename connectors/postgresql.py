@@ -104,13 +104,6 @@ class PostgresConnector(Connector):
         self._conn = conn
         return conn
 
-    def close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            finally:
-                self._conn = None
-
     def _map_connect_error(self, exc: psycopg.Error) -> ConnectorError:
         text = str(exc).lower()
         if (
