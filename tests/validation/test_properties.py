@@ -30,6 +30,7 @@ from validation.contact import (
     phone_fast,
     phone_library,
 )
+from validation.dates import _ISO, _build_in_order, parse_date_text
 from validation.spec import PROHIBITED_EVENT_CHARS
 from validation.values import _NUMERIC_TEXT, INVALID, MAX_INT_DIGITS, coerce_float, coerce_integer
 
@@ -378,3 +379,52 @@ def test_number_rules_follow_their_definition(text):
         assert coerce_integer(text) == (int(exact) if integral else INVALID)
     else:
         assert coerce_integer(text) is INVALID
+
+
+def _digits(n: int):
+    return st.text(alphabet="0123456789", min_size=n, max_size=n)
+
+
+# Timestamps in the common warehouse shape, including out-of-range parts (month 13, second 60,
+# offset +23:59, 30 February) and the shapes just beside it (one fraction digit, +0530, no seconds).
+iso_timestamps = st.builds(
+    lambda y, mo, d, sep, h, mi, s, frac, off: f"{y}-{mo}-{d}{sep}{h}:{mi}{s}{frac}{off}",
+    _digits(4),
+    _digits(2),
+    _digits(2),
+    st.sampled_from(["T", " "]),
+    _digits(2),
+    _digits(2),
+    st.sampled_from(["", ":"]).flatmap(lambda colon: _digits(2).map(lambda s: colon + s)),
+    st.sampled_from(["", "."]).flatmap(
+        lambda dot: st.integers(1, 9).flatmap(_digits).map(lambda f: dot + f if dot else "")
+    ),
+    st.one_of(
+        st.sampled_from(["", "Z", "z"]),
+        st.builds(
+            lambda sign, hh, mm, colon: f"{sign}{hh}{colon}{mm}",
+            st.sampled_from("+-"),
+            _digits(2),
+            _digits(2),
+            st.sampled_from(["", ":"]),
+        ),
+    ),
+)
+
+
+@MANY
+@given(text=iso_timestamps)
+@example("2024-01-31T09:30:00Z")
+@example("2024-02-30T09:30:00Z")
+@example("2024-01-31T09:30:60Z")
+@example("2024-01-31T24:00:00Z")
+@example("2024-01-31 09:30:00.123+05:30")
+@example("2024-01-31T09:30:00.123456-23:59")
+@example("2024-01-31T09:30:00+24:00")
+@example("0000-01-31T09:30:00Z")
+def test_iso_fast_path_agrees_with_the_general_pattern(text):
+    general = _ISO.fullmatch(text)
+    expected = INVALID if general is None else _build_in_order(general)
+    assert parse_date_text(text) == expected
+    if expected is not INVALID:
+        assert parse_date_text(text).tzinfo is UTC
