@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from html import escape as _html_escape
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from django import template
@@ -20,9 +21,12 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
-from imports.models import Import
+from imports.models import Import, ImportRun, Partner
 from imports.templatetags.imports_tags import describe_schedule
-from validation.health import Health
+from validation.health import DESCRIPTIONS, Health
+
+if TYPE_CHECKING:
+    from imports.views import ListingRow
 
 register = template.Library()
 
@@ -61,13 +65,46 @@ def _stop_warning() -> str:
     return render_to_string("imports/_listing_stop_warning.html").strip()
 
 
-def _url_patterns(context: template.Context) -> dict[str, str]:
+class _RowKit:
+    """What every row of one render shares, worked out once: the action URLs (as the text
+    around the import's code), the hidden CSRF/`next` inputs, the viewer's time zone, and each
+    status's actions markup as a format string (code, nickname and hidden inputs left out).
+    """
+
+    def __init__(self, context: template.Context) -> None:
+        sentinel = str(_SENTINEL)
+        self.urls = {name: reverse(name, args=[_SENTINEL]).split(sentinel) for name in _ACTIONS}
+        self.can_edit = bool(context.get("user_can_edit"))
+        self.zone = timezone.get_current_timezone()
+        self._context = context
+        self._hidden: str | None = None
+        self._actions: dict[str, str] = {}
+
+    def url(self, name: str, code: str) -> str:
+        head, tail = self.urls[name]
+        return f"{head}{code}{tail}"
+
+    def actions(self, status: str, code: str, nickname: str) -> str:
+        """The actions `<div>` of a row (`nickname` already escaped)."""
+        fmt = self._actions.get(status)
+        if fmt is None:
+            fmt = self._actions[status] = _actions_format(self, status)
+        if self._hidden is None:
+            request = self._context.get("request")
+            self._hidden = fast_format(
+                '{}<input type="hidden" name="next" value="{}">',
+                _csrf_input(self._context),
+                request.get_full_path() if request is not None else "",
+            )
+        return fmt.format(code=code, nickname=nickname, hidden=self._hidden)
+
+
+def _row_kit(context: template.Context) -> _RowKit:
     cache = context.render_context
-    patterns = cache.get("listing_action_urls")
-    if patterns is None:
-        patterns = {name: reverse(name, args=[_SENTINEL]) for name in _ACTIONS}
-        cache["listing_action_urls"] = patterns
-    return patterns
+    kit = cache.get("listing_row_kit")
+    if kit is None:
+        kit = cache["listing_row_kit"] = _RowKit(context)
+    return kit
 
 
 def _csrf_input(context: template.Context) -> SafeString:
@@ -85,18 +122,28 @@ def _post_form(action: str, hidden: SafeString, button: SafeString) -> SafeStrin
 def row_actions(context: template.Context, imp: Import) -> SafeString:
     """The row's action buttons for editors (nothing for viewers): POST forms with CSRF and
     `next` (back to this page); Stop and Delete confirm in the browser first."""
-    if not context.get("user_can_edit"):
+    kit = _row_kit(context)
+    if not kit.can_edit:
         return mark_safe("")
-    request = context.get("request")
-    code = str(imp.code)
-    sentinel = str(_SENTINEL)
-    urls = {name: url.replace(sentinel, code) for name, url in _url_patterns(context).items()}
-    hidden = fast_format(
-        '{}<input type="hidden" name="next" value="{}">',
-        _csrf_input(context),
-        request.get_full_path() if request is not None else "",
+    return SafeString(kit.actions(imp.status, str(imp.code), _html_escape(imp.nickname)))
+
+
+def _actions_format(kit: _RowKit, status: str) -> str:
+    """A status's actions markup as a `str.format` template with `{code}`, `{nickname}` and
+    `{hidden}` fields. Built from markers that only this function writes (the markup holds no
+    data yet), so no value can be mistaken for one."""
+    code, nickname, hidden = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h"))
+    urls = {name: SafeString(kit.url(name, code)) for name in _ACTIONS}
+    markup = _actions_markup(status, urls, nickname, hidden)
+    markup = markup.replace("{", "{{").replace("}", "}}")
+    return (
+        markup.replace(code, "{code}").replace(nickname, "{nickname}").replace(hidden, "{hidden}")
     )
-    status = imp.status
+
+
+def _actions_markup(
+    status: str, urls: dict[str, SafeString], nickname: SafeString, hidden: SafeString
+) -> str:
     parts: list[SafeString] = []
     if status in _PAUSABLE:
         parts.append(
@@ -160,13 +207,13 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
                 ' be undone." onsubmit="return window.confirm(this.dataset.confirm);">{}'
                 '<button type="submit" class="btn btn-small btn-danger">Delete</button></form>',
                 urls["imports-delete"],
-                imp.nickname,
+                nickname,
                 hidden,
             )
         )
     return fast_format(
         '<div class="actions" aria-label="Actions for {}">{}</div>',
-        imp.nickname,
+        nickname,
         mark_safe("".join(parts)),
     )
 
@@ -174,28 +221,35 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
 @register.simple_tag
 def fast_health_badge(health: Health, show_blank_text: bool = True) -> SafeString:
     """`{% health_badge %}` (imports_tags) without the inclusion template: same markup."""
-    band = health.band
+    return _badge(health.band, health.label, show_blank_text)
+
+
+@lru_cache(maxsize=2048)
+def _badge(band: str, label: str, show_blank_text: bool) -> SafeString:
+    # The markup depends on these three only (the tooltip is the band's), and a page shows
+    # few distinct ones: built once each.
+    description = DESCRIPTIONS[band]
     if band == "none":
         return fast_format(
-            '<span class="badge health-none" title="{}">No indicator</span>', health.description
+            '<span class="badge health-none" title="{}">No indicator</span>', description
         )
     if band == "blank":
         return fast_format(
             '<span class="badge health-blank" title="{}">Blank{}</span>',
-            health.description,
+            description,
             " · no data processed" if show_blank_text else "",
         )
     return fast_format(
         '<span class="badge health-{}" title="{}">{} <span class="visually-hidden">({})</span>'
         "</span>",
         band,
-        health.description,
-        health.label,
+        description,
+        label,
         band,
     )
 
 
-def _progress(imp: Import) -> SafeString:
+def _progress(imp: ListingRow) -> SafeString:
     run = imp.current_run
     if imp.status != Import.Status.RUNNING or run is None:
         return mark_safe("")
@@ -213,7 +267,7 @@ def _progress(imp: Import) -> SafeString:
     return fast_format('<div class="progress">{}</div>', inner)
 
 
-def _last_run_note(imp: Import) -> SafeString:
+def _last_run_note(imp: ListingRow) -> SafeString:
     last = imp.last_run
     if last is None:
         return mark_safe("")
@@ -226,20 +280,19 @@ def _last_run_note(imp: Import) -> SafeString:
             )
         return mark_safe('<div class="help run-failed">Failed</div>')
     if last.state in ("skipped", "stopped"):
-        return fast_format('<div class="help">{}</div>', last.get_state_display())
+        return fast_format('<div class="help">{}</div>', _RUN_STATE_LABELS[last.state])
     return mark_safe("")
 
 
-def _local_time(value, fmt: str = "%d %b %Y %H:%M") -> SafeString:
-    # imports_tags.local_time's markup, through fast_format.
+def _local_time(value, zone, fmt: str = "%d %b %Y %H:%M") -> str:
+    """imports_tags.local_time's markup for a date in `zone`. Nothing to escape: ISO digits,
+    and strftime's fields (digits, month and zone abbreviations)."""
     if value is None:
-        return SafeString("—")
-    local = timezone.localtime(value)
-    return fast_format(
-        '<time datetime="{}" title="{}">{}</time>',
-        value.isoformat(),
-        local.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        local.strftime(fmt),
+        return "—"
+    local = value.astimezone(zone)  # timezone.localtime() without its per-call zone look-up
+    return (
+        f'<time datetime="{value.isoformat()}" title="{local.strftime("%Y-%m-%d %H:%M:%S %Z")}">'
+        f"{local.strftime(fmt)}</time>"
     )
 
 
@@ -268,47 +321,40 @@ def filter_select(field, choices) -> SafeString:
     )
 
 
-def _username(user) -> str:
-    return (user.get_username() if user is not None else "") or "—"
+def _username(name: str | None) -> str:
+    return _html_escape(name or "—")
+
+
+# get_FOO_display() without its per-call dict(flatchoices) and make_hashable().
+_STATUS_LABELS = dict(Import.Status.choices)
+_SYNC_TYPE_LABELS = dict(Import.SyncType.choices)
+_PARTNER_LABELS = dict(Partner.choices)
+_RUN_STATE_LABELS = dict(ImportRun.State.choices)
 
 
 @register.simple_tag(takes_context=True)
-def import_row(context: template.Context, imp: Import) -> SafeString:
+def import_row(context: template.Context, imp: ListingRow) -> SafeString:
     """One listing row (`<tr>`): the twelve columns and, for editors, the actions."""
+    kit = _row_kit(context)
+    zone = kit.zone
     code = str(imp.code)
-    overview = _url_patterns(context)["stats-overview"].replace(str(_SENTINEL), code)
-    actions = (
-        fast_format("<td>{}</td>", row_actions(context, imp))
-        if context.get("user_can_edit")
-        else ""
-    )
-    return fast_format(
-        '<tr id="import-{}" data-status="{}">'
-        '<td class="nickname"><a href="{}">{}</a></td>'
-        "<td>{}</td>"
-        '<td><span class="status status-{}">{}</span>{}</td>'
-        "<td>{}</td>"
-        '<td class="frequency">{}</td>'
-        '<td class="health">{}</td>'
-        '<td class="when">{}{}</td>'
-        "<td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
-        code,
-        imp.status,
-        overview,
-        imp.nickname,
-        imp.datasource.get_partner_display(),
-        imp.status,
-        imp.get_status_display(),
-        _progress(imp),
-        imp.get_sync_type_display(),
-        describe_schedule(imp),
-        fast_health_badge(imp.health),
-        _local_time(imp.last_run_at),
-        _last_run_note(imp),
-        imp.datasource.name,
-        _local_time(imp.created_at, "%d %b %Y"),
-        _username(imp.created_by),
-        _local_time(imp.updated_at, "%d %b %Y"),
-        _username(imp.updated_by),
-        actions,
+    nickname = _html_escape(imp.nickname)
+    status = imp.status
+    partner = imp.datasource_partner
+    actions = f"<td>{kit.actions(status, code, nickname)}</td>" if kit.can_edit else ""
+    return SafeString(
+        f'<tr id="import-{code}" data-status="{_html_escape(status)}">'
+        f'<td class="nickname"><a href="{kit.url("stats-overview", code)}">{nickname}</a></td>'
+        f"<td>{_html_escape(str(_PARTNER_LABELS.get(partner, partner)))}</td>"
+        f'<td><span class="status status-{_html_escape(status)}">'
+        f"{_html_escape(str(_STATUS_LABELS.get(status, status)))}</span>{_progress(imp)}</td>"
+        f"<td>{_html_escape(str(_SYNC_TYPE_LABELS.get(imp.sync_type, imp.sync_type)))}</td>"
+        f'<td class="frequency">{_html_escape(describe_schedule(imp))}</td>'
+        f'<td class="health">{fast_health_badge(imp.health)}</td>'
+        f'<td class="when">{_local_time(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
+        f"<td>{_html_escape(imp.datasource_name)}</td>"
+        f"<td>{_local_time(imp.created_at, zone, '%d %b %Y')}</td>"
+        f"<td>{_username(imp.created_by_name)}</td>"
+        f"<td>{_local_time(imp.updated_at, zone, '%d %b %Y')}</td>"
+        f"<td>{_username(imp.updated_by_name)}</td>{actions}</tr>"
     )
