@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -30,14 +30,21 @@ def test_records_events_and_profiles_round_trip_awkward_text(wh_datasource):
         assert got[n].errors == json.loads(errors)
 
     code = uuid.uuid4()
-    at = datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC)
+    stamps = [
+        datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2024, 2, 3, 4, 5, 6, 789, tzinfo=UTC),
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
+        datetime(2024, 2, 3, 4, 5, 6),  # naive: read as UTC
+    ]
+    at = {n: stamps[n % len(stamps)] for n in range(1, len(AWKWARD) + 1)}
     props = {"k\\": 'v\n\t"', "n": 1.5}
-    store.write_events(code, "identity", [(n, t, t, at, store.dumps(props)) for n, t in
+    store.write_events(code, "identity", [(n, t, t, at[n], store.dumps(props)) for n, t in
                                           enumerate(AWKWARD, 1)])  # fmt: skip
     events = {e.row_number: e for e in Event.objects.filter(run_code=code)}
     for n, text in enumerate(AWKWARD, 1):
         assert (events[n].identity, events[n].event_name) == (text, text)
-        assert (events[n].occurred_at, events[n].properties) == (at, props)
+        expected = at[n] if at[n].tzinfo else at[n].replace(tzinfo=UTC)
+        assert (events[n].occurred_at, events[n].properties) == (expected, props)
 
     store.upsert_profiles("identity", [(t, {"a": 1, "t": t}) for t in AWKWARD])
     store.upsert_profiles("identity", [(AWKWARD[0], {"b": 2}), (AWKWARD[0], {"a": 3})])
