@@ -15,6 +15,7 @@ from uuid import UUID
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.template.defaulttags import querystring
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -294,6 +295,33 @@ def _local_time(value, zone, fmt: str = "%d %b %Y %H:%M") -> str:
         f'<time datetime="{value.isoformat()}" title="{local.strftime("%Y-%m-%d %H:%M:%S %Z")}">'
         f"{local.strftime(fmt)}</time>"
     )
+
+
+@register.simple_tag(takes_context=True)
+def sort_headers(context: template.Context, columns: list[dict]) -> SafeString:
+    """The listing's sortable `<th>` cells (views._sort_columns): the markup of a
+    `{% for %}` over the columns with a `{% querystring %}` each, built without a template
+    pass per column. Whitespace included, so the page reads exactly as before."""
+    path = _html_escape(context.request.path)
+    cells = []
+    for col in columns:
+        sort_qs = _html_escape(querystring(context, o=col["next"], page=None))
+        aria = col["aria_sort"]
+        aria_attr = f' aria-sort="{_html_escape(aria)}"' if aria else ""
+        arrow = _SORT_ARROWS.get(aria, "")
+        cells.append(
+            f'\n      <th scope="col"{aria_attr}><a href="{sort_qs}" hx-get="{path}{sort_qs}"'
+            ' hx-target="#import-table" hx-swap="outerHTML" hx-push-url="true"'
+            f' data-sort="{_html_escape(col["key"])}">{_html_escape(str(col["label"]))}{arrow}'
+            "</a></th>\n      "
+        )
+    return SafeString("".join(cells))
+
+
+_SORT_ARROWS = {
+    "ascending": ' <span aria-hidden="true">▲</span>',
+    "descending": ' <span aria-hidden="true">▼</span>',
+}
 
 
 @register.simple_tag
