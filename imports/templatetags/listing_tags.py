@@ -285,7 +285,7 @@ def _last_run_note(imp: ListingRow) -> SafeString:
     return mark_safe("")
 
 
-def _local_time(value, zone, fmt: str = "%d %b %Y %H:%M") -> str:
+def local_time_markup(value, zone, fmt: str = "%d %b %Y %H:%M") -> str:
     """imports_tags.local_time's markup for a date in `zone`. Nothing to escape: ISO digits,
     and strftime's fields (digits, month and zone abbreviations)."""
     if value is None:
@@ -379,10 +379,10 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
         f"<td>{_html_escape(str(_SYNC_TYPE_LABELS.get(imp.sync_type, imp.sync_type)))}</td>"
         f'<td class="frequency">{_html_escape(describe_schedule(imp))}</td>'
         f'<td class="health">{fast_health_badge(imp.health)}</td>'
-        f'<td class="when">{_local_time(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
+        f'<td class="when">{local_time_markup(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
         f"<td>{_html_escape(imp.datasource_name)}</td>"
-        f"<td>{_local_time(imp.created_at, zone, '%d %b %Y')}</td>"
+        f"<td>{local_time_markup(imp.created_at, zone, '%d %b %Y')}</td>"
         f"<td>{_username(imp.created_by_name)}</td>"
-        f"<td>{_local_time(imp.updated_at, zone, '%d %b %Y')}</td>"
+        f"<td>{local_time_markup(imp.updated_at, zone, '%d %b %Y')}</td>"
         f"<td>{_username(imp.updated_by_name)}</td>{actions}</tr>"
     )
