@@ -349,3 +349,18 @@ def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
     assert RecordResult.objects.filter(run=run).count() == 230
+
+
+def test_cyclic_gc_pauses_while_rows_stream_and_resumes_after_the_last_one():
+    import gc
+
+    assert gc.isenabled()
+    with engine._cyclic_gc_paused():
+        assert not gc.isenabled()
+        with engine._cyclic_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer run still streams
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), engine._cyclic_gc_paused():
+        raise RuntimeError("a failing run")
+    assert gc.isenabled()
