@@ -195,23 +195,29 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
         raise PermissionDenied
     filterset = ImportFilter(request.GET, queryset=Import.objects.all())
     page_form = PageForm(request.GET)
-    choices = {
-        name: _listed_choices(field)
-        for name, field in filterset.form.fields.items()
-        if hasattr(field, "choices")
-    }
-    context = {"filter": filterset, "partners": Partner.choices, "choices": choices}
+    context = {"filter": filterset, "partners": Partner.choices}
     context.update(extra)
+
+    def full_page(context: dict) -> dict:
+        # The filter selects' options: two queries that only the full page needs, not the
+        # table partial that htmx swaps in (and polls while an import runs).
+        context["choices"] = {
+            name: _listed_choices(field)
+            for name, field in filterset.form.fields.items()
+            if hasattr(field, "choices")
+        }
+        return context
+
     if not filterset.is_valid() or not page_form.is_valid():
         context["errors"] = _labelled_errors(filterset.form) + _labelled_errors(page_form)
-        return render(request, template, context, status=400)
+        return render(request, template, full_page(context), status=400)
 
     paginator = Paginator(filterset.qs, PAGE_SIZE)
     try:
         page = paginator.page(page_form.cleaned_data["page"] or 1)
     except EmptyPage:
         context["errors"] = [("Page", ["That page does not exist."])]
-        return render(request, template, context, status=400)
+        return render(request, template, full_page(context), status=400)
 
     sort = filterset.form.cleaned_data.get("o") or ""
     rows = _page_rows(filterset.qs, sort, page) if paginator.count else []
@@ -227,8 +233,8 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
         columns=_sort_columns(sort),
     )
     if request.htmx and not request.htmx.boosted:
-        template = f"{template}#table"
-    return render(request, template, context)
+        return render(request, f"{template}#table", context)
+    return render(request, template, full_page(context))
 
 
 @login_required

@@ -405,3 +405,22 @@ def test_query_count_exact_for_the_first_page(
     assert Import.objects.count() == 200 and ImportRun.objects.count() > 200
     with django_assert_num_queries(8):
         editor_client.get(reverse(LISTING))
+
+
+def test_table_partial_skips_the_filter_choices(
+    editor_client, editor, viewer, django_assert_num_queries
+):
+    """The htmx swap (and the poll while an import runs) renders no filter form: no queries
+    for its datasource and creator options. The full page still lists them."""
+    ds = factories.make_datasource(partner="duckdb", name="Warehouse <main>")
+    _build(ds, [editor, viewer], 10)
+    # session, user, groups, count, page rows, their runs
+    with django_assert_num_queries(6):
+        response = editor_client.get(reverse(LISTING), headers={"HX-Request": "true"})
+    assert "<select" not in response.content.decode()
+    _build(ds, [editor, viewer], 40)
+    with django_assert_num_queries(6):
+        editor_client.get(reverse(LISTING) + "?o=-health", headers={"HX-Request": "true"})
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    assert f'<option value="{ds.code}">Warehouse &lt;main&gt;</option>' in html
+    assert f'<option value="{editor.username}">{editor.username}</option>' in html
