@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 from django.db.models.functions import Lower
 
 from imports.fields import decrypt_json, encrypt_json
@@ -323,6 +323,26 @@ class ImportRun(models.Model):
         return self.state in self.FINISHED_STATES
 
 
+class IdentityHash(models.Func):
+    """A 64-bit hash of an identity: PostgreSQL's index on (run, identity) holds this, not the
+    identity itself, which may be longer than a btree entry allows (migration 0007)."""
+
+    function = "hashtextextended"
+    template = "%(function)s(%(expressions)s, 0)"
+    output_field = models.BigIntegerField()
+
+
+class RecordResultQuerySet(models.QuerySet):
+    def with_identity(self, identity: str) -> RecordResultQuerySet:
+        """Records whose identity is exactly `identity`; with a run filter, an index lookup."""
+        matching = self.filter(identity=identity)
+        if connections[self.db].vendor != "postgresql":
+            return matching  # SQLite indexes (run, identity) itself
+        return matching.alias(identity_hash=IdentityHash("identity")).filter(
+            identity_hash=IdentityHash(models.Value(identity))
+        )
+
+
 class RecordResult(models.Model):
     """The verdict on one source row of a run (the detail pane reads these)."""
 
@@ -348,6 +368,8 @@ class RecordResult(models.Model):
         default="",
         help_text='"|field:code|field:code|" so the detail pane can filter by code or field.',
     )
+
+    objects = RecordResultQuerySet.as_manager()
 
     class Meta:
         constraints = [

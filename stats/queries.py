@@ -134,7 +134,7 @@ def _records_queryset(run: ImportRun, f: RecordFilters):
     elif f.field:
         qs = qs.filter(error_keys__contains=f"|{f.field}:")
     if f.q:
-        qs = qs.filter(identity=f.q)
+        qs = qs.with_identity(f.q)
     return qs
 
 

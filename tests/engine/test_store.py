@@ -77,3 +77,15 @@ def test_writer_thread_writes_in_order_and_hands_back_the_first_error():
 def test_writer_inside_a_transaction_writes_in_line():
     with engine._writer() as submit:
         assert submit is engine._call
+
+
+@pytest.mark.django_db
+def test_identity_search_finds_identities_longer_than_a_btree_entry(wh_datasource):
+    run = factories.make_run(make_profile_import(wh_datasource), state="running")
+    long_identity = "𝔘" * 1100  # 4,400 bytes of UTF-8: more than a btree entry may hold
+    store.write_records(
+        run.pk, [(1, True, long_identity, "", "[]", ""), (2, True, "b", "", "[]", "")]
+    )
+    found = RecordResult.objects.filter(run=run).with_identity(long_identity)
+    assert [r.row_number for r in found] == [1]
+    assert not RecordResult.objects.filter(run=run).with_identity("𝔘" * 1099).exists()
