@@ -8,10 +8,11 @@ from collections.abc import Callable
 from html import escape as _html_escape
 
 from django import template
+from django.conf import settings
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.utils import timezone
 from django.utils.dates import MONTHS_3
-from django.utils.formats import get_format
+from django.utils.formats import get_format, localize
 from django.utils.safestring import SafeString
 
 from imports.models import ImportRun
@@ -202,3 +203,43 @@ def run_row(context: template.Context, run: ImportRun) -> SafeString:
         f'<tbody id="run-{run.code}" class="run run-{_html_escape(state)}"{poll}><tr{muted}>'
         f"{_when_cell(run, kit)}{cells}</tr>{error}</tbody>"
     )
+
+
+_SUCCESS_BADGE = {
+    True: '<span class="badge health-green">Success</span>',
+    False: '<span class="badge health-red">Failed</span>',
+}
+
+
+def _text(value) -> str:
+    """A record's value as `{{ value }}` shows it (escaped; None reads "None")."""
+    return _html_escape(str(value))
+
+
+def _record_errors(errors) -> str:
+    if not errors:
+        return "—"
+    items = "".join(
+        f"<li><code>{_text(err.get('field', ''))}</code>: "
+        f'<span class="error-message">{_text(err.get("message", ""))}</span>'
+        f'<div class="help">{_text(resolution(err.get("code", "")))}</div></li>'
+        for err in errors
+    )
+    return f'<ul class="record-errors">{items}</ul>'
+
+
+@register.simple_tag
+def record_rows(records, show_event: bool) -> SafeString:
+    """The detail pane's record rows: the markup (and white space) of the template loop they
+    replace, which cost a third of the pane's CPU time for 50 records and their errors."""
+    number = str if not settings.USE_THOUSAND_SEPARATOR else localize
+    rows = []
+    for rec in records:
+        event = f"<td>{_text(rec.event_name or '—')}</td>" if show_event else ""
+        rows.append(
+            f'\n      <tr>\n        <td class="num">{_text(number(rec.row_number))}</td>'
+            f"\n        <td>{_SUCCESS_BADGE[bool(rec.success)]}</td>"
+            f'\n        <td class="identity">{_text(rec.identity or "(empty)")}</td>'
+            f"\n        {event}\n        <td>{_record_errors(rec.errors)}</td>\n      </tr>\n    "
+        )
+    return SafeString("".join(rows))

@@ -32,3 +32,43 @@ def test_row_date_label_is_dateformat(language, zone):
         for moment in moments:
             local = timezone.localtime(moment)
             assert kit.label(local) == dateformat.format(local, "j M Y H:i")
+
+
+# The template loop that `record_rows` replaces, kept here as the reference markup.
+RECORD_LOOP = """{% load stats_tags %}{% for rec in records %}
+      <tr>
+        <td class="num">{{ rec.row_number }}</td>
+        <td>{% if rec.success %}<span class="badge health-green">Success</span>{% else %}<span class="badge health-red">Failed</span>{% endif %}</td>
+        <td class="identity">{{ rec.identity|default:"(empty)" }}</td>
+        {% if show_event %}<td>{{ rec.event_name|default:"—" }}</td>{% endif %}
+        <td>{% if rec.errors %}<ul class="record-errors">{% for err in rec.errors %}<li><code>{{ err.field }}</code>: <span class="error-message">{{ err.message }}</span><div class="help">{{ err.code|resolution }}</div></li>{% endfor %}</ul>{% else %}—{% endif %}</td>
+      </tr>
+    {% endfor %}"""  # noqa: E501
+
+
+@pytest.mark.parametrize("show_event", [True, False])
+def test_record_rows_match_the_template_loop(show_event):
+    from types import SimpleNamespace
+
+    from django.template import Context, Template
+
+    from stats.templatetags.stats_tags import record_rows
+
+    email = {"field": "e<mail>", "code": "invalid_email", "message": "Email is not valid"}
+    records = [
+        SimpleNamespace(
+            row_number=1, success=True, identity="u1", event_name="App & co", errors=[]
+        ),
+        SimpleNamespace(
+            row_number=12345, success=False, identity="", event_name="", errors=[email]
+        ),
+        SimpleNamespace(
+            row_number=7,
+            success=False,
+            identity='"quoted" <id>',
+            event_name=None,
+            errors=[email, {"field": "phone", "code": "unknown_code"}, {"message": "no field"}],
+        ),
+    ]
+    expected = Template(RECORD_LOOP).render(Context({"records": records, "show_event": show_event}))
+    assert str(record_rows(records, show_event)) == expected
