@@ -16,7 +16,7 @@ A connector reads rows out of one warehouse. This module owns what all of them a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -284,25 +284,38 @@ def validate_column_name(name: str) -> str:
 # --- rows ------------------------------------------------------------------------------------
 
 
-def row_builder(names: Sequence[str]) -> Callable[[Sequence[tuple]], list[dict[str, Any]]]:
+def row_builder(
+    names: Sequence[str], convert: Mapping[int, Callable[[Any], Any]] | None = None
+) -> Callable[[Sequence[tuple]], list[dict[str, Any]]]:
     """A function turning a list of row tuples into dicts keyed by ``names``.
+
+    ``convert`` maps a column's position to a function applied to its non-None values (a
+    connector that fetches a column in a cheaper form turns it back here).
 
     The function is generated so that each row becomes one dict display with tuple unpacking:
     about three times faster than ``dict(zip(names, row))``, which matters because this runs
-    once per row on million-row imports. Column names never enter the generated code; they are
-    bound as constants in its namespace.
+    once per row on million-row imports. Column names and converters never enter the generated
+    code; they are bound as constants in its namespace.
     """
+    convert = dict(convert or {})
     if not names:
         return lambda rows: [{} for _ in rows]
     if len(set(names)) != len(names):
         # Duplicate names (``SELECT a.id, b.id``): the later column wins, like dict(zip()).
         frozen = list(names)
+        if convert:
+            fix = row_builder([f"c{i}" for i in range(len(names))], convert)
+            return lambda rows: [dict(zip(frozen, r.values(), strict=True)) for r in fix(rows)]
         return lambda rows: [dict(zip(frozen, r, strict=True)) for r in rows]
     count = len(names)
     targets = ", ".join(f"v{i}" for i in range(count)) + ("," if count == 1 else "")
-    pairs = ", ".join(f"k{i}: v{i}" for i in range(count))
+    pairs = ", ".join(
+        f"k{i}: v{i} if v{i} is None else c{i}(v{i})" if i in convert else f"k{i}: v{i}"
+        for i in range(count)
+    )
     code = f"def build(rows):\n    return [{{{pairs}}} for {targets} in rows]\n"
     namespace: dict[str, Any] = {f"k{i}": name for i, name in enumerate(names)}
+    namespace.update({f"c{i}": fn for i, fn in convert.items()})
     exec(compile(code, "<row_builder>", "exec"), namespace)  # noqa: S102 - names are not code
     return namespace["build"]
 

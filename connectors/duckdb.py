@@ -13,6 +13,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import duckdb
@@ -120,8 +121,15 @@ class DuckDBConnector(Connector):
     def _describe(cur: duckdb.DuckDBPyConnection) -> list[Column]:
         return [Column(d[0], str(d[1])) for d in cur.description or ()]
 
-    def _text_casts(self, source: str, cols: list[Column]) -> str | None:
-        """A SELECT list casting exotic columns to VARCHAR, or None when none needs it."""
+    def _typed_columns(self, cols: list[Column]) -> tuple[str | None, dict[int, Any]]:
+        """A SELECT list casting some columns to VARCHAR (None when none needs it), and the
+        converters that turn the cast DECIMAL columns back, by column position.
+
+        Exotic columns stay text. DECIMAL columns travel as text and become ``Decimal`` in
+        ``row_builder``: DuckDB's own DECIMAL to Python conversion costs about 1.4 us a value,
+        several times the text cast plus ``Decimal(text)``, and gives the same value, exponent
+        included (the text has exactly the column's scale).
+        """
         odd = {
             c.name
             for c in cols
@@ -129,22 +137,27 @@ class DuckDBConnector(Connector):
             or c.type.upper().startswith(_TEXT_PREFIXES)
             or c.type.endswith("]")  # lists and arrays
         }
-        if not odd:
-            return None
+        convert = {i: Decimal for i, c in enumerate(cols) if c.type.upper().startswith("DECIMAL")}
+        if not odd and not convert:
+            return None, convert
         q = self.dialect.ident_quote
+        texts = odd | {cols[i].name for i in convert}
         return ", ".join(
             f"CAST({q}{c.name.replace(q, q + q)}{q} AS VARCHAR) AS {q}{c.name.replace(q, q + q)}{q}"
-            if c.name in odd
+            if c.name in texts
             else f"{q}{c.name.replace(q, q + q)}{q}"
             for c in cols
-        )
+        ), convert
 
-    def _select(self, source: str, incremental: str | None, limit: int | None = None) -> str:
+    def _select(
+        self, source: str, incremental: str | None, limit: int | None = None
+    ) -> tuple[str, dict[int, Any]]:
+        """The stream's SQL and its ``row_builder`` converters."""
         sql = self.select_sql(source, incremental, limit=limit)
-        casts = self._text_casts(source, self.columns(source))
+        casts, convert = self._typed_columns(self.columns(source))
         if casts:
             sql = f"SELECT {casts} FROM ({sql}) AS ic_typed"  # noqa: S608 - quoted names
-        return sql
+        return sql, convert
 
     # Interface ------------------------------------------------------------------------------
     def test_connection(self) -> None:
@@ -154,12 +167,13 @@ class DuckDBConnector(Connector):
         return self._describe(self._execute(self.select_sql(source) + " LIMIT 0"))
 
     def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
-        cur = self._execute(self._select(source, None, limit=max(0, int(limit))))
+        sql, convert = self._select(source, None, limit=max(0, int(limit)))
+        cur = self._execute(sql)
         try:
             rows = cur.fetchall()
         except duckdb.Error as exc:
             raise self._map_error(exc) from None
-        return self.columns(source), row_builder([d[0] for d in cur.description])(rows)
+        return self.columns(source), row_builder([d[0] for d in cur.description], convert)(rows)
 
     def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
         check_since(since, incremental_column)
@@ -189,11 +203,13 @@ class DuckDBConnector(Connector):
         if incremental_column is not None:
             col = self.resolve_column(source, incremental_column).name
         if since is not None:
-            cur = self._execute(self._select(source, col), [since])
+            sql, convert = self._select(source, col)
+            cur = self._execute(sql, [since])
         else:
-            cur = self._execute(self._select(source, None))
+            sql, convert = self._select(source, None)
+            cur = self._execute(sql)
         try:
-            build = row_builder([d[0] for d in cur.description])
+            build = row_builder([d[0] for d in cur.description], convert)
             # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
             while rows := cur.fetchmany(batch_size):
                 yield build(rows)

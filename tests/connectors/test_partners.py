@@ -98,3 +98,56 @@ def test_duckdb_query_cannot_read_other_files(duckdb_warehouse):
     with duckdb_warehouse.connect() as c, pytest.raises(ConnectorError) as info:
         c.preview("SELECT * FROM read_csv('/etc/passwd')")
     assert info.value.kind == "permission"
+
+
+DECIMAL_TYPES = ["DECIMAL(4,0)", "DECIMAL(4,4)", "DECIMAL(12,2)", "DECIMAL(18,6)", "DECIMAL(38,10)"]
+
+
+def test_duckdb_decimals_are_the_drivers_own_values(tmp_path):
+    # The connector reads DECIMAL columns as text and makes the Decimal itself; value, scale
+    # (exponent) and NULLs must match what DuckDB's own conversion gives.
+    import duckdb
+
+    path = str(tmp_path / "decimals.duckdb")
+    values = ["0", "1", "-1", "0.5", "-0.0001", "9999", "-9999", "0.1234", None]
+    with duckdb.connect(path) as db:
+        db.execute("CREATE TABLE n (v VARCHAR)")
+        db.executemany("INSERT INTO n VALUES (?)", [[v] for v in values])
+        # Each value that fits a type, else NULL, so every column sees the full range it can.
+        fits = ", ".join(f"TRY_CAST(v AS {t}) AS c{i}" for i, t in enumerate(DECIMAL_TYPES))
+        db.execute(f"CREATE TABLE d AS SELECT row_number() OVER () AS id, {fits} FROM n")
+        db.execute(
+            "INSERT INTO d SELECT 100, 1234, 0.9999, 1234567890.12, -123456789012.123456, "
+            "'-1234567890123456789012345678.9012345678'::DECIMAL(38,10)"
+        )
+        expected = db.execute("SELECT * FROM d ORDER BY id").fetchall()
+    with get_connector("duckdb", {"path": path}) as c:
+        assert {col.kind for col in c.columns("d")[1:]} <= {"integer", "decimal"}
+        streamed = [r for b in c.iter_batches("SELECT * FROM d ORDER BY id", 4) for r in b]
+        _, previewed = c.preview("SELECT * FROM d ORDER BY id", limit=100)
+        newer = [r for b in c.iter_batches("d", incremental_column="id", since=5) for r in b]
+    names = ["id"] + [f"c{i}" for i in range(len(DECIMAL_TYPES))]
+    want = [{n: v for n, v in zip(names, row, strict=True)} for row in expected]
+    for got in (streamed, previewed):
+        assert got == want
+        assert [[repr(v) for v in r.values()] for r in got] == [
+            [repr(v) for v in r.values()] for r in want
+        ]
+    assert [[repr(v) for v in r.values()] for r in newer] == [
+        [repr(v) for v in r.values()] for r in want if r["id"] > 5
+    ]
+
+
+def test_snowflake_rows_are_keyed_by_the_column_names(snowflake_warehouse):
+    sql = 'SELECT id, name AS "Mixed Case", id * 2 AS twice FROM users WHERE id <= 3 ORDER BY id'
+    with snowflake_warehouse.connect() as c:
+        names = [col.name for col in c.columns(sql)]
+        rows = [r for b in c.iter_batches(sql, batch_size=2) for r in b]
+        _, previewed = c.preview(sql)
+    assert names == ["ID", "Mixed Case", "TWICE"]
+    assert (
+        rows
+        == previewed
+        == [{"ID": i, "Mixed Case": f"user_{i}", "TWICE": 2 * i} for i in (1, 2, 3)]
+    )
+    assert all(list(r) == names for r in rows)
