@@ -1,8 +1,9 @@
 """End-to-end import benchmark: 1M event rows and 200k profile rows from a PostgreSQL
 "warehouse" through real Celery workers (1, then 2 worker processes) into the PostgreSQL store.
 
-Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, and two
-references: the floor, a plain `COPY` of the same rows from the warehouse into a table of the
+Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, the CPU
+time spent per row by the workers and by PostgreSQL (their sum bounds what two cores can do,
+whatever else the machine is running), and two references: the floor, a plain `COPY` of the same rows from the warehouse into a table of the
 store; and the read + validation rate, the same rows streamed through the connector and
 `validation.validate_batch` in this process with nothing written (wall and CPU time), so the
 engine's own share of the end-to-end time can be told apart.
@@ -168,12 +169,65 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_backends() -> list[int]:
+    """PostgreSQL processes serving the bench databases, plus the WAL writer, checkpointer and
+    background writer, whose work the run's writes cause."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if cmd.startswith("postgres:") and (
+            " ic_bench " in cmd or " ic_bench_warehouse " in cmd or "writer" in cmd
+            or "checkpointer" in cmd
+        ):  # fmt: skip
+            found.append(int(entry.name))
+    return found
+
+
+class CpuMeter:
+    """CPU seconds of a changing set of processes between start and stop, sampled often enough
+    that a process which exits (a closed connection's backend) keeps its last reading."""
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+        self.started = False
+
+    def sample(self, pids: list[int]) -> None:
+        for pid in pids:
+            used = cpu_seconds(pid)
+            if used:
+                # A process seen at the start counts from there; one started later, from zero.
+                self.first.setdefault(pid, 0.0 if self.started else used)
+                self.last[pid] = used
+        self.started = True
+
+    def total(self) -> float:
+        return sum(used - self.first.get(pid, 0.0) for pid, used in self.last.items())
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True, check=False)
     return [int(p) for p in out.stdout.split()]
 
 
-def run_with_workers(imp, processes: int) -> tuple[float, list[float], object]:
+def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, tuple]:
     from importcenter.celery import app
     from imports import services
     from imports.models import ImportRun
@@ -188,17 +242,26 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object]:
     )  # fmt: skip
     try:
         time.sleep(4)
+        workers, database = CpuMeter(), CpuMeter()
+        workers.sample(children(worker.pid))
+        database.sample(postgres_backends())
         run = services.run_now(imp)
         peaks: dict[int, float] = {}
         while True:
-            for pid in children(worker.pid):
+            pids = children(worker.pid)
+            workers.sample(pids)
+            database.sample(postgres_backends())
+            for pid in pids:
                 peaks[pid] = max(peaks.get(pid, 0.0), peak_rss_mb(pid))
             run.refresh_from_db()
             if run.state in ImportRun.FINISHED_STATES:
                 break
-            time.sleep(0.5)
+            time.sleep(0.1)
+        workers.sample(children(worker.pid))
+        database.sample(postgres_backends())
         elapsed = (run.finished_at - run.created_at).total_seconds()
-        return run.total / elapsed, sorted(peaks.values()), run
+        per_row = (workers.total() / run.total * 1e6, database.total() / run.total * 1e6)
+        return run.total / elapsed, sorted(peaks.values()), run, per_row
     finally:
         worker.terminate()
         worker.wait(30)
@@ -216,6 +279,7 @@ def main() -> None:
 
     django.setup()
     from django.core.management import call_command
+    from django.db import connection
 
     call_command("migrate", verbosity=0)
     from imports.models import Datasource, Event, Import, Profile
@@ -252,14 +316,19 @@ def main() -> None:
         )
     for processes in (1, 2):
         for imp in (events, profiles):
-            Event.objects.all().delete()
-            Profile.objects.all().delete()
-            rate, peaks, run = run_with_workers(imp, processes)
+            # TRUNCATE, not DELETE: dead rows left by the previous pass would make every
+            # upsert probe them, and the figures would depend on the order of the passes.
+            with connection.cursor() as cur:
+                cur.execute(f"TRUNCATE {Event._meta.db_table}, {Profile._meta.db_table}")
+            rate, peaks, run, (worker_us, database_us) = run_with_workers(imp, processes)
+            ceiling = 2e6 / (worker_us + database_us)
             print(
                 f"{imp.sync_type:8} {processes} worker process(es): {rate:,.0f} rows/s "
                 f"({run.state}, {run.total:,} rows, {run.failed:,} failed, health "
                 f"{run.health.label}); peak RSS per worker: "
                 + ", ".join(f"{p:.0f} MB" for p in peaks)
+                + f"; CPU per row: workers {worker_us:.1f} us + PostgreSQL {database_us:.1f} us"
+                f" (two cores' ceiling at that cost: {ceiling:,.0f} rows/s)"
             )
 
 
