@@ -89,3 +89,14 @@ def test_identity_search_finds_identities_longer_than_a_btree_entry(wh_datasourc
     found = RecordResult.objects.filter(run=run).with_identity(long_identity)
     assert [r.row_number for r in found] == [1]
     assert not RecordResult.objects.filter(run=run).with_identity("𝔘" * 1099).exists()
+
+
+@pytest.mark.django_db
+def test_a_nul_inside_a_property_is_dropped_not_fatal_to_the_batch(wh_datasource):
+    code = uuid.uuid4()
+    at = datetime(2024, 2, 3, tzinfo=UTC)
+    props = store.dumps({"note": "before\x00after"})
+    store.write_events(code, "identity", [(1, "u1", "Charged", at, props)])
+    store.upsert_profiles("identity", [("u1", {"note": "x\x00y"})])
+    assert Event.objects.get(run_code=code).properties == {"note": "beforeafter"}
+    assert Profile.objects.get(identity="u1").properties == {"note": "xy"}

@@ -25,3 +25,11 @@ def test_dates_and_decimals_use_the_store_conventions():
 def test_integers_beyond_64_bits_are_written_exactly():
     big = 2**70 + 1
     assert json.loads(store.dumps({"n": big, "m": -big})) == {"n": big, "m": -big}
+
+
+def test_nul_characters_are_dropped_as_copy_drops_them_from_text():
+    assert json.loads(store.dumps({"k\x00ey": ["a\x00b", {"n": "\x00"}]})) == {
+        "key": ["ab", {"n": ""}]
+    }
+    # An escaped backslash before "u0000" is not a NUL: the text stays as it was.
+    assert json.loads(store.dumps({"path": "C:\\u0000"})) == {"path": "C:\\u0000"}
