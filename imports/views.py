@@ -7,7 +7,6 @@ the user lands afterwards.
 
 from __future__ import annotations
 
-import weakref
 from functools import cache
 
 from django import forms
@@ -15,9 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
-from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.expressions import RawSQL
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
@@ -135,62 +132,6 @@ def _rows_query(sort: str) -> QuerySet:
 
 _RUNS_QUERY = ImportRun.objects.order_by().values_list(*_RUN_COLUMNS)
 
-_PAGE_IDS = "__listing_page_ids__"
-
-
-class _CompiledRows:
-    """The rows query of one sort, compiled once per database connection: its SQL split
-    where the page's ids subquery goes, and the converters Django applies to its columns.
-
-    Compiling the 24-column, four-table query was a quarter of the page's query CPU, and only
-    the ids subquery (the filters, sort and page) differs between requests. Each request
-    compiles just that subquery, aliased against this outer query exactly as Django aliases
-    it inside `filter(pk__in=...)`: the SQL and parameters are the same text
-    (tests/listing/test_listing_views.py checks every sort with several filters).
-    """
-
-    def __init__(self, sort: str, connection) -> None:
-        self.query = _rows_query(sort).filter(pk__in=RawSQL(_PAGE_IDS, ())).query
-        compiler = self.query.get_compiler(connection=connection)
-        sql, params = compiler.as_sql()
-        self.head, self.tail = sql.split(f"({_PAGE_IDS})")
-        if "%s" in self.head:  # the ids' parameters must come first
-            raise ValueError("rows query has parameters before its ids subquery")
-        self.params = tuple(params)
-        self.compiler = compiler
-        self.converters = compiler.get_converters(
-            [column[0] for column in compiler.select[: compiler.col_count]]
-        )
-
-    def sql(self, page_ids: QuerySet, connection) -> tuple[str, tuple]:
-        ids = page_ids.query.resolve_expression(self.query)  # a subquery clone, "U" aliases
-        ids_sql, ids_params = ids.as_sql(None, connection)
-        return f"{self.head}{ids_sql}{self.tail}", (*ids_params, *self.params)
-
-    def rows(self, page_ids: QuerySet, connection) -> list:
-        sql, params = self.sql(page_ids, connection)
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows = cursor.fetchall()
-        if self.converters:
-            rows = list(self.compiler.apply_converters(rows, self.converters))
-        return rows
-
-
-# Per connection (each thread has its own), so a compiler is only used with the connection it
-# was built for; dropped with the connection.
-_compiled_rows: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _compiled(sort: str, connection) -> _CompiledRows:
-    by_sort = _compiled_rows.get(connection)
-    if by_sort is None:
-        by_sort = _compiled_rows[connection] = {}
-    compiled = by_sort.get(sort)
-    if compiled is None:
-        compiled = by_sort[sort] = _CompiledRows(sort, connection)
-    return compiled
-
 
 def _page_rows(ordered: QuerySet, sort: str, page) -> list[ListingRow]:
     """The page's imports with everything their row shows, in two queries.
@@ -203,8 +144,7 @@ def _page_rows(ordered: QuerySet, sort: str, page) -> list[ListingRow]:
     just planning the seven-table join, more than running both.
     """
     page_ids = ordered.values("pk")[page.start_index() - 1 : page.end_index()]
-    connection = connections[page_ids.db]
-    values = _compiled(sort, connection).rows(page_ids, connection)
+    values = list(_rows_query(sort).filter(pk__in=page_ids))
     run_ids = {row[i] for row in values for i in _RUN_ID_POSITIONS} - {None}
     runs = {}
     if run_ids:

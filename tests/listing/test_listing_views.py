@@ -424,30 +424,3 @@ def test_table_partial_skips_the_filter_choices(
     html = editor_client.get(reverse(LISTING)).content.decode()
     assert f'<option value="{ds.code}">Warehouse &lt;main&gt;</option>' in html
     assert f'<option value="{editor.username}">{editor.username}</option>' in html
-
-
-@pytest.mark.parametrize(
-    "filters", ["", "partner=duckdb", "q=imp&status=scheduled", "health=green&sync_type=profile"]
-)
-def test_compiled_rows_query_is_the_django_query(editor, viewer, filters):
-    """The listing compiles its rows query once per sort and splices in each page's ids
-    subquery: the SQL, parameters and rows must be exactly what Django builds itself."""
-    from django.db import connections
-    from django.http import QueryDict
-
-    from imports.filters import SORT_CHOICES, ImportFilter
-    from imports.views import _compiled, _rows_query
-
-    ds = factories.make_datasource(partner="duckdb")
-    _build(ds, [editor, viewer], 12)
-    for sort in ["", *(key for key, _ in SORT_CHOICES)]:
-        data = QueryDict(f"{filters}&o={sort}" if sort else filters)
-        filterset = ImportFilter(data, queryset=Import.objects.all())
-        assert filterset.is_valid(), filterset.errors
-        page_ids = filterset.qs.values("pk")[2:9]
-        expected = _rows_query(sort).filter(pk__in=page_ids)
-        connection = connections[page_ids.db]
-        compiled = _compiled(sort, connection)
-        sql, params = expected.query.sql_with_params()
-        assert compiled.sql(page_ids, connection) == (sql, tuple(params)), sort
-        assert [tuple(row) for row in compiled.rows(page_ids, connection)] == list(expected)
