@@ -10,7 +10,7 @@ import uuid
 
 from django.conf import settings
 from django.db import connections, models
-from django.db.models.functions import Lower
+from django.db.models.functions import MD5, Lower
 
 from imports.fields import decrypt_json, encrypt_json
 from validation.health import NO_INDICATOR, Health, compute_health
@@ -419,8 +419,13 @@ class Profile(models.Model):
 
     class Meta:
         constraints = [
-            # The upsert key (INSERT ... ON CONFLICT).
-            models.UniqueConstraint(fields=["identity_kind", "identity"], name="profile_identity"),
+            # The upsert key (INSERT ... ON CONFLICT), on the MD5 of the identity: an identity
+            # may be 1,024 characters of any script (4 KB), more than a btree entry holds
+            # (2,704 bytes), and such a valid identity failed its whole batch. Two identities
+            # with the same MD5 by accident would take some 10^19 profiles to be likely.
+            models.UniqueConstraint(
+                models.F("identity_kind"), MD5("identity"), name="profile_identity"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -212,7 +212,7 @@ def upsert_profiles(identity_kind: str, profiles: Iterable[tuple[str, dict]]) ->
         cur.executemany(
             "INSERT INTO imports_profile (identity_kind, identity, properties, created_at, "
             "updated_at) VALUES (%s, %s, %s, %s, %s) "
-            "ON CONFLICT (identity_kind, identity) DO UPDATE "
+            "ON CONFLICT (identity_kind, MD5(identity)) DO UPDATE "
             "SET properties = json_patch(imports_profile.properties, excluded.properties), "
             "updated_at = excluded.updated_at",
             [(identity_kind, i, dumps(merged[i]), now, now) for i in identities],
@@ -245,7 +245,7 @@ def _upsert_profiles_pg(identity_kind: str, identities: list[str], merged: dict,
             "INSERT INTO imports_profile AS p (identity_kind, identity, properties, created_at, "
             "updated_at) SELECT %s, b.identity, b.properties, %s, %s "
             "FROM ic_profile_batch b ORDER BY b.identity "
-            "ON CONFLICT (identity_kind, identity) DO UPDATE "
+            "ON CONFLICT (identity_kind, MD5(identity)) DO UPDATE "
             "SET properties = p.properties || EXCLUDED.properties, "
             "updated_at = EXCLUDED.updated_at",
             [identity_kind, now, now],

@@ -100,3 +100,17 @@ def test_a_nul_inside_a_property_is_dropped_not_fatal_to_the_batch(wh_datasource
     store.upsert_profiles("identity", [("u1", {"note": "x\x00y"})])
     assert Event.objects.get(run_code=code).properties == {"note": "beforeafter"}
     assert Profile.objects.get(identity="u1").properties == {"note": "xy"}
+
+
+@pytest.mark.django_db
+def test_profiles_upsert_identities_longer_than_a_btree_entry(wh_datasource):
+    import random
+
+    rng = random.Random(7)
+    # 1,024 random 4-byte characters: 4 KB that no compression shrinks below a btree entry.
+    long_identity = "".join(chr(rng.randrange(0x10000, 0x10FFFF)) for _ in range(1024))
+    long_identity = long_identity.replace("\x00", "")
+    store.upsert_profiles("identity", [(long_identity, {"a": 1}), ("short", {"a": 1})])
+    store.upsert_profiles("identity", [(long_identity, {"b": 2})])
+    assert Profile.objects.get(identity=long_identity).properties == {"a": 1, "b": 2}
+    assert Profile.objects.count() == 2
