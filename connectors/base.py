@@ -10,15 +10,18 @@ A connector reads rows out of one warehouse. This module owns what all of them a
   read-only SELECT/WITH statement (wrapped as a subquery). Anything else is refused here, before
   a byte reaches the warehouse.
 * ``row_builder``: turns driver tuples into dicts keyed by column name, fast.
+* ``ReadAhead``: runs a stream's fetch loop on a thread, one batch ahead of its consumer.
 * ``Connector``: the base class with the SQL-building half of the interface.
 """
 
 from __future__ import annotations
 
+import queue
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import threading
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 ErrorKind = Literal["auth", "network", "not_found", "query", "permission", "config"]
 KINDS: tuple[str, ...] = ("auth", "network", "not_found", "query", "permission", "config")
@@ -320,6 +323,128 @@ def row_builder(
     return namespace["build"]
 
 
+# --- read-ahead ------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+# What the fetch thread puts on the queue: an item, or one of the three ends.
+_ITEM, _END, _ERROR, _STOPPED = range(4)
+
+
+class ReadAhead(Generic[T]):
+    """Iterates ``source`` on a daemon thread, one item ahead of the consumer.
+
+    While the consumer works on item k (turns rows into dicts, validates and writes them), the
+    thread already computes item k+1: for a connector, the next batch's network round trip and
+    the warehouse's own time overlap the import's Python work instead of adding to it.
+
+    * Memory: the thread asks ``source`` for item k+1 only once the consumer has taken item k,
+      so at most one item is in flight beside the one the consumer holds.
+    * Errors: an exception raised by ``source`` (a driver error already mapped to
+      ConnectorError) is raised in the consumer, the same object, where that item would have
+      come; the items before it arrive first.
+    * One thread at a time: ``source`` is started, advanced and closed on the thread only, so
+      its driver cursor is never used by two threads at once. Stopping early (``close()``, the
+      end of a ``with`` block, or ``Connector.close()``) makes the thread close ``source``
+      there, which runs its ``finally`` (the cursor is released), and waits for the thread to
+      end: at most the fetch in progress. The thread prints nothing; a failure while closing
+      early is dropped, as the consumer has already left.
+
+    Use as ``with ReadAhead(gen) as items: for item in items: ...``; the thread starts on the
+    first ``next()``.
+    """
+
+    def __init__(self, source: Generator[T, None, None], name: str = "read-ahead"):
+        self._source: Generator[T, None, None] | None = source
+        # Never more than one item plus the end marker, by the credit below.
+        self._queue: queue.SimpleQueue[tuple[int, Any]] = queue.SimpleQueue()
+        # One credit per item the thread may fetch; the consumer gives one back per item taken.
+        self._credit = threading.Semaphore(1)
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
+        self._started = self._finished = False
+        self.on_stop: Callable[[ReadAhead[T]], None] | None = None
+
+    # The thread ------------------------------------------------------------------------------
+    def _run(self, source: Generator[T, None, None]) -> None:
+        end: tuple[int, Any] = (_END, None)
+        try:
+            while True:
+                self._credit.acquire()
+                if self._stopping.is_set():
+                    end = (_STOPPED, None)
+                    source.close()  # here, on the thread that used the driver
+                    break
+                try:
+                    item = next(source)
+                except StopIteration:
+                    break
+                self._queue.put((_ITEM, item))
+                del item
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, never printed
+            end = (_ERROR, exc)
+        finally:
+            del source
+            self._queue.put(end)
+
+    # The consumer ----------------------------------------------------------------------------
+    def __enter__(self) -> ReadAhead[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> ReadAhead[T]:
+        return self
+
+    def __next__(self) -> T:
+        if self._finished:
+            raise StopIteration
+        if self._stopping.is_set():
+            self._finished = True
+            raise _closed_early()
+        if not self._started:
+            self._started, self._source = True, None
+            self._thread.start()
+        kind, value = self._queue.get()
+        if kind == _ITEM:
+            self._credit.release()  # the thread fetches the next item while this one is used
+            return value
+        self._finished = True
+        self._thread.join()
+        if kind == _ERROR:
+            raise value
+        if kind == _STOPPED:
+            raise _closed_early()
+        raise StopIteration
+
+    def close(self) -> None:
+        """The consumer is done: stop the thread and wait for it (``source`` is closed there).
+        Safe to call twice; iterating afterwards ends at once."""
+        self._finished = True
+        self.stop()
+
+    def stop(self) -> None:
+        """Stop the thread and wait for it, on behalf of someone other than the consumer (the
+        connector closing its connection): a consumer still iterating gets a ConnectorError."""
+        if not self._stopping.is_set():
+            self._stopping.set()
+            self._credit.release()  # wake the thread if it waits for the consumer
+            if self.on_stop is not None:
+                self.on_stop(self)
+        if self._started:
+            if threading.current_thread() is not self._thread:
+                self._thread.join()
+        elif self._source is not None:
+            # Never started: nothing has used the source yet; close it here.
+            source, self._source = self._source, None
+            source.close()
+
+
+def _closed_early() -> ConnectorError:
+    return ConnectorError("network", "The connection was closed before all rows were read.")
+
+
 # --- the interface ---------------------------------------------------------------------------
 
 
@@ -334,6 +459,7 @@ class Connector:
         self.settings = dict(settings or {})
         self.secret = dict(secret or {})
         self._secret_values = [str(v) for v in self.secret.values() if v]
+        self._streams: set[ReadAhead] = set()
 
     # Context manager and close ------------------------------------------------------------
     def __enter__(self) -> Connector:
@@ -343,8 +469,15 @@ class Connector:
         self.close()
 
     def close(self) -> None:
-        """Release the connection (`self._conn`, where a partner keeps one); safe to call twice.
-        Partners whose handle is named or closed differently override this."""
+        """Stop the streams still reading (their threads release their cursors), then release
+        the connection. Safe to call twice."""
+        for stream in list(self._streams):
+            stream.stop()
+        self._release()
+
+    def _release(self) -> None:
+        """Close the connection (`self._conn`, where a partner keeps one). Partners whose handle
+        is named or closed differently override this."""
         conn = getattr(self, "_conn", None)
         if conn is not None:
             try:
@@ -376,6 +509,14 @@ class Connector:
         since: Any = None,
     ) -> Iterator[list[dict[str, Any]]]:
         raise NotImplementedError
+
+    def read_ahead(self, source: Generator[T, None, None]) -> ReadAhead[T]:
+        """``source`` (a stream's fetch loop) run on its own thread one batch ahead, and stopped
+        by ``close()`` if still running then. See ReadAhead."""
+        stream = ReadAhead(source, name=f"{self.partner}-read-ahead")
+        self._streams.add(stream)
+        stream.on_stop = self._streams.discard
+        return stream
 
     # SQL building ---------------------------------------------------------------------------
     def relation(self, source: str) -> str:

@@ -1,0 +1,245 @@
+"""ReadAhead: a stream's fetch loop on its own thread, one batch ahead of the consumer."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from connectors import ConnectorError
+from connectors.base import ReadAhead
+
+
+def wait_until(check, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.001)
+
+
+class Source:
+    """A batch generator that records what it produced, where it ran and where it was closed."""
+
+    def __init__(self, count: int = 10, fail_at: int | None = None):
+        self.count, self.fail_at = count, fail_at
+        self.produced: list[int] = []
+        self.threads: set[str] = set()
+        self.closed_on: str | None = None
+
+    def __call__(self):
+        try:
+            for i in range(self.count):
+                self.threads.add(threading.current_thread().name)
+                if i == self.fail_at:
+                    raise ConnectorError("query", "The warehouse could not run it.", "boom")
+                self.produced.append(i)
+                yield [i] * 3
+        finally:
+            self.closed_on = threading.current_thread().name
+
+
+@pytest.fixture
+def no_thread_errors(monkeypatch):
+    """Fails the test if any thread lets an exception escape (it would be printed)."""
+    escaped = []
+    monkeypatch.setattr(threading, "excepthook", escaped.append)
+    yield
+    assert escaped == []
+
+
+def test_items_arrive_in_order_from_another_thread(no_thread_errors):
+    src = Source(50)
+    with ReadAhead(src(), name="t-read-ahead") as items:
+        assert list(items) == [[i] * 3 for i in range(50)]
+    assert src.threads == {"t-read-ahead"}
+    assert src.closed_on == "t-read-ahead"
+
+
+def test_empty_source_ends_at_once(no_thread_errors):
+    baseline = threading.active_count()
+    with ReadAhead(Source(0)()) as items:
+        assert list(items) == []
+        assert next(items, None) is None
+    assert threading.active_count() == baseline
+
+
+def test_error_surfaces_after_the_earlier_items_as_the_same_error(no_thread_errors):
+    baseline = threading.active_count()
+    src = Source(10, fail_at=4)
+    got = []
+    with pytest.raises(ConnectorError) as info, ReadAhead(src()) as items:
+        for item in items:
+            got.append(item)
+    assert got == [[i] * 3 for i in range(4)]
+    assert info.value.kind == "query"
+    assert str(info.value) == "The warehouse could not run it."
+    assert info.value.detail == "boom"
+    assert threading.active_count() == baseline
+
+
+def test_thread_is_never_more_than_one_item_ahead(no_thread_errors):
+    src = Source(8)
+    with ReadAhead(src()) as items:
+        for k, item in enumerate(items):
+            assert item == [k] * 3
+            # While item k is held, the thread fetches item k + 1 and no further.
+            assert len(src.produced) <= k + 2
+            if k + 1 < src.count:
+                wait_until(lambda k=k: len(src.produced) == k + 2)
+                time.sleep(0.02)
+                assert len(src.produced) == k + 2
+
+
+def test_nothing_runs_until_the_first_item_is_asked_for():
+    baseline = threading.active_count()
+    src = Source(3)
+    items = ReadAhead(src())
+    time.sleep(0.02)
+    assert src.produced == [] and threading.active_count() == baseline
+    items.close()
+    assert threading.active_count() == baseline
+    assert list(items) == []
+
+
+@pytest.mark.parametrize("how", ["break", "generator close", "consumer error"])
+def test_stopping_early_joins_the_thread_and_closes_the_source_there(how, no_thread_errors):
+    baseline = threading.active_count()
+    src = Source(1000)
+
+    def consume():
+        # The shape of every partner's iter_batches.
+        with ReadAhead(src(), name="early-read-ahead") as items:
+            for item in items:
+                yield list(item)
+
+    if how == "break":
+        with ReadAhead(src(), name="early-read-ahead") as items:
+            for k, _ in enumerate(items):
+                if k == 2:
+                    break
+    elif how == "generator close":
+        gen = consume()
+        next(gen), next(gen), next(gen)
+        gen.close()
+    else:
+        with pytest.raises(ZeroDivisionError):
+            for k, _ in enumerate(consume()):
+                if k == 2:
+                    1 / 0  # noqa: B018
+    assert threading.active_count() == baseline
+    assert src.closed_on == "early-read-ahead"  # the cursor is released on its own thread
+    assert len(src.produced) <= 4  # items 0-2 consumed, at most one fetched ahead
+
+
+def test_stopping_waits_for_the_fetch_in_progress(no_thread_errors):
+    started, release = threading.Event(), threading.Event()
+    closed = []
+
+    def slow():
+        try:
+            yield 1
+            started.set()
+            release.wait(10)
+            yield 2
+        finally:
+            closed.append(threading.current_thread().name)
+
+    items = ReadAhead(slow(), name="slow-read-ahead")
+    assert next(items) == 1
+    assert started.wait(10)
+    stopper = threading.Thread(target=items.close)
+    stopper.start()
+    time.sleep(0.02)
+    assert stopper.is_alive() and closed == []  # the driver is still busy: close waits for it
+    release.set()
+    stopper.join(10)
+    assert not stopper.is_alive()
+    assert closed == ["slow-read-ahead"]
+
+
+def test_a_failure_while_closing_early_is_not_printed(no_thread_errors, capfd):
+    def broken_cleanup():
+        try:
+            while True:
+                yield [1]
+        finally:
+            raise RuntimeError("cursor already gone")
+
+    baseline = threading.active_count()
+    with ReadAhead(broken_cleanup()) as items:
+        next(items)
+    assert threading.active_count() == baseline
+    assert capfd.readouterr().err == ""
+
+
+def test_stopped_by_someone_else_the_consumer_gets_a_connector_error(no_thread_errors):
+    src = Source(100)
+    items = ReadAhead(src())
+    next(items)
+    items.stop()  # what Connector.close() does to a stream still being read
+    with pytest.raises(ConnectorError) as info:
+        next(items)
+    assert info.value.kind == "network"
+    assert src.closed_on is not None and src.closed_on != threading.current_thread().name
+    items.close()
+
+
+# --- through the connectors ------------------------------------------------------------------
+
+
+def readers() -> list[threading.Thread]:
+    """The read-ahead threads alive (drivers may run threads of their own, so the connector
+    tests count these rather than all threads)."""
+    return [t for t in threading.enumerate() if t.name.endswith("-read-ahead")]
+
+
+def test_connector_exit_stops_a_stream_still_held(warehouse, no_thread_errors):
+    # The run engine's path when a run is stopped: an exception leaves the `with` block while
+    # the batch generator is still referenced (it is closed only later, by garbage collection).
+    with pytest.raises(RuntimeError), warehouse.connect() as c:
+        batches = c.iter_batches(warehouse.table, batch_size=1_000)
+        assert len(next(batches)) == 1_000
+        assert [t.name for t in readers()] == [f"{c.partner}-read-ahead"]
+        raise RuntimeError("run stopped")
+    assert readers() == []
+    batches.close()
+    assert readers() == []
+
+
+def test_closing_a_stream_early_leaves_the_connector_usable(warehouse, no_thread_errors):
+    with warehouse.connect() as c:
+        batches = c.iter_batches(warehouse.table, batch_size=1_000)
+        next(batches), next(batches)
+        batches.close()
+        assert readers() == []
+        assert c.count(warehouse.table) > 0
+        for _ in c.iter_batches(warehouse.table, batch_size=1_000):
+            break
+        assert readers() == []
+        assert sum(len(b) for b in c.iter_batches("SELECT id FROM users WHERE id <= 2500", 1_000))
+
+
+def test_connector_close_mid_stream_is_a_connector_error(duckdb_warehouse, no_thread_errors):
+    c = duckdb_warehouse.connect()
+    batches = c.iter_batches(duckdb_warehouse.table, batch_size=1_000)
+    next(batches)
+    c.close()
+    assert readers() == []
+    with pytest.raises(ConnectorError) as info:
+        next(batches)
+    assert info.value.kind == "network"
+
+
+@pytest.mark.postgres
+def test_postgres_early_close_releases_the_server_cursor(postgres_warehouse, no_thread_errors):
+    import psycopg
+
+    with postgres_warehouse.connect() as c:
+        batches = c.iter_batches(postgres_warehouse.table, batch_size=1_000)
+        next(batches)
+        batches.close()
+        conn = c._conn
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+        assert conn.execute("SELECT count(*) FROM pg_cursors").fetchone()[0] == 0
