@@ -9,7 +9,8 @@ Advanced/testing options: ``api_endpoint`` (a different REST endpoint, e.g. a lo
 
 A table source is ``table``, ``dataset.table`` or ``project.dataset.table``; unqualified names in
 a SELECT resolve against the configured dataset. Results are read page by page
-(``result(page_size=batch_size)``), so memory stays flat.
+(``result(page_size=batch_size)``), so memory stays flat, one page ahead on a read-ahead thread
+(``connectors.base.ReadAhead``; the client is safe to share across threads).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import base64
 import datetime as dt
 import decimal
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -157,7 +158,7 @@ class BigQueryConnector(Connector):
         )
         return self._client
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._client is not None:
             try:
                 self._client.close()
@@ -313,16 +314,26 @@ class BigQueryConnector(Connector):
             col = self.resolve_column(source, incremental_column)
             if since is not None:
                 sql, params = self.select_sql(source, col.name), self._since_param(col, since)
+        # Pages are fetched one ahead on their own thread: the next page's HTTP round trip
+        # overlaps the shaping of this one here and whatever the caller does with it.
+        with self.read_ahead(self._fetch(sql, params, batch_size)) as pages:
+            for shape, page in pages:
+                try:
+                    batch = shape(self._values(page))
+                except Exception as exc:  # noqa: BLE001
+                    raise self._map_error(exc) from None
+                if batch:
+                    yield batch
+
+    def _fetch(
+        self, sql: str, params: list | None, batch_size: int
+    ) -> Generator[tuple[Callable[[list[tuple]], list[dict[str, Any]]], list], None, None]:
+        """The stream's client half, run on the read-ahead thread: the query job, then each
+        page's Row objects with the function that shapes their values into dicts."""
         rows = self._query(sql, params, page_size=batch_size)
         shape = self._shaper(self._describe(rows))
-        pages = iter(rows.pages)
-        while True:
-            try:
-                page = next(pages, None)
-                if page is None:
-                    return
-                batch = shape(self._values(list(page)))
-            except Exception as exc:  # noqa: BLE001
-                raise self._map_error(exc) from None
-            if batch:
-                yield batch
+        try:
+            for page in rows.pages:
+                yield shape, list(page)
+        except Exception as exc:  # noqa: BLE001 - every client failure becomes a ConnectorError
+            raise self._map_error(exc) from None

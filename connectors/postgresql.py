@@ -5,13 +5,16 @@ Advanced: ``statement_timeout_ms`` (default 15 minutes, applied to every stateme
 every FETCH of a stream) and ``connect_timeout`` seconds (default 10).
 
 Every session is a read-only transaction; streams use a named (server-side) cursor, so rows
-arrive ``batch_size`` at a time and memory stays flat whatever the table size.
+arrive ``batch_size`` at a time and memory stays flat whatever the table size. The cursor lives on
+a read-ahead thread (``connectors.base.ReadAhead``) that fetches the next batch while the current
+one is turned into dicts and used; psycopg connections are thread-safe, and the cursor is only
+ever touched by that thread.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import psycopg
@@ -224,6 +227,18 @@ class PostgresConnector(Connector):
                 sql = self.select_sql(source)
         else:
             sql = self.select_sql(source)
+        # The fetch loop runs one batch ahead on its own thread: the next FETCH's round trip and
+        # the server's work overlap the dict building here and whatever the caller does.
+        with self.read_ahead(self._fetch(sql, params, batch_size)) as batches:
+            for build, rows in batches:
+                yield build(rows)
+
+    def _fetch(
+        self, sql: str, params: tuple, batch_size: int
+    ) -> Generator[tuple[Callable[[list[tuple]], list[dict[str, Any]]], list[tuple]], None, None]:
+        """The stream's driver half, run on the read-ahead thread from the named cursor's
+        creation to its close: each batch of row tuples with the function that makes them
+        dicts."""
         conn = self._connect()
         cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
         cur.itersize = batch_size
@@ -231,7 +246,7 @@ class PostgresConnector(Connector):
             cur.execute(sql, params)
             build = row_builder([d.name for d in cur.description or ()])
             while rows := cur.fetchmany(batch_size):
-                yield build(rows)
+                yield build, rows
         except psycopg.Error as exc:
             raise self._map_error(exc) from None
         finally:

@@ -106,7 +106,7 @@ class SnowflakeConnector(Connector):
             raise self._map_error(exc, connecting=True) from None
         return self._conn
 
-    def close(self) -> None:
+    def _release(self) -> None:
         if self._conn is not None:
             try:
                 self._conn.close()
@@ -208,6 +208,8 @@ class SnowflakeConnector(Connector):
                 sql, params = self.select_sql(source, col), [since]
         # A DictCursor's rows are dicts keyed by column name, made in the connector's C++
         # result iterator as it converts each row: cheaper than building them from tuples.
+        # No read-ahead thread (see ReadAhead): the connector already downloads result chunks
+        # on its own prefetch threads, and the conversion left here holds the GIL.
         cur = self._cursor(sql, params, as_dicts=True)
         try:
             while rows := cur.fetchmany(batch_size):
