@@ -363,7 +363,8 @@ class ReadAhead(Generic[T]):
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
         self._started = self._finished = False
-        self.on_stop: Callable[[ReadAhead[T]], None] | None = None
+        # Called once when the stream ends, however it ends (the connector forgets it then).
+        self.on_end: Callable[[ReadAhead[T]], None] | None = None
 
     # The thread ------------------------------------------------------------------------------
     def _run(self, source: Generator[T, None, None]) -> None:
@@ -412,6 +413,7 @@ class ReadAhead(Generic[T]):
             return value
         self._finished = True
         self._thread.join()
+        self._ended()
         if kind == _ERROR:
             raise value
         if kind == _STOPPED:
@@ -430,8 +432,7 @@ class ReadAhead(Generic[T]):
         if not self._stopping.is_set():
             self._stopping.set()
             self._credit.release()  # wake the thread if it waits for the consumer
-            if self.on_stop is not None:
-                self.on_stop(self)
+            self._ended()
         if self._started:
             if threading.current_thread() is not self._thread:
                 self._thread.join()
@@ -439,6 +440,11 @@ class ReadAhead(Generic[T]):
             # Never started: nothing has used the source yet; close it here.
             source, self._source = self._source, None
             source.close()
+
+    def _ended(self) -> None:
+        callback, self.on_end = self.on_end, None
+        if callback is not None:
+            callback(self)
 
 
 def _closed_early() -> ConnectorError:
@@ -515,7 +521,7 @@ class Connector:
         by ``close()`` if still running then. See ReadAhead."""
         stream = ReadAhead(source, name=f"{self.partner}-read-ahead")
         self._streams.add(stream)
-        stream.on_stop = self._streams.discard
+        stream.on_end = self._streams.discard
         return stream
 
     # SQL building ---------------------------------------------------------------------------

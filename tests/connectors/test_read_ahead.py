@@ -257,6 +257,17 @@ def test_connector_close_mid_stream_stops_it_and_is_a_connector_error(no_thread_
     assert len(src.produced) <= 2
 
 
+def test_the_connector_forgets_streams_that_ended(no_thread_errors):
+    """A long-lived connector streaming many times keeps no finished stream (nor its thread)."""
+    c = FakeConnector(Source(3))
+    for _ in range(3):
+        assert len(list(c.iter_batches("t"))) == 3
+    batches = c.iter_batches("t")
+    next(batches)
+    batches.close()
+    assert c._streams == set()
+
+
 @pytest.mark.postgres
 def test_postgres_early_close_releases_the_server_cursor(postgres_warehouse, no_thread_errors):
     import psycopg
