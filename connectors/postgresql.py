@@ -1,18 +1,22 @@
 """PostgreSQL (and Redshift-style) warehouses through psycopg 3.
 
 Settings: ``host``, ``port``, ``database``, ``user``, ``sslmode``; secret: ``password``.
-Advanced: ``statement_timeout_ms`` (default 15 minutes, applied to every statement and so to
-every FETCH of a stream) and ``connect_timeout`` seconds (default 10).
+Advanced: ``statement_timeout_ms`` (default 15 minutes, applied to every statement but a
+chunked-rows stream's, which lasts as long as the import reads; a named cursor's FETCHes each get
+it) and ``connect_timeout`` seconds (default 10).
 
-Every session is a read-only transaction; streams use a named (server-side) cursor, so rows
-arrive ``batch_size`` at a time and memory stays flat whatever the table size. The cursor lives on
-a read-ahead thread (``connectors.base.ReadAhead``) that fetches the next batch while the current
+Every session is a read-only transaction. Streams use libpq 17's chunked-rows mode: the server
+sends the result ``batch_size`` rows at a time without waiting to be asked, and memory stays flat
+whatever the table size. With an older libpq they use a named (server-side) cursor instead, on a
+read-ahead thread (``connectors.base.ReadAhead``) that fetches the next batch while the current
 one is turned into dicts and used; psycopg connections are thread-safe, and the cursor is only
 ever touched by that thread.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import itertools
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
@@ -55,6 +59,13 @@ _TEXT_TYPES = (
 )
 
 _cursor_ids = itertools.count(1)
+
+# Chunked-rows streaming needs libpq 17 (psycopg-binary bundles 17+; a system libpq may be older).
+_CHUNKED_ROWS = psycopg.pq.version() >= 170000
+
+
+def _take(rows: Iterator[tuple], size: int) -> list[tuple]:
+    return list(itertools.islice(rows, size))
 
 
 class PostgresConnector(Connector):
@@ -227,30 +238,53 @@ class PostgresConnector(Connector):
                 sql = self.select_sql(source)
         else:
             sql = self.select_sql(source)
-        # The fetch loop runs one batch ahead on its own thread: the next FETCH's round trip and
-        # the server's work overlap the dict building here and whatever the caller does.
-        with self.read_ahead(self._fetch(sql, params, batch_size)) as batches:
+        # Chunked rows overlap the server's work with ours by themselves (a read-ahead thread
+        # only added GIL hand-offs: 1.10 -> 1.02x the raw driver). A named cursor's FETCH loop
+        # runs one batch ahead on its own thread, so that its round trips and the server's
+        # work overlap the dict building here and whatever the caller does.
+        fetch = self._fetch(sql, params, batch_size)
+        with contextlib.closing(fetch) if _CHUNKED_ROWS else self.read_ahead(fetch) as batches:
             for build, rows in batches:
                 yield build(rows)
 
     def _fetch(
         self, sql: str, params: tuple, batch_size: int
     ) -> Generator[tuple[Callable[[list[tuple]], list[dict[str, Any]]], list[tuple]], None, None]:
-        """The stream's driver half, run on the read-ahead thread from the named cursor's
-        creation to its close: each batch of row tuples with the function that makes them
+        """The stream's driver half (on the read-ahead thread when it is a named cursor), from
+        the query's start to its end: each batch of row tuples with the function that makes them
         dicts."""
         conn = self._connect()
-        cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
-        cur.itersize = batch_size
+        if _CHUNKED_ROWS:
+            # libpq 17's chunked-rows mode: the server sends the result without waiting to be
+            # asked, so it produces the next rows while these are parsed (a named cursor's
+            # FETCH round trips leave it idle meanwhile: ~1.1M vs ~1.7M rows/s here). Memory
+            # stays flat: libpq holds one chunk, and the socket's buffers pace the server.
+            cur = conn.cursor()
+            # The stream is one statement that lasts as long as the import reads: a statement
+            # timeout would end long imports. (The run's heartbeat and Stop bound it instead.)
+            cur.execute("SET LOCAL statement_timeout = 0")
+            rows_iter = cur.stream(sql, params, size=batch_size)
+            next_batch = functools.partial(_take, rows_iter, batch_size)
+        else:
+            cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
+            cur.itersize = batch_size
+            rows_iter = None
+            next_batch = functools.partial(cur.fetchmany, batch_size)
         try:
-            cur.execute(sql, params)
+            if rows_iter is None:
+                cur.execute(sql, params)
+            rows = next_batch()
             build = row_builder([d.name for d in cur.description or ()])
-            while rows := cur.fetchmany(batch_size):
+            while rows:
                 yield build, rows
+                rows = next_batch()
         except psycopg.Error as exc:
             raise self._map_error(exc) from None
         finally:
             try:
+                if rows_iter is not None:
+                    # Ended early: psycopg cancels the query and drains what already arrived.
+                    rows_iter.close()
                 cur.close()
             except psycopg.Error:
                 pass

@@ -131,6 +131,16 @@ def postgres_warehouse() -> Iterator[Warehouse]:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.fixture
+def postgres_cursor_warehouse(postgres_warehouse, monkeypatch) -> Warehouse:
+    """The PostgreSQL warehouse streamed through a named cursor, as with a libpq older than 17
+    (this machine's libpq has chunked rows, so that path would otherwise go untested)."""
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", False)
+    return postgres_warehouse
+
+
 # --- Snowflake (fakesnow) --------------------------------------------------------------------
 
 
@@ -178,6 +188,7 @@ def bigquery_warehouse(bigquery_server) -> Warehouse:
 WAREHOUSES = {
     "duckdb": ("duckdb_warehouse", ()),
     "postgresql": ("postgres_warehouse", (pytest.mark.postgres,)),
+    "postgresql-cursor": ("postgres_cursor_warehouse", (pytest.mark.postgres,)),
     "snowflake": ("snowflake_warehouse", ()),
     "bigquery": ("bigquery_warehouse", (pytest.mark.slow,)),
 }
@@ -185,5 +196,6 @@ WAREHOUSES = {
 
 @pytest.fixture(params=[pytest.param(name, marks=marks) for name, (_, marks) in WAREHOUSES.items()])
 def warehouse(request) -> Warehouse:
-    """Each partner's seeded warehouse in turn (the contract tests run against all four)."""
+    """Each partner's seeded warehouse in turn (the contract tests run against all four, and
+    PostgreSQL's both ways of streaming)."""
     return request.getfixturevalue(WAREHOUSES[request.param][0])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -32,6 +33,29 @@ def test_postgres_closed_port_is_a_network_error(postgres_warehouse):
     with pytest.raises(ConnectorError) as info:
         get_connector("postgresql", settings, None).test_connection()
     assert info.value.kind == "network"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
+def test_postgres_stream_may_outlast_the_statement_timeout(
+    postgres_warehouse, monkeypatch, chunked
+):
+    # An import reads one stream for as long as it runs; the timeout is for single statements.
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
+    settings = {**postgres_warehouse.settings, "statement_timeout_ms": 300}
+    with get_connector("postgresql", settings, postgres_warehouse.secret) as c:
+        got, started = 0, time.monotonic()
+        # ~20 MB: more than the socket buffers hold, so the server is still sending at the end.
+        sql = "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 200000) g"
+        for batch in c.iter_batches(sql, batch_size=10_000):
+            got += len(batch)
+            time.sleep(0.05)
+        assert got == 200_000 and time.monotonic() - started > 0.9
+        with pytest.raises(ConnectorError) as info:  # a single statement still gets the timeout
+            c.count("SELECT pg_sleep(1) AS x")
+        assert info.value.kind == "query"
 
 
 def test_snowflake_wrong_password_is_an_auth_error(snowflake_warehouse):
