@@ -3,7 +3,9 @@ appended, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.engine`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
-all. PostgreSQL gets `COPY` for the append-only tables and one `INSERT … SELECT unnest(…)`
+all. Each write also comes as a `*_writer` pair of halves: the Python half (building the COPY
+buffer) runs when it is called, and the function it returns does the database half, so the engine
+builds the next batch's buffers while its writer thread waits on the database for this one. PostgreSQL gets `COPY` for the append-only tables and one `INSERT … SELECT unnest(…)`
 upsert for profiles; SQLite gets bulk inserts and `json_patch` merges.
 """
 
@@ -12,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 import orjson
@@ -114,13 +117,32 @@ def _copy_timestamps(values: list[datetime]) -> list[str]:
     return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
 
 
+_RECORDS_COPY = (
+    f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
+    "FROM STDIN"
+)
+_EVENTS_COPY = (
+    f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
+    "row_number) FROM STDIN"
+)
+
+
+def _nothing() -> None:
+    pass
+
+
 def write_records(run_id: int, rows: Sequence[tuple]) -> None:
-    """rows: (row_number, success, identity, event_name, errors_json, error_keys).
+    """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
+    records_writer(run_id, rows)()
+
+
+def records_writer(run_id: int, rows: Sequence[tuple]) -> Callable[[], None]:
+    """Prepare `write_records` on this thread; the function returned does the database part.
 
     On PostgreSQL the batch goes as one pre-built COPY text buffer: a million rows as a
     million `write_row` calls cost more than the rest of the write together."""
     if not rows:
-        return
+        return _nothing
     if connection.vendor == "postgresql":
         identities = _copy_column([r[2] for r in rows])
         names = _copy_column([r[3] for r in rows])
@@ -132,33 +154,31 @@ def write_records(run_id: int, rows: Sequence[tuple]) -> None:
                 for r, i, n, k in zip(rows, identities, names, keys, strict=True)
             ]
         )
-        _copy(
-            f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, "
-            "error_keys) FROM STDIN",
-            buffer,
+        return partial(_copy, _RECORDS_COPY, buffer)
+    objects = [
+        RecordResult(
+            run_id=run_id,
+            row_number=n,
+            success=ok,
+            identity=identity,
+            event_name=event_name,
+            errors=json.loads(errors),
+            error_keys=keys,
         )
-        return
-    RecordResult.objects.bulk_create(
-        [
-            RecordResult(
-                run_id=run_id,
-                row_number=n,
-                success=ok,
-                identity=identity,
-                event_name=event_name,
-                errors=json.loads(errors),
-                error_keys=keys,
-            )
-            for n, ok, identity, event_name, errors, keys in rows
-        ],
-        batch_size=500,
-    )
+        for n, ok, identity, event_name, errors, keys in rows
+    ]
+    return partial(RecordResult.objects.bulk_create, objects, batch_size=500)
 
 
 def write_events(run_code, identity_kind: str, rows: Sequence[tuple]) -> None:
     """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
+    events_writer(run_code, identity_kind, rows)()
+
+
+def events_writer(run_code, identity_kind: str, rows: Sequence[tuple]) -> Callable[[], None]:
+    """Prepare `write_events` on this thread; the function returned does the database part."""
     if not rows:
-        return
+        return _nothing
     if connection.vendor == "postgresql":
         identities = _copy_column([r[1] for r in rows])
         names = _copy_column([r[2] for r in rows])
@@ -171,43 +191,56 @@ def write_events(run_code, identity_kind: str, rows: Sequence[tuple]) -> None:
                 for r, i, n, at in zip(rows, identities, names, stamps, strict=True)
             ]
         )
-        _copy(
-            f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, "
-            "run_code, row_number) FROM STDIN",
-            buffer,
+        return partial(_copy, _EVENTS_COPY, buffer)
+    objects = [
+        Event(
+            identity_kind=identity_kind,
+            identity=identity,
+            event_name=name,
+            occurred_at=at,
+            properties=json.loads(props),
+            run_code=run_code,
+            row_number=n,
         )
-        return
-    Event.objects.bulk_create(
-        [
-            Event(
-                identity_kind=identity_kind,
-                identity=identity,
-                event_name=name,
-                occurred_at=at,
-                properties=json.loads(props),
-                run_code=run_code,
-                row_number=n,
-            )
-            for n, identity, name, at, props in rows
-        ],
-        batch_size=500,
-    )
+        for n, identity, name, at, props in rows
+    ]
+    return partial(Event.objects.bulk_create, objects, batch_size=500)
 
 
 def upsert_profiles(identity_kind: str, profiles: Iterable[tuple[str, dict]]) -> int:
-    """Insert or merge profiles. Later rows of the batch win per property, as they would had
-    they been written one by one. Identities are written in sorted order so two workers
+    """Insert or merge profiles; returns how many distinct profiles the batch touched."""
+    write, touched = profiles_writer(identity_kind, profiles)
+    write()
+    return touched
+
+
+def profiles_writer(
+    identity_kind: str, profiles: Iterable[tuple[str, dict]]
+) -> tuple[Callable[[], None], int]:
+    """Prepare `upsert_profiles` on this thread: the function that does the database part, and
+    the number of distinct profiles. Later rows of the batch win per property, as they would
+    had they been written one by one. Identities are written in sorted order so two workers
     upserting overlapping batches take row locks in the same order (no deadlock)."""
     merged: dict[str, dict] = {}
     for identity, props in profiles:
         merged.setdefault(identity, {}).update(props)
     if not merged:
-        return 0
+        return _nothing, 0
     identities = sorted(merged)
     now = timezone.now()
     if connection.vendor == "postgresql":
-        _upsert_profiles_pg(identity_kind, identities, merged, now)
-        return len(identities)
+        buffer = "".join(
+            [
+                f"{i}\t{_copy_json(dumps(merged[raw]))}\n"
+                for raw, i in zip(identities, _copy_column(identities), strict=True)
+            ]
+        )
+        return partial(_upsert_profiles_pg, identity_kind, buffer, now), len(identities)
+    rows = [(identity_kind, i, dumps(merged[i]), now, now) for i in identities]
+    return partial(_upsert_profiles_sqlite, rows), len(identities)
+
+
+def _upsert_profiles_sqlite(rows: list[tuple]) -> None:
     with connection.cursor() as cur:
         cur.executemany(
             "INSERT INTO imports_profile (identity_kind, identity, properties, created_at, "
@@ -215,21 +248,14 @@ def upsert_profiles(identity_kind: str, profiles: Iterable[tuple[str, dict]]) ->
             "ON CONFLICT (identity_kind, MD5(identity)) DO UPDATE "
             "SET properties = json_patch(imports_profile.properties, excluded.properties), "
             "updated_at = excluded.updated_at",
-            [(identity_kind, i, dumps(merged[i]), now, now) for i in identities],
+            rows,
         )
-    return len(identities)
 
 
-def _upsert_profiles_pg(identity_kind: str, identities: list[str], merged: dict, now) -> None:
+def _upsert_profiles_pg(identity_kind: str, buffer: str, now) -> None:
     """COPY the batch (one row per identity, already merged, so ON CONFLICT never meets the same
     profile twice) into a session temp table, then one INSERT … SELECT … ON CONFLICT merges it
     into the profiles. The temp table is created once per connection, emptied after use."""
-    buffer = "".join(
-        [
-            f"{i}\t{_copy_json(dumps(merged[raw]))}\n"
-            for raw, i in zip(identities, _copy_column(identities), strict=True)
-        ]
-    )
     with connection.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS ic_profile_batch (identity text, properties jsonb) "

@@ -111,6 +111,35 @@ def test_event_run_appends_events_with_their_timestamps(
     assert (failed.event_name, failed.errors[0]["code"]) == ("App Launched", "system_event")
 
 
+@pytest.mark.parametrize(
+    ("remaining", "rows"),
+    [
+        (1_000_000, 100_000),  # plenty left: whole chunks
+        (400_000, 100_000),
+        (399_999, 99_999),  # then a quarter of what is left
+        (100_000, 25_000),
+        (40_000, 10_000),
+        (39_999, 10_000),  # never less than a batch
+        (5, 10_000),
+        (0, 100_000),  # more rows than counted: whole chunks again
+        (-7, 100_000),
+    ],
+)
+def test_chunks_shrink_towards_the_end_of_a_run(remaining, rows):
+    assert engine.chunk_rows(100_000, 10_000, remaining) == rows
+
+
+@pytest.mark.parametrize("expected", [1, 9_999, 10_000, 100_001, 1_000_000, 1_234_567])
+def test_planned_chunks_cover_the_run(expected):
+    sizes, left = [], expected
+    while left > 0:
+        sizes.append(min(left, engine.chunk_rows(100_000, 10_000, left)))
+        left -= sizes[-1]
+    assert sum(sizes) == expected
+    assert engine.planned_chunks(expected, 100_000, 10_000) == len(sizes)
+    assert sizes == sorted(sizes, reverse=True)  # never a big chunk after a small one
+
+
 def test_fanned_out_chunks_are_idempotent_in_any_order(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
 ):
@@ -119,14 +148,16 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(
     warehouse.add_events(230)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    assert run.state == State.RUNNING and run.chunks_total == 5
-    assert [c[2] for c in queue.chunks] == [1, 51, 101, 151, 201]
+    # Whole chunks of 50 while plenty remain, then a quarter of the rest, at least a batch (20).
+    assert run.state == State.RUNNING and run.chunks_total == 8
+    assert [c[2] for c in queue.chunks] == [1, 51, 96, 129, 154, 174, 194, 214]
+    assert [len(c[4]) for c in queue.chunks] == [50, 45, 33, 25, 20, 20, 20, 17]
     # Delivered out of order, and every chunk twice (a retry after a lost ack).
     for args in [*reversed(queue.chunks), *queue.chunks]:
         engine.process_chunk(*args)
     run.refresh_from_db()
     bad = expected_bad_events(230)
-    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
     assert RecordResult.objects.filter(run=run).count() == 230
     assert Event.objects.filter(run_code=run.code).count() == 230 - bad
 
@@ -136,11 +167,12 @@ def test_a_half_written_chunk_resumes_where_it_stopped(
 ):
     settings.IMPORT_CHUNK_SIZE = 100
     settings.IMPORT_BATCH_SIZE = 25
-    warehouse.add_events(150)
+    warehouse.add_events(400)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     run_id, index, first, columns, rows = queue.chunks[0]
-    # A worker died after writing the first two batches of chunk 0.
+    assert len(rows) == 100
+    # A worker died after writing the first two of chunk 0's four batches.
     ctx = engine._Context(ImportRun.objects.get(pk=run_id))
     for offset in (0, 25):
         batch = [dict(zip(columns, r, strict=True)) for r in rows[offset : offset + 25]]
@@ -148,8 +180,9 @@ def test_a_half_written_chunk_resumes_where_it_stopped(
     for args in queue.chunks:
         engine.process_chunk(*args)
     run.refresh_from_db()
-    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 150, 2)
-    assert RecordResult.objects.filter(run=run).count() == 150
+    chunks = engine.planned_chunks(400, 100, 25)
+    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 400, chunks)
+    assert RecordResult.objects.filter(run=run).count() == 400
 
 
 def test_connector_error_fails_the_run_with_its_message_and_blank_health(
@@ -312,15 +345,15 @@ def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
     warehouse.add_events(230)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    # No other worker took chunk 0, so the coordinator wrote chunks 1-4 (rows 51-230) itself.
+    # No other worker took chunk 0, so the coordinator wrote chunks 1-7 (rows 51-230) itself.
     assert [c[2] for c in queue.chunks] == [1]
-    assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 5, 4, 180)
+    assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 8, 7, 180)
     assert not RecordResult.objects.filter(run=run, row_number__lte=50).exists()
     engine.process_chunk(*queue.chunks[0])
     engine.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
     run.refresh_from_db()
     bad = expected_bad_events(230)
-    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
     assert list(
         RecordResult.objects.filter(run=run)
         .order_by("row_number")
@@ -345,9 +378,9 @@ def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
     )
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    assert [c[2] for c in queue.chunks] == [1, 51, 101, 151, 201]
+    assert [c[2] for c in queue.chunks] == [1, 51, 96, 129, 154, 174, 194, 214]
     bad = expected_bad_events(230)
-    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 5)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
     assert RecordResult.objects.filter(run=run).count() == 230
 
 

@@ -56,7 +56,7 @@ def test_worker_runs_profile_and_event_imports_with_exact_totals(
         State.COMPLETED,
         2500,
         bad_p,
-        3,
+        engine.planned_chunks(2500, 1000, 250),
     )
     assert (e_run.state, e_run.total, e_run.failed) == (State.COMPLETED, 3000, bad_e)
     assert RecordResult.objects.filter(run=p_run).count() == 2500
