@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import operator
 import queue
 import threading
 import traceback
@@ -43,6 +44,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from connectors.base import row_builder
 from imports import store
 from imports.models import Event, Import, ImportRun, RecordResult
 from imports.scheduling import next_run_after
@@ -380,7 +382,7 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expec
                 # Only the values, built as the rows stream by: the chunk's dicts are never all
                 # held at once, so the coordinator's memory stays flat.
                 rest = islice(stream, rows - 1)
-                values = [[r.get(c) for c in columns] for r in chain((first,), rest)]
+                values = list(map(_row_values(columns), chain((first,), rest)))
                 del first
                 tasks.process_chunk.apply_async(
                     args=[run.pk, index, first_row, columns, values],
@@ -399,6 +401,22 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expec
         finalize_run(run.pk)  # the source turned out empty
     else:
         maybe_finalize(run.pk)
+
+
+def _row_values(columns: list[str]) -> Callable[[dict], Any]:
+    """The function taking a row's values in `columns` order, None where a row lacks one (one C
+    call per row when, as with every connector, the row has them all)."""
+    take = operator.itemgetter(*columns)
+    single = len(columns) == 1
+
+    def values(row: dict) -> Any:
+        try:
+            got = take(row)
+        except KeyError:
+            return [row.get(c) for c in columns]
+        return (got,) if single else got
+
+    return values
 
 
 def _write_chunk_here(
@@ -428,12 +446,13 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
     if run is None or run.state != State.RUNNING:
         return
     ctx = _Context(run)
+    build = row_builder(columns)  # one generated dict display: twice as quick as dict(zip())
     try:
         with _cyclic_gc_paused(), _writer() as write:
             for offset in range(0, len(rows), ctx.batch_size):
                 part = rows[offset : offset + ctx.batch_size]
                 last = offset + ctx.batch_size >= len(rows)
-                batch = [dict(zip(columns, r, strict=True)) for r in part]
+                batch = build(part)
                 _validate_and_write(ctx, first_row + offset, batch, chunk_done=last, write=write)
     except RunNotActive:
         return
