@@ -2,11 +2,9 @@ from django.contrib import admin
 
 from imports.models import (
     Datasource,
-    Event,
     Import,
     ImportRun,
     Profile,
-    RecordResult,
     RunErrorCount,
 )
 
@@ -37,13 +35,6 @@ class ImportRunAdmin(admin.ModelAdmin):
     raw_id_fields = ["import_obj"]
 
 
-@admin.register(RecordResult)
-class RecordResultAdmin(admin.ModelAdmin):
-    list_display = ["run", "row_number", "success", "identity", "event_name"]
-    raw_id_fields = ["run"]
-    show_full_result_count = False  # COUNT(*) over millions of rows would stall the page
-
-
 @admin.register(RunErrorCount)
 class RunErrorCountAdmin(admin.ModelAdmin):
     list_display = ["run", "field", "code", "count"]
@@ -54,11 +45,4 @@ class RunErrorCountAdmin(admin.ModelAdmin):
 class ProfileAdmin(admin.ModelAdmin):
     list_display = ["identity", "identity_kind", "updated_at"]
     search_fields = ["identity"]
-    show_full_result_count = False
-
-
-@admin.register(Event)
-class EventAdmin(admin.ModelAdmin):
-    list_display = ["identity", "event_name", "occurred_at"]
-    search_fields = ["identity", "event_name"]
     show_full_result_count = False

@@ -775,13 +775,15 @@ def purge_old_runs(now: datetime | None = None, batch_size: int = 10_000) -> tup
     old_runs = ImportRun.objects.filter(created_at__lt=cutoff).exclude(state__in=ACTIVE_STATES)
     records = runs = 0
     for run_id in list(old_runs.values_list("pk", flat=True)):
+        run_records = RecordResult.objects.filter(run_id=run_id)
         while True:
-            ids = list(
-                RecordResult.objects.filter(run_id=run_id).values_list("pk", flat=True)[:batch_size]
+            # The next batch_size records in key order, deleted as one range of the key.
+            numbers = list(
+                run_records.order_by("row_number").values_list("row_number", flat=True)[:batch_size]
             )
-            if not ids:
+            if not numbers:
                 break
-            records += RecordResult.objects.filter(pk__in=ids)._raw_delete(using="default")
+            records += run_records.filter(row_number__lte=numbers[-1])._raw_delete(using="default")
     while True:
         ids = list(old_runs.values_list("pk", flat=True)[:batch_size])
         if not ids:
