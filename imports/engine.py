@@ -16,9 +16,10 @@ A run's life:
 3. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
    or events, the error summary and the run's counters. The batch is skipped when its first row
    number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
-   longer running (stopped, reaped) — the counter UPDATE doubles as that check. Writes happen on
-   a writer thread (`_writer`), so the database's work on one batch overlaps the fetch and
-   validation of the next; the tables get one pre-built COPY buffer per batch (`store`).
+   longer running (stopped, reaped) — the counter UPDATE doubles as that check. The tables get
+   one pre-built COPY buffer per batch (`prepare_batch`, `store`), built on the streaming thread
+   and sent by a writer thread (`_writer`), so the database's work on one batch overlaps the
+   fetch, validation and preparation of the next.
 4. `finalize_run` (inline, or by whichever chunk/coordinator sees the last chunk done) marks it
    completed, sets the import's health and, for incremental imports, the watermark.
 """
@@ -539,17 +540,13 @@ class _writer:  # noqa: N801 - used like a function: `with _writer() as write:`
             connection.close()  # this thread's own connection
 
 
-def write_batch(ctx: _Context, first_row: int, rows, outcomes, chunk_done=False) -> bool:
-    """Write one validated batch in one transaction. False when an earlier delivery already
-    wrote it; RunNotActive when the run stopped meanwhile (nothing of the batch lands)."""
-    return prepare_batch(ctx, first_row, rows, outcomes, chunk_done=chunk_done)()
-
-
 def prepare_batch(
     ctx: _Context, first_row: int, rows, outcomes, chunk_done=False
 ) -> Callable[[], bool]:
-    """`write_batch` in two halves: this call builds what the batch writes (Python work, on the
-    caller's thread); the function it returns writes it (database work, on the writer thread)."""
+    """Build what a validated batch writes (Python work, on the caller's thread) and return the
+    function that writes it in one transaction (database work, on the writer thread). That
+    function returns False when an earlier delivery already wrote the batch, and raises
+    RunNotActive when the run stopped meanwhile (nothing of the batch lands)."""
     # Column by column: a list comprehension per column is quicker than a tuple per row, and
     # most rows pass, so the failed ones get their error JSON in a loop of their own.
     size = len(outcomes)

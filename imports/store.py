@@ -3,10 +3,11 @@ appended, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.engine`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
-all. Each write also comes as a `*_writer` pair of halves: the Python half (building the COPY
-buffer) runs when it is called, and the function it returns does the database half, so the engine
-builds the next batch's buffers while its writer thread waits on the database for this one. PostgreSQL gets `COPY` for the append-only tables and one `INSERT … SELECT unnest(…)`
-upsert for profiles; SQLite gets bulk inserts and `json_patch` merges.
+all. The `*_writer` functions split a write in two halves: the Python half (building the COPY
+buffer) runs when they are called, and the function they return does the database half, so the
+engine builds the next batch's buffers while its writer thread waits on the database for this
+one. PostgreSQL gets `COPY` for the append-only tables, and for profiles a COPY into a temp table
+merged by one `INSERT … SELECT … ON CONFLICT`; SQLite gets bulk inserts and `json_patch` merges.
 """
 
 from __future__ import annotations
@@ -152,12 +153,7 @@ def _nothing() -> None:
 
 def write_records(run_id: int, rows: Sequence[tuple]) -> None:
     """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
-    records_writer(run_id, rows)()
-
-
-def records_writer(run_id: int, rows: Sequence[tuple]) -> Callable[[], None]:
-    """Prepare `write_records` on this thread; the function returned does the database part."""
-    return record_columns_writer(run_id, *_columns(rows, 6))
+    record_columns_writer(run_id, *_columns(rows, 6))()
 
 
 def record_columns_writer(
@@ -169,8 +165,9 @@ def record_columns_writer(
     errors: list[str],
     keys: list[str],
 ) -> Callable[[], None]:
-    """`records_writer` for a batch given column by column (the engine builds it that way:
-    one list comprehension per column is quicker than a tuple per row).
+    """Prepare `write_records` for a batch given column by column (the engine builds it that
+    way: one list comprehension per column is quicker than a tuple per row); the function
+    returned does the database part.
 
     On PostgreSQL the batch goes as one pre-built COPY text buffer: a million rows as a
     million `write_row` calls cost more than the rest of the write together."""
@@ -208,12 +205,7 @@ def record_columns_writer(
 
 def write_events(run_code, identity_kind: str, rows: Sequence[tuple]) -> None:
     """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
-    events_writer(run_code, identity_kind, rows)()
-
-
-def events_writer(run_code, identity_kind: str, rows: Sequence[tuple]) -> Callable[[], None]:
-    """Prepare `write_events` on this thread; the function returned does the database part."""
-    return event_columns_writer(run_code, identity_kind, *_columns(rows, 5))
+    event_columns_writer(run_code, identity_kind, *_columns(rows, 5))()
 
 
 def event_columns_writer(
@@ -225,7 +217,8 @@ def event_columns_writer(
     stamps: list[datetime],
     properties: list[str],
 ) -> Callable[[], None]:
-    """`events_writer` for a batch given column by column."""
+    """Prepare `write_events` for a batch given column by column; the function returned does
+    the database part."""
     if not numbers:
         return _nothing
     if connection.vendor == "postgresql":
