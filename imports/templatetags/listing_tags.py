@@ -380,7 +380,7 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
         f'<td class="frequency">{_html_escape(describe_schedule(imp))}</td>'
         f'<td class="health">{fast_health_badge(imp.health)}</td>'
         f'<td class="when">{local_time_markup(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
-        f"<td>{_html_escape(imp.datasource_name)}</td>"
+        f'<td class="datasource">{_html_escape(imp.datasource_name)}</td>'
         f"<td>{local_time_markup(imp.created_at, zone, '%d %b %Y')}</td>"
         f"<td>{_username(imp.created_by_name)}</td>"
         f"<td>{local_time_markup(imp.updated_at, zone, '%d %b %Y')}</td>"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from django.urls import reverse
 
 from tests.factories import PASSWORD
@@ -44,3 +45,16 @@ def test_sign_out_ends_the_session(editor_client):
 def test_top_bar_names_the_role(viewer_client):
     html = viewer_client.get(reverse("imports-listing")).content.decode()
     assert "viewer · Viewer" in html and "Sign out" in html
+
+
+@pytest.mark.parametrize(
+    ("fixture", "label"),
+    [
+        ("editor", "editor · Editor"),
+        ("superuser", "root · Superuser"),
+        ("viewer", "viewer · Viewer"),
+    ],
+)
+def test_top_bar_names_each_role(client, request, fixture, label):
+    client.force_login(request.getfixturevalue(fixture))
+    assert label in client.get(reverse("imports-listing")).content.decode()
