@@ -9,8 +9,8 @@ Every session is a read-only transaction. Streams use libpq 17's chunked-rows mo
 sends the result ``batch_size`` rows at a time without waiting to be asked, and memory stays flat
 whatever the table size. With an older libpq they use a named (server-side) cursor instead, on a
 read-ahead thread (``connectors.base.ReadAhead``) that fetches the next batch while the current
-one is turned into dicts and used; psycopg connections are thread-safe, and the cursor is only
-ever touched by that thread.
+one is turned into dicts and used. Either way a stream has a connection of its own, touched only
+by the stream, so counts and previews on the connector's main connection can run meanwhile.
 """
 
 from __future__ import annotations
@@ -76,6 +76,9 @@ class PostgresConnector(Connector):
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
         self._conn: psycopg.Connection | None = None
+        # Each stream reads on a connection of its own, so the connector's other calls (a
+        # count, a preview) neither wait behind a stream nor end its transaction.
+        self._stream_conns: set[psycopg.Connection] = set()
         missing = [k for k in ("host", "database", "user") if not self.settings.get(k)]
         if missing:
             raise ConnectorError(
@@ -94,8 +97,11 @@ class PostgresConnector(Connector):
 
     # Connection ---------------------------------------------------------------------------
     def _connect(self) -> psycopg.Connection:
-        if self._conn is not None and not self._conn.closed:
-            return self._conn
+        if self._conn is None or self._conn.closed:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> psycopg.Connection:
         timeout_ms = int(self.settings.get("statement_timeout_ms") or 15 * 60 * 1000)
         try:
             conn = psycopg.connect(
@@ -115,8 +121,13 @@ class PostgresConnector(Connector):
         conn.read_only = True
         for name in _TEXT_TYPES:
             conn.adapters.register_loader(name, TextLoader)
-        self._conn = conn
         return conn
+
+    def _release(self) -> None:
+        for conn in list(self._stream_conns):
+            conn.close()
+        self._stream_conns.clear()
+        super()._release()
 
     def _map_connect_error(self, exc: psycopg.Error) -> ConnectorError:
         text = str(exc).lower()
@@ -253,7 +264,8 @@ class PostgresConnector(Connector):
         """The stream's driver half (on the read-ahead thread when it is a named cursor), from
         the query's start to its end: each batch of row tuples with the function that makes them
         dicts."""
-        conn = self._connect()
+        conn = self._open()
+        self._stream_conns.add(conn)
         if _CHUNKED_ROWS:
             # libpq 17's chunked-rows mode: the server sends the result without waiting to be
             # asked, so it produces the next rows while these are parsed (a named cursor's
@@ -288,4 +300,5 @@ class PostgresConnector(Connector):
                 cur.close()
             except psycopg.Error:
                 pass
-            self._reset()
+            self._stream_conns.discard(conn)
+            conn.close()

@@ -9,6 +9,8 @@ import pytest
 
 from connectors import ConnectorError, get_connector
 
+from .servers import ROWS
+
 
 def test_unknown_partner_is_a_config_error():
     with pytest.raises(ConnectorError) as info:
@@ -56,6 +58,23 @@ def test_postgres_stream_may_outlast_the_statement_timeout(
         with pytest.raises(ConnectorError) as info:  # a single statement still gets the timeout
             c.count("SELECT pg_sleep(1) AS x")
         assert info.value.kind == "query"
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
+def test_postgres_counts_and_previews_while_a_stream_is_open(
+    postgres_warehouse, monkeypatch, chunked
+):
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
+    with postgres_warehouse.connect() as c:
+        batches = c.iter_batches("users", batch_size=1_000)
+        got = len(next(batches))
+        assert c.count("users") == ROWS  # on the main connection: the stream goes on
+        assert len(c.preview("users", limit=3)[1]) == 3
+        got += sum(len(b) for b in batches)
+        assert got == ROWS
 
 
 def test_snowflake_wrong_password_is_an_auth_error(snowflake_warehouse):

@@ -276,13 +276,48 @@ def test_the_connector_forgets_streams_that_ended(no_thread_errors):
 
 
 @pytest.mark.postgres
-def test_postgres_early_close_releases_the_server_cursor(postgres_warehouse, no_thread_errors):
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
+def test_postgres_early_close_ends_the_streams_session(
+    postgres_warehouse, no_thread_errors, monkeypatch, chunked
+):
     import psycopg
+
+    from connectors import postgresql
+
+    from .conftest import PG_URL
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
+    database = postgres_warehouse.settings["database"]
+
+    def sessions() -> int:
+        with psycopg.connect(PG_URL, autocommit=True) as admin:
+            query = (
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = %s AND application_name = 'import-center'"
+            )
+            return admin.execute(query, [database]).fetchone()[0]
 
     with postgres_warehouse.connect() as c:
         batches = c.iter_batches(postgres_warehouse.table, batch_size=1_000)
         next(batches)
+        (stream_conn,) = c._stream_conns
+        assert sessions() == 1
         batches.close()
-        conn = c._conn
-        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
-        assert conn.execute("SELECT count(*) FROM pg_cursors").fetchone()[0] == 0
+        assert stream_conn.closed and not c._stream_conns
+        wait_until(lambda: sessions() == 0)  # the server ended the stream's query and session
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
+def test_postgres_connector_exit_closes_a_held_streams_connection(
+    postgres_warehouse, no_thread_errors, monkeypatch, chunked
+):
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
+    with postgres_warehouse.connect() as c:
+        batches = c.iter_batches(postgres_warehouse.table, batch_size=1_000)
+        next(batches)
+        (stream_conn,) = c._stream_conns
+    assert stream_conn.closed
+    batches.close()  # closing the generator afterwards is harmless
