@@ -14,10 +14,13 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 install: $(STAMP)
 
-$(STAMP): requirements/dev.lock
+$(STAMP): requirements/dev.lock Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install -q --python $(BIN)/python -r requirements/dev.lock
+	@# The project's packages on the venv's path, so `.venv/bin/python -m validation` works
+	@# from any directory (the project is an application, not an installable package).
+	@$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "import_center.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	@touch $@
 
 run: install

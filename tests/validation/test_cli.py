@@ -43,13 +43,13 @@ def files(tmp_path):
     return write
 
 
-def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, stdin: str | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "validation", *args],
         input=stdin,
         capture_output=True,
         text=True,
-        cwd=ROOT,
+        cwd=cwd,
         timeout=60,
         check=False,
     )
@@ -98,6 +98,15 @@ def test_csv_file(files):
         "health": "66.66%",
         "health_band": "yellow",
     }
+
+
+def test_runs_from_any_directory(files, tmp_path):
+    # `make install` puts the project on the venv's path (import_center.pth).
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = run("check", "--spec", files.spec(PROFILE), files("in.csv", CSV), cwd=elsewhere)
+    assert done.returncode == 0, done.stderr
+    assert [row["ok"] for row in lines(done.stdout)] == [True, False, True]
 
 
 def test_json_lines_on_stdin(files):
