@@ -52,7 +52,12 @@ def _rows(page) -> list[str]:
 
 
 def test_editor_filters_sorts_pauses_and_resumes(
-    role_groups_survive_flush, journey_data, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush,
+    journey_data,
+    live_server,
+    tmp_path,
+    monkeypatch,
+    stray_sessions_ended,
 ):
     # Playwright's sync API runs an event loop in this thread; the ORM calls below are plain
     # blocking calls made between browser steps, never from inside the loop's callbacks.

@@ -69,7 +69,13 @@ def _expected_totals(path, mapping: dict) -> tuple[int, int]:
 
 
 def test_create_event_import_journey(
-    role_groups_survive_flush, journey_editor, demo_warehouse, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush,
+    journey_editor,
+    demo_warehouse,
+    live_server,
+    tmp_path,
+    monkeypatch,
+    stray_sessions_ended,
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     # The worker's part is played by this test: Run now queues, we execute the run inline.

@@ -65,7 +65,7 @@ def stats_data(transactional_db):
 
 
 def test_viewer_drills_into_a_yellow_run(
-    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch, stray_sessions_ended
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import expect, sync_playwright
