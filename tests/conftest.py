@@ -122,21 +122,3 @@ def datasource(db, editor):
 @pytest.fixture
 def is_postgres() -> bool:
     return settings.IS_POSTGRES
-
-
-@pytest.fixture
-def stray_sessions_ended(transactional_db):
-    """For browser tests: end the database sessions they leave behind. Playwright's sync API
-    runs the test on a greenlet, and Django's per-context connections opened there are never
-    closed; at the end of the run PostgreSQL would then refuse to drop the test database ("being
-    accessed by other users")."""
-    yield
-    if not settings.IS_POSTGRES:
-        return
-    from django.db import connection
-
-    with connection.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )

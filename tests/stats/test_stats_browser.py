@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,7 +66,7 @@ def stats_data(transactional_db):
 
 
 def test_viewer_drills_into_a_yellow_run(
-    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch, stray_sessions_ended
+    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import expect, sync_playwright
@@ -108,6 +109,9 @@ def test_viewer_drills_into_a_yellow_run(
             ERROR_REFERENCE["invalid_phone"].message
         )
         page.screenshot(path=str(tmp_path / "run-detail-page.png"), full_page=True)
+        # Django's connections here belong to Playwright's greenlet context, and nothing
+        # else would close them: PostgreSQL could not drop the test database at the end.
+        connections.close_all()
         browser.close()
     for name in ("stats-tab.png", "run-pane-filtered.png", "run-detail-page.png"):
         assert (tmp_path / name).stat().st_size > 10_000
