@@ -141,6 +141,16 @@ def postgres_cursor_warehouse(postgres_warehouse, monkeypatch) -> Warehouse:
     return postgres_warehouse
 
 
+@pytest.fixture(params=[True, False], ids=["chunked-rows", "named-cursor"])
+def pg_streams(request, postgres_warehouse, monkeypatch) -> Warehouse:
+    """The PostgreSQL warehouse, once per way of streaming (libpq 17's chunked rows, and the
+    named cursor on a read-ahead thread that an older libpq gets)."""
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", request.param)
+    return postgres_warehouse
+
+
 # --- Snowflake (fakesnow) --------------------------------------------------------------------
 
 

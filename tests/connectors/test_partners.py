@@ -38,16 +38,10 @@ def test_postgres_closed_port_is_a_network_error(postgres_warehouse):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
-def test_postgres_stream_may_outlast_the_statement_timeout(
-    postgres_warehouse, monkeypatch, chunked
-):
+def test_postgres_stream_may_outlast_the_statement_timeout(pg_streams):
     # An import reads one stream for as long as it runs; the timeout is for single statements.
-    from connectors import postgresql
-
-    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
-    settings = {**postgres_warehouse.settings, "statement_timeout_ms": 300}
-    with get_connector("postgresql", settings, postgres_warehouse.secret) as c:
+    settings = {**pg_streams.settings, "statement_timeout_ms": 300}
+    with get_connector("postgresql", settings, pg_streams.secret) as c:
         got, started = 0, time.monotonic()
         # ~20 MB: more than the socket buffers hold, so the server is still sending at the end.
         sql = "SELECT g, repeat('x', 100) AS pad FROM generate_series(1, 200000) g"
@@ -61,14 +55,8 @@ def test_postgres_stream_may_outlast_the_statement_timeout(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
-def test_postgres_counts_and_previews_while_a_stream_is_open(
-    postgres_warehouse, monkeypatch, chunked
-):
-    from connectors import postgresql
-
-    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
-    with postgres_warehouse.connect() as c:
+def test_postgres_counts_and_previews_while_a_stream_is_open(pg_streams):
+    with pg_streams.connect() as c:
         batches = c.iter_batches("users", batch_size=1_000)
         got = len(next(batches))
         assert c.count("users") == ROWS  # on the main connection: the stream goes on

@@ -276,18 +276,12 @@ def test_the_connector_forgets_streams_that_ended(no_thread_errors):
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
-def test_postgres_early_close_ends_the_streams_session(
-    postgres_warehouse, no_thread_errors, monkeypatch, chunked
-):
+def test_postgres_early_close_ends_the_streams_session(pg_streams, no_thread_errors):
     import psycopg
-
-    from connectors import postgresql
 
     from .conftest import PG_URL
 
-    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
-    database = postgres_warehouse.settings["database"]
+    database = pg_streams.settings["database"]
 
     def sessions() -> int:
         with psycopg.connect(PG_URL, autocommit=True) as admin:
@@ -297,8 +291,8 @@ def test_postgres_early_close_ends_the_streams_session(
             )
             return admin.execute(query, [database]).fetchone()[0]
 
-    with postgres_warehouse.connect() as c:
-        batches = c.iter_batches(postgres_warehouse.table, batch_size=1_000)
+    with pg_streams.connect() as c:
+        batches = c.iter_batches(pg_streams.table, batch_size=1_000)
         next(batches)
         (stream_conn,) = c._stream_conns
         assert sessions() == 1
@@ -308,15 +302,9 @@ def test_postgres_early_close_ends_the_streams_session(
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("chunked", [True, False], ids=["chunked-rows", "named-cursor"])
-def test_postgres_connector_exit_closes_a_held_streams_connection(
-    postgres_warehouse, no_thread_errors, monkeypatch, chunked
-):
-    from connectors import postgresql
-
-    monkeypatch.setattr(postgresql, "_CHUNKED_ROWS", chunked)
-    with postgres_warehouse.connect() as c:
-        batches = c.iter_batches(postgres_warehouse.table, batch_size=1_000)
+def test_postgres_connector_exit_closes_a_held_streams_connection(pg_streams, no_thread_errors):
+    with pg_streams.connect() as c:
+        batches = c.iter_batches(pg_streams.table, batch_size=1_000)
         next(batches)
         (stream_conn,) = c._stream_conns
     assert stream_conn.closed
