@@ -10,9 +10,10 @@ A run's life:
    holds it, the new run is recorded `skipped` instead. The worker task is enqueued on commit.
 2. `execute_run` claims the run (queued → running), counts the source, and streams it in
    batches. A small run is validated and written inline; a large one is cut into chunks of
-   IMPORT_CHUNK_SIZE rows, smaller towards the end (`chunk_rows`): a chunk goes to the queue as a message (`process_chunk`) when the
-   previously shipped one was taken up by another worker, else the coordinator writes it itself
-   (a lone worker does not pay for serialising the whole run through the broker).
+   IMPORT_CHUNK_SIZE rows, smaller towards the end (`chunk_rows`): a chunk goes to the queue as
+   a message (`process_chunk`) when the previously shipped one was taken up by another worker,
+   else the coordinator writes it itself (a lone worker does not pay for serialising the whole
+   run through the broker).
 3. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
    or events, the error summary and the run's counters. The batch is skipped when its first row
    number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
@@ -362,11 +363,12 @@ def planned_chunks(expected: int, chunk_size: int, batch_size: int) -> int:
 
 def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expected: int) -> None:
     """Cut the stream into chunks (sizes from `chunk_rows`; each chunk's rows are fixed when it
-    is cut, so every delivery of a chunk covers the same rows). A chunk goes to the queue for any worker when the chunk
-    shipped before it has been taken up (its first batch is recorded) — a sign that a worker
-    is free; otherwise the coordinator validates and writes it itself as it streams. So a lone
-    worker process pays the message (de)serialisation of one chunk, not of the whole run, while
-    idle workers still get chunks. `chunks_total` counts both kinds; `chunks_done` too."""
+    is cut, so every delivery of a chunk covers the same rows). A chunk goes to the queue for
+    any worker when the chunk shipped before it has been taken up (its first batch is recorded)
+    — a sign that a worker is free; otherwise the coordinator validates and writes it itself as
+    it streams. So a lone worker process pays the message (de)serialisation of one chunk, not of
+    the whole run, while idle workers still get chunks. `chunks_total` counts both kinds;
+    `chunks_done` too."""
     from imports import tasks
 
     stream = chain.from_iterable(batches)
