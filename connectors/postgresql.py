@@ -266,25 +266,26 @@ class PostgresConnector(Connector):
         dicts."""
         conn = self._open()
         self._stream_conns.add(conn)
-        if _CHUNKED_ROWS:
-            # libpq 17's chunked-rows mode: the server sends the result without waiting to be
-            # asked, so it produces the next rows while these are parsed (a named cursor's
-            # FETCH round trips leave it idle meanwhile: ~1.1M vs ~1.7M rows/s here). Memory
-            # stays flat: libpq holds one chunk, and the socket's buffers pace the server.
-            cur = conn.cursor()
-            # The stream is one statement that lasts as long as the import reads: a statement
-            # timeout would end long imports. (The run's heartbeat and Stop bound it instead.)
-            cur.execute("SET LOCAL statement_timeout = 0")
-            rows_iter = cur.stream(sql, params, size=batch_size)
-            next_batch = functools.partial(_take, rows_iter, batch_size)
-        else:
-            cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
-            cur.itersize = batch_size
-            rows_iter = None
-            next_batch = functools.partial(cur.fetchmany, batch_size)
+        rows_iter: Iterator[tuple] | None = None
         try:
-            if rows_iter is None:
+            if _CHUNKED_ROWS:
+                # libpq 17's chunked-rows mode: the server sends the result without waiting to
+                # be asked, so it produces the next rows while these are parsed (a named
+                # cursor's FETCH round trips leave it idle meanwhile: ~1.1M vs ~1.7M rows/s
+                # here). Memory stays flat: libpq holds one chunk, and the socket's buffers pace
+                # the server.
+                cur = conn.cursor()
+                # The stream is one statement that lasts as long as the import reads: a
+                # statement timeout would end long imports. (The run's heartbeat and Stop bound
+                # it instead.)
+                cur.execute("SET LOCAL statement_timeout = 0")
+                rows_iter = cur.stream(sql, params, size=batch_size)
+                next_batch = functools.partial(_take, rows_iter, batch_size)
+            else:
+                cur = conn.cursor(name=f"ic_stream_{next(_cursor_ids)}")
+                cur.itersize = batch_size
                 cur.execute(sql, params)
+                next_batch = functools.partial(cur.fetchmany, batch_size)
             rows = next_batch()
             build = row_builder([d.name for d in cur.description or ()])
             while rows:
@@ -293,12 +294,12 @@ class PostgresConnector(Connector):
         except psycopg.Error as exc:
             raise self._map_error(exc) from None
         finally:
-            try:
-                if rows_iter is not None:
+            if rows_iter is not None:
+                try:
                     # Ended early: psycopg cancels the query and drains what already arrived.
                     rows_iter.close()
-                cur.close()
-            except psycopg.Error:
-                pass
+                except psycopg.Error:
+                    pass
+            # Closing the stream's own connection also closes its cursor and transaction.
             self._stream_conns.discard(conn)
             conn.close()
