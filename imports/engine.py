@@ -190,6 +190,14 @@ def dispatch_due(now: datetime | None = None, limit: int = 500) -> list[ImportRu
 # --- Executing a run -------------------------------------------------------------------------
 
 
+def _sizes(snap: dict[str, Any]) -> tuple[int, int]:
+    """A run's (batch size, chunk size): its snapshot's, else the settings'."""
+    return (
+        snap.get("batch_size") or settings.IMPORT_BATCH_SIZE,
+        snap.get("chunk_size") or settings.IMPORT_CHUNK_SIZE,
+    )
+
+
 class _Context:
     """What one worker needs to validate and write rows of a run."""
 
@@ -204,8 +212,7 @@ class _Context:
         self.identity_kind = snap["identity_kind"]
         self.identity_column = snap["identity_column"]
         self.event_name_column = snap.get("event_name_column") or None
-        self.batch_size = snap.get("batch_size") or settings.IMPORT_BATCH_SIZE
-        self.chunk_size = snap.get("chunk_size") or settings.IMPORT_CHUNK_SIZE
+        self.batch_size, self.chunk_size = _sizes(snap)
         self.spec = MappingSpec.from_dict(snap["mapping"])
 
 
@@ -732,9 +739,7 @@ def stop_active_runs(imp: Import) -> int:
 def _revoke_chunks(run: ImportRun) -> None:
     from importcenter.celery import app
 
-    snap = run.spec_snapshot
-    chunk_size = snap.get("chunk_size") or settings.IMPORT_CHUNK_SIZE
-    batch_size = snap.get("batch_size") or settings.IMPORT_BATCH_SIZE
+    batch_size, chunk_size = _sizes(run.spec_snapshot)
     # +1: the source may have grown after it was counted.
     planned = max(
         run.chunks_total, planned_chunks(run.expected_total or 0, chunk_size, batch_size) + 1
