@@ -263,3 +263,12 @@ def test_healthz_names_the_broker_when_its_folder_is_gone(client, settings, tmp_
     assert status == 503
     assert body["broker"] == "down: PermissionError"
     assert body["database"] == "ok"
+
+
+def test_healthz_is_not_redirected_to_https(client, settings, tmp_path):
+    # docker-compose's health check speaks plain HTTP to the container, with the SSL redirect on.
+    settings.SECURE_SSL_REDIRECT = True
+    settings.CELERY_BROKER_URL = "filesystem://"
+    settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
+    assert client.get(reverse("healthz")).status_code == 200
+    assert client.get(reverse("imports-listing")).status_code == 301
