@@ -54,7 +54,7 @@ def check_broker() -> Exception | None:
         else:
             from importcenter.celery import app
 
-            with app.connection_for_read() as broker:
+            with app.connection_for_read(url) as broker:
                 broker.ensure_connection(max_retries=1, timeout=BROKER_TIMEOUT_SECONDS)
     except Exception as exc:
         return exc

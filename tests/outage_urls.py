@@ -1,6 +1,6 @@
-"""The project's URLs plus two views the outage tests need and no page provides yet: an API
-route, and a view that writes the session without touching the database (so the database is
-first met by SessionMiddleware, outside the view)."""
+"""The project's URLs plus views the outage tests need and no page provides yet: an API route,
+a view that writes the session without touching the database (so the database is first met by
+SessionMiddleware, outside the view), and a view with a bug."""
 
 from django.contrib.auth.models import User
 from django.http import HttpResponse, JsonResponse
@@ -19,7 +19,12 @@ def remember_choice(request):
     return HttpResponse("remembered")
 
 
+def broken(request):
+    raise ValueError("a bug, not an outage")
+
+
 urlpatterns = [
+    path("outage-test/broken", broken),
     path("api/v1/users", api_users),
     path("outage-test/remember", remember_choice),
     *project_urlpatterns,

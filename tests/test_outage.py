@@ -113,12 +113,12 @@ def test_stats_tab_answers_styled_503_while_database_is_down(viewer_client, imp,
     assert_outage_page(viewer_client.get(url))
 
 
-def test_login_page_answers_styled_503_while_database_is_down(viewer_client, client, database):
+def test_login_page_answers_styled_503_while_database_is_down(viewer_client, database):
     database.down()
     # A browser still holding a session cookie: the page's header asks who is signed in.
     assert_outage_page(viewer_client.get(reverse("login")))
     signing_in = {"username": "viewer", "password": factories.PASSWORD}
-    assert_outage_page(client.post(reverse("login"), signing_in))
+    assert_outage_page(Client().post(reverse("login"), signing_in))
 
 
 def test_json_clients_get_problem_details(viewer_client, database):
@@ -153,6 +153,14 @@ def test_database_first_met_by_session_middleware_answers_503(client, database, 
         assert_outage_page(client.get("/outage-test/remember"))
     assert not [r for r in caplog.records if r.name == "django.request"]
     assert len([r for r in caplog.records if r.levelno >= logging.ERROR]) == 1
+
+
+@pytest.mark.urls("tests.outage_urls")
+def test_other_errors_still_answer_the_plain_500(client):
+    client = Client(raise_request_exception=False)
+    response = client.get("/outage-test/broken")
+    assert response.status_code == 500
+    assert OUTAGE_TITLE not in response.content.decode()
 
 
 def test_an_outage_is_logged_once_and_its_end_once(viewer_client, database, caplog):
@@ -272,3 +280,8 @@ def test_healthz_is_not_redirected_to_https(client, settings, tmp_path):
     settings.CELERY_BROKER_TRANSPORT_OPTIONS = {"data_folder_in": str(tmp_path)}
     assert client.get(reverse("healthz")).status_code == 200
     assert client.get(reverse("imports-listing")).status_code == 301
+
+
+def test_healthz_checks_other_brokers_through_kombu(client, settings):
+    settings.CELERY_BROKER_URL = "memory://"
+    assert healthz(client) == (200, {"status": "ok", "database": "ok", "broker": "ok"})
