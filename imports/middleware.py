@@ -27,8 +27,7 @@ log = logging.getLogger(__name__)
 
 OUTAGE_TITLE = "Import Center cannot reach its database right now"
 OUTAGE_DETAIL = (
-    "Nothing is lost: imports and their stats are kept in the database. "
-    "Pages work again by themselves as soon as it answers; try again in a minute."
+    "Pages work again by themselves as soon as the database answers; try again in a minute."
 )
 # RFC 9457 allows a non-resolvable type URI and names the tag scheme (RFC 4151) for it.
 OUTAGE_TYPE = "tag:import-center,2026:problems/database-unavailable"
