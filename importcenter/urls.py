@@ -2,14 +2,14 @@
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from importcenter.health import healthz
 
-def healthz(request):
-    return HttpResponse("ok", content_type="text/plain")
-
+# Errors raised outside a view (a session saved by its middleware) reach this handler, not the
+# middleware: a database outage answers the 503 page there too.
+handler500 = "imports.middleware.server_error"
 
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="imports-listing", permanent=False)),
