@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from imports.models import Datasource, Import, Partner
+from imports.scheduling import LATEST_SCHEDULE_YEAR
 
 MAX_SOURCE_CHARS = 100_000
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -546,7 +547,16 @@ class ScheduleForm(forms.Form):
     manual_run_at = forms.DateTimeField(
         required=False,
         label="Run once at (optional)",
-        help_text="Leave blank to run only when someone clicks Run now.",
+        help_text=(
+            f"Any time from now to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59, in the time zone below. "
+            "Leave blank to run only when someone clicks Run now."
+        ),
+        error_messages={
+            "invalid": (
+                f"Enter a date and time from now to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59, "
+                "as YYYY-MM-DD HH:MM."
+            )
+        },
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
@@ -586,7 +596,14 @@ class ScheduleForm(forms.Form):
         elif kind == Import.ScheduleKind.MANUAL:
             at = cleaned.get("manual_run_at")
             tz_name = cleaned.get("schedule_timezone")
-            if at is not None and tz_name:
+            if at is not None and at.year > LATEST_SCHEDULE_YEAR:
+                # Checked on the wall time, before any zone conversion could overflow.
+                self.add_error(
+                    "manual_run_at",
+                    f"Choose a time up to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59; later times "
+                    "cannot be scheduled.",
+                )
+            elif at is not None and tz_name:
                 # The picker shows wall time in the chosen zone, not the server's.
                 at = timezone.make_aware(at.replace(tzinfo=None), zoneinfo.ZoneInfo(tz_name))
                 if at <= timezone.now():

@@ -313,7 +313,10 @@ def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
 
 
 def _wizard_context(imp: Import | None, step: str, **extra) -> dict:
+    from imports.scheduling import stored_schedule_problem
+
     return {
+        "schedule_problem": stored_schedule_problem(imp) if imp is not None else "",
         "imp": imp,
         "step": step,
         "steps": STEPS,

@@ -471,7 +471,10 @@ def test_custom_schedule_saved(editor_client, draft):
             {"schedule_kind": "manual", "manual_run_at": "2001-01-01T00:00"},
             "Choose a time in the future.",
         ),
-        ({"schedule_kind": "manual", "manual_run_at": "tomorrow-ish"}, "Enter a valid date/time."),
+        (
+            {"schedule_kind": "manual", "manual_run_at": "tomorrow-ish"},
+            "Enter a date and time from now to 31 Dec 2999 23:59, as YYYY-MM-DD HH:MM.",
+        ),
     ],
 )
 def test_bad_schedules_are_field_errors(editor_client, draft, overrides, message):
