@@ -341,7 +341,7 @@ def import_create(request: HttpRequest) -> HttpResponse:
     _require_viewer(request)
     _require_editor(request)
     form = SourceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _source_readable(request, form):
         c = form.cleaned_data
         try:
             with transaction.atomic():
@@ -388,7 +388,7 @@ def import_wizard(request: HttpRequest, code, step: str) -> HttpResponse:
 
 def _step_source(request: HttpRequest, imp: Import) -> HttpResponse:
     form = SourceForm(request.POST or None, instance=imp)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _source_readable(request, form):
         c = form.cleaned_data
         imp.nickname = c["nickname"]
         imp.datasource = c["datasource"]
@@ -405,6 +405,25 @@ def _step_source(request: HttpRequest, imp: Import) -> HttpResponse:
     return render(
         request, "imports/setup/step_source.html", _wizard_context(imp, "source", form=form)
     )
+
+
+def _source_readable(request: HttpRequest, form: SourceForm) -> bool:
+    """"Save and continue" reads the source's columns, as Mapping will, and puts the warehouse's
+    error on the source field instead of advancing to a Mapping step that cannot load.
+
+    "Save as draft" skips the check: a user may park a source the warehouse cannot read yet.
+    """
+    if "draft" in request.POST:
+        return True
+    c = form.cleaned_data
+    answer = _warehouse(c["datasource"], lambda conn: conn.columns(c["source"]))
+    if answer.error:
+        form.add_error("source", f"The warehouse could not read this source: {answer.error}")
+        return False
+    if not answer.value:
+        form.add_error("source", "The source has no columns to map.")
+        return False
+    return True
 
 
 @login_required

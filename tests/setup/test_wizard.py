@@ -148,7 +148,11 @@ def test_unicode_and_sql_looking_source_is_saved_as_text(editor_client, duck):
     source = "SELECT * FROM events WHERE event_name = 'café ☕'; DROP TABLE x"
     response = editor_client.post(
         reverse("imports-create"),
-        source_data(duck, nickname="Ünïcødé 导入", source_kind="query", source=source),
+        # As a draft: "Save and continue" would ask the warehouse, which refuses two statements.
+        {
+            **source_data(duck, nickname="Ünïcødé 导入", source_kind="query", source=source),
+            "draft": "1",
+        },
     )
     assert response.status_code == 302
     assert Import.objects.get(nickname="Ünïcødé 导入").source == source
