@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -27,6 +28,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from imports import services
 from imports.fields import SecretUnreadable
 from imports.forms import (
+    DATA_TYPES,
     DATASOURCE_FORMS,
     DryRunForm,
     DuplicateForm,
@@ -408,7 +410,7 @@ def _step_source(request: HttpRequest, imp: Import) -> HttpResponse:
 
 
 def _source_readable(request: HttpRequest, form: SourceForm) -> bool:
-    """"Save and continue" reads the source's columns, as Mapping will, and puts the warehouse's
+    """ "Save and continue" reads the source's columns, as Mapping will, and puts the warehouse's
     error on the source field instead of advancing to a Mapping step that cannot load.
 
     "Save as draft" skips the check: a user may park a source the warehouse cannot read yet.
@@ -423,7 +425,18 @@ def _source_readable(request: HttpRequest, form: SourceForm) -> bool:
     if not answer.value:
         form.add_error("source", "The source has no columns to map.")
         return False
+    if len(answer.value) > settings.IMPORT_MAX_MAPPING_COLUMNS:
+        form.add_error("source", _too_many_columns(len(answer.value)))
+        return False
     return True
+
+
+def _too_many_columns(count: int) -> str:
+    return (
+        f"The source has {count:,} columns; Import Center maps at most "
+        f"{settings.IMPORT_MAX_MAPPING_COLUMNS:,}. Read from a query that lists only the "
+        "columns to import."
+    )
 
 
 @login_required
@@ -528,6 +541,13 @@ def _initial_rows(imp: Import, columns: list[tuple[str, str]], specials: set[str
 def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
     answer = _source_columns(imp)
     columns: list[tuple[str, str]] = answer.value or []
+    if len(columns) > settings.IMPORT_MAX_MAPPING_COLUMNS:
+        # Said before the user fills anything: the POST of a wider form would be refused.
+        return render(
+            request,
+            "imports/setup/step_mapping.html",
+            _wizard_context(imp, "mapping", too_many_columns=_too_many_columns(len(columns))),
+        )
     if not columns:
         # Warehouse unreachable: the saved mapping can still be reviewed and edited.
         columns = [(row["column"], "") for row in mapping_rows(imp)]
@@ -578,7 +598,13 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
         request,
         "imports/setup/step_mapping.html",
         _wizard_context(
-            imp, "mapping", form=form, formset=formset, rows=rows, columns_error=answer.error
+            imp,
+            "mapping",
+            form=form,
+            formset=formset,
+            rows=rows,
+            data_types=DATA_TYPES,
+            columns_error=answer.error,
         ),
     )
 
