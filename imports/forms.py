@@ -486,12 +486,20 @@ def column_mapping_formset(column_count: int) -> type[forms.BaseFormSet]:
 # --- Wizard step 3: dry run -------------------------------------------------------------------
 
 
+_SAMPLE_RANGE = f"Enter a whole number of rows from 1 to {MAX_SAMPLE_ROWS:,}."
+
+
 class DryRunForm(forms.Form):
     sample_size = forms.IntegerField(
         min_value=1,
         max_value=MAX_SAMPLE_ROWS,
         initial=DEFAULT_SAMPLE_ROWS,
         label="Sample size (rows)",
+        help_text=f"From 1 to {MAX_SAMPLE_ROWS:,} rows, read from the start of the source.",
+        # One message for every way of missing the range: it says what is allowed.
+        error_messages={
+            key: _SAMPLE_RANGE for key in ("required", "invalid", "min_value", "max_value")
+        },
     )
 
 

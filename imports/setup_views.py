@@ -24,6 +24,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap
 
 from imports import services
 from imports.fields import SecretUnreadable
@@ -779,12 +780,17 @@ def _step_dry_run(request: HttpRequest, imp: Import) -> HttpResponse:
     result = None
     if request.method == "POST" and ("draft" in request.POST or "next" in request.POST):
         return redirect(_next_url(imp, request, "dry-run"))
-    form = DryRunForm(request.POST or None, initial={"sample_size": 1000})
+    form = DryRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         result = _dry_run(imp, form.cleaned_data["sample_size"])
     context = _wizard_context(imp, "dry-run", form=form, result=result)
     if request.htmx and request.method == "POST":
-        return render(request, "imports/setup/step_dry_run.html#results", context)
+        # The sample-size field comes back out of band, with its error or without one.
+        response = render(request, "imports/setup/_dry_run_htmx.html", context)
+        if form.errors:
+            # A refused size leaves the previous result on screen instead of an empty area.
+            reswap(response, "none")
+        return response
     return render(request, "imports/setup/step_dry_run.html", context)
 
 
