@@ -246,7 +246,16 @@ class PostgresForm(DatasourceForm):
     SSLMODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
     host = _text("Host")
-    port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=5432)
+    port = forms.IntegerField(
+        label="Port",
+        min_value=1,
+        max_value=65535,
+        initial=5432,
+        error_messages={
+            key: "Enter a port number from 1 to 65535."
+            for key in ("invalid", "min_value", "max_value")
+        },
+    )
     database = _text("Database")
     user = _text("User")
     password = forms.CharField(label="Password", widget=SecretInput, max_length=1024)

@@ -290,19 +290,20 @@ def datasource_test_form(request: HttpRequest) -> HttpResponse:
     if instance is not None and instance.partner != form_class.partner:
         return HttpResponseBadRequest("Partner does not match the datasource.")
     form = form_class(request.POST, request.FILES or None, instance=instance)
-    valid = form.is_valid()
-    if not valid:
-        # A name clash does not stop a connection test; anything else does.
-        only_name = set(form.errors) <= {"name"}
-        if not only_name:
-            answer = WarehouseAnswer(error="Fix the highlighted fields first.", kind="form")
-            return _render_test_result(request, answer, None)
+    # A name clash (or no name yet) does not stop a connection test; anything else does.
+    if not form.is_valid() and not set(form.errors) <= {"name"}:
+        if not request.htmx:
+            # Without JavaScript: the form again, every wrong field marked and explained.
+            return _render_datasource_form(request, form, instance)
+        answer = WarehouseAnswer(error="Fix these fields first.", kind="form")
+        return _render_test_result(request, answer, None, form)
     answer = _warehouse(form.unsaved(), lambda c: c.test_connection())
-    return _render_test_result(request, answer, instance)
+    return _render_test_result(request, answer, instance, form)
 
 
-def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
-    context = {"answer": answer, "datasource": ds}
+def _render_test_result(request, answer: WarehouseAnswer, ds, form=None) -> HttpResponse:
+    # With `form`, the field errors also go out of band under each field (cleared when none).
+    context = {"answer": answer, "datasource": ds, "form": form}
     if request.htmx:
         return render(request, "imports/setup/_test_result.html", context)
     if answer.error:
