@@ -583,6 +583,14 @@ class ScheduleForm(forms.Form):
             kwargs["initial"] = schedule_initial(instance)
         super().__init__(*args, **kwargs)
         self.fields["schedule_timezone"].choices = timezone_choices()
+        self.min_interval_message = (
+            f"The shortest interval is {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
+        )
+        self.fields[
+            "interval_every"
+        ].help_text = f"At least {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes in all."
+        # Set by clean(): the live preview repeats the minimum when the chosen interval is below.
+        self.interval_too_short = False
 
     def clean(self):
         cleaned = super().clean()
@@ -597,7 +605,8 @@ class ScheduleForm(forms.Form):
                 minutes = every * _UNIT_MINUTES[unit]
                 floor = settings.IMPORT_MIN_INTERVAL_MINUTES
                 if minutes < floor:
-                    self.add_error("interval_every", f"The shortest interval is {floor} minutes.")
+                    self.interval_too_short = True
+                    self.add_error("interval_every", self.min_interval_message)
                 elif minutes > MAX_INTERVAL_MINUTES:
                     self.add_error("interval_every", "The longest interval is one year.")
         elif kind == Import.ScheduleKind.CUSTOM:

@@ -499,7 +499,9 @@ def test_next_five_runs_preview_htmx(editor_client, draft):
     assert "<html" not in body and 'id="next-runs"' in body
     assert body.count("<li>") == 5
     bad = editor_client.post(url, schedule_data(interval_every="1"), HTTP_HX_REQUEST="true")
-    assert "Complete the schedule" in bad.content.decode()
+    assert "The shortest interval is 15 minutes." in bad.content.decode()
+    incomplete = schedule_data(schedule_kind="custom", weekdays=[])
+    assert "Complete the schedule" in editor_client.post(url, incomplete).content.decode()
     draft.refresh_from_db()
     assert draft.schedule_kind == "manual"  # the preview saves nothing
 
