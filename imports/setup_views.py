@@ -606,6 +606,7 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
             formset=formset,
             rows=rows,
             data_types=DATA_TYPES,
+            max_columns=f"{settings.IMPORT_MAX_MAPPING_COLUMNS:,}",
             columns_error=answer.error,
         ),
     )
