@@ -71,7 +71,7 @@ def test_a_1000_column_source_is_mapped_end_to_end(editor_client, wide_import):
     page = editor_client.get(url).content.decode()
     assert len(re.findall(r'name="col-\d+-column"', page)) == WIDTH  # one row per column
     assert 'name="col-999-target"' in page
-    assert "(1000 of at most 2,000)" in page
+    assert "(1,000 of at most 2,000)" in page
     data = browser_post(wide_columns())
     assert len(data) > 5_000  # five times Django's default limit
     response = editor_client.post(url, data)
