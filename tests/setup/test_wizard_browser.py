@@ -113,3 +113,34 @@ def test_map_1000_columns_dry_run_and_schedule_minimum(
         connections.close_all()
         browser.close()
     assert len(list(shots.glob("*.png"))) == 5
+
+
+def test_test_connection_marks_each_wrong_field(
+    role_groups_survive_flush, transactional_db, live_server, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=30_000)
+    for name in (VIEWER_GROUP, EDITOR_GROUP):
+        Group.objects.get_or_create(name=name)
+    factories.make_user("ds-editor", role=EDITOR_GROUP)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
+        page.goto(live_server.url + reverse("datasources-create") + "?partner=postgresql")
+        page.fill("#id_username", "ds-editor")
+        page.fill("#id_password", factories.PASSWORD)
+        page.click("button[type=submit]")
+        page.fill("#id_port", "99999999")
+        page.fill("#id_password", "typed secret")
+        page.click("button:has-text('Test connection')")
+        expect(page.locator("#test-result")).to_contain_text("Fix these fields first.")
+        expect(page.locator("#id_port_errors")).to_have_text("Enter a port number from 1 to 65535.")
+        expect(page.locator("#id_host_errors")).to_have_text("This field is required.")
+        # Nothing typed is lost: only the error slots were swapped.
+        expect(page.locator("#id_password")).to_have_value("typed secret")
+        expect(page.locator("#id_port")).to_have_value("99999999")
+        page.screenshot(path=str(tmp_path / "datasource-test-marks.png"), full_page=True)
+        connections.close_all()
+        browser.close()
