@@ -123,8 +123,9 @@ def test_no_page_answers_500_for_a_stored_year_10000(client, superuser, far_impo
 
 
 def test_overview_and_wizard_say_the_stored_time_is_out_of_range(editor_client, far_import):
-    overview = editor_client.get(reverse("stats-overview", args=[far_import.code]))
-    assert "stored run-once time out of range" in overview.content.decode()
+    overview = editor_client.get(reverse("stats-overview", args=[far_import.code])).content
+    assert "Manually Trigger (stored run-once time out of range)" in overview.decode()
+    assert "<dt>Next run</dt><dd>out of range</dd>" in overview.decode()
     wizard = editor_client.get(reverse("imports-wizard", args=[far_import.code, "schedule"]))
     body = wizard.content.decode()
     assert "The stored “run once at” time is after the year 2999" in body
@@ -152,3 +153,12 @@ def test_far_past_value_loads_too(far_import):
         )
     far_import.refresh_from_db()
     assert far_import.next_run_at.year == 1
+
+
+def test_interval_schedule_restarts_from_now_after_a_far_future_slot(far_import):
+    far_import.schedule_kind = Import.ScheduleKind.INTERVAL
+    far_import.interval_every, far_import.interval_unit = 30, Import.IntervalUnit.MINUTES
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    assert far_import.next_run_at == FAR_FUTURE
+    assert next_run_after(far_import, now) == datetime(2030, 1, 1, 0, 30, tzinfo=UTC)
+    assert "next run time is after the year 2999" in stored_schedule_problem(far_import)
