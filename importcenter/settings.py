@@ -164,6 +164,11 @@ IMPORT_MIN_INTERVAL_MINUTES = envint("IMPORT_MIN_INTERVAL_MINUTES", 15, minimum=
 IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 10_000, minimum=100)
 IMPORT_CHUNK_SIZE = envint("IMPORT_CHUNK_SIZE", 100_000, minimum=1000)
 IMPORT_HEARTBEAT_TIMEOUT_SECONDS = envint("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=10)
+# The widest source the wizard maps. Its Mapping step posts 5 fields per column (column, include,
+# target, data type, date format) plus a dozen for the header and CSRF: Django's default limit
+# of 1,000 fields refused sources of ~198 columns and more, losing the whole mapping.
+IMPORT_MAX_MAPPING_COLUMNS = envint("IMPORT_MAX_MAPPING_COLUMNS", 2_000, minimum=200)
+DATA_UPLOAD_MAX_NUMBER_FIELDS = IMPORT_MAX_MAPPING_COLUMNS * 5 + 100
 DEMO_WAREHOUSE_PATH = Path(envstr("DEMO_WAREHOUSE_PATH", str(VAR_DIR / "demo_warehouse.duckdb")))
 
 # --- Auth, i18n, static ---------------------------------------------------------------------

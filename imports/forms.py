@@ -18,6 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from imports.models import Datasource, Import, Partner
+from imports.scheduling import LATEST_SCHEDULE_YEAR
 
 MAX_SOURCE_CHARS = 100_000
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -245,7 +246,16 @@ class PostgresForm(DatasourceForm):
     SSLMODES = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"]
 
     host = _text("Host")
-    port = forms.IntegerField(label="Port", min_value=1, max_value=65535, initial=5432)
+    port = forms.IntegerField(
+        label="Port",
+        min_value=1,
+        max_value=65535,
+        initial=5432,
+        error_messages={
+            key: "Enter a port number from 1 to 65535."
+            for key in ("invalid", "min_value", "max_value")
+        },
+    )
     database = _text("Database")
     user = _text("User")
     password = forms.CharField(label="Password", widget=SecretInput, max_length=1024)
@@ -485,12 +495,20 @@ def column_mapping_formset(column_count: int) -> type[forms.BaseFormSet]:
 # --- Wizard step 3: dry run -------------------------------------------------------------------
 
 
+_SAMPLE_RANGE = f"Enter a whole number of rows from 1 to {MAX_SAMPLE_ROWS:,}."
+
+
 class DryRunForm(forms.Form):
     sample_size = forms.IntegerField(
         min_value=1,
         max_value=MAX_SAMPLE_ROWS,
         initial=DEFAULT_SAMPLE_ROWS,
         label="Sample size (rows)",
+        help_text=f"From 1 to {MAX_SAMPLE_ROWS:,} rows, read from the start of the source.",
+        # One message for every way of missing the range: it says what is allowed.
+        error_messages={
+            key: _SAMPLE_RANGE for key in ("required", "invalid", "min_value", "max_value")
+        },
     )
 
 
@@ -546,7 +564,16 @@ class ScheduleForm(forms.Form):
     manual_run_at = forms.DateTimeField(
         required=False,
         label="Run once at (optional)",
-        help_text="Leave blank to run only when someone clicks Run now.",
+        help_text=(
+            f"Any time from now to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59, in the time zone below. "
+            "Leave blank to run only when someone clicks Run now."
+        ),
+        error_messages={
+            "invalid": (
+                f"Enter a date and time from now to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59, "
+                "as YYYY-MM-DD HH:MM."
+            )
+        },
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
@@ -556,6 +583,14 @@ class ScheduleForm(forms.Form):
             kwargs["initial"] = schedule_initial(instance)
         super().__init__(*args, **kwargs)
         self.fields["schedule_timezone"].choices = timezone_choices()
+        self.min_interval_message = (
+            f"The shortest interval is {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
+        )
+        self.fields[
+            "interval_every"
+        ].help_text = f"At least {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes in all."
+        # Set by clean(): the live preview repeats the minimum when the chosen interval is below.
+        self.interval_too_short = False
 
     def clean(self):
         cleaned = super().clean()
@@ -570,7 +605,8 @@ class ScheduleForm(forms.Form):
                 minutes = every * _UNIT_MINUTES[unit]
                 floor = settings.IMPORT_MIN_INTERVAL_MINUTES
                 if minutes < floor:
-                    self.add_error("interval_every", f"The shortest interval is {floor} minutes.")
+                    self.interval_too_short = True
+                    self.add_error("interval_every", self.min_interval_message)
                 elif minutes > MAX_INTERVAL_MINUTES:
                     self.add_error("interval_every", "The longest interval is one year.")
         elif kind == Import.ScheduleKind.CUSTOM:
@@ -586,7 +622,14 @@ class ScheduleForm(forms.Form):
         elif kind == Import.ScheduleKind.MANUAL:
             at = cleaned.get("manual_run_at")
             tz_name = cleaned.get("schedule_timezone")
-            if at is not None and tz_name:
+            if at is not None and at.year > LATEST_SCHEDULE_YEAR:
+                # Checked on the wall time, before any zone conversion could overflow.
+                self.add_error(
+                    "manual_run_at",
+                    f"Choose a time up to 31 Dec {LATEST_SCHEDULE_YEAR} 23:59; later times "
+                    "cannot be scheduled.",
+                )
+            elif at is not None and tz_name:
                 # The picker shows wall time in the chosen zone, not the server's.
                 at = timezone.make_aware(at.replace(tzinfo=None), zoneinfo.ZoneInfo(tz_name))
                 if at <= timezone.now():

@@ -10,6 +10,11 @@
   end (the 31st in February) runs on the month's last day, so "the 31st" means "month end".
   (croniter would silently skip such months, which no one scheduling a monthly export wants.)
 - Manually Trigger: once at `manual_run_at` when that is still in the future, otherwise never.
+
+Every time a user schedules lies before `SCHEDULE_LIMIT` (31 Dec 2999 in every time zone): far
+enough for any real plan, and far from Python's year-9999 limit, so adding an interval or
+converting to any zone cannot overflow. Forms refuse later times; a later value already stored
+(see `imports.dbtypes`) is never scheduled and `stored_schedule_problem` says so.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ _UNIT = {
     Import.IntervalUnit.DAYS: timedelta(days=1),
     Import.IntervalUnit.WEEKS: timedelta(weeks=1),
 }
+LATEST_SCHEDULE_YEAR = 2999
+# 2 January 3000 UTC: 31 Dec 2999 23:59 wall time in the westernmost zone (UTC-12) is before it.
+SCHEDULE_LIMIT = datetime(LATEST_SCHEDULE_YEAR + 1, 1, 2, tzinfo=UTC)
 # A custom schedule matches at least once a month; look one leap year ahead at most.
 _HORIZON_DAYS = 367
 
@@ -65,6 +73,27 @@ def schedule_errors(imp: Import) -> list[str]:
     return errors
 
 
+def is_schedulable(value: datetime | None) -> bool:
+    """False for a stored time past what the product schedules (saved before forms bounded it)."""
+    return value is None or value < SCHEDULE_LIMIT
+
+
+def stored_schedule_problem(imp: Import) -> str:
+    """What is wrong with the stored schedule times, for the pages that show them; "" if fine."""
+    if imp.schedule_kind == Import.ScheduleKind.MANUAL and not is_schedulable(imp.manual_run_at):
+        return (
+            f"The stored “run once at” time is after the year {LATEST_SCHEDULE_YEAR}, out of the "
+            "range Import Center can schedule: it will not run at that time. Choose a new time "
+            "on the Schedule step."
+        )
+    if not is_schedulable(imp.next_run_at):
+        return (
+            f"The stored next run time is after the year {LATEST_SCHEDULE_YEAR}, out of the range "
+            "Import Center can schedule. Save the Schedule step again to recompute it."
+        )
+    return ""
+
+
 def next_run_after(imp: Import, now: datetime) -> datetime | None:
     """The first time strictly after `now` at which `imp` is due, in UTC; None for never."""
     kind = imp.schedule_kind
@@ -73,7 +102,8 @@ def next_run_after(imp: Import, now: datetime) -> datetime | None:
     if kind == Import.ScheduleKind.CUSTOM:
         return _next_custom(imp, now)
     if kind == Import.ScheduleKind.MANUAL:
-        return imp.manual_run_at if imp.manual_run_at and imp.manual_run_at > now else None
+        at = imp.manual_run_at
+        return at if at and at > now and is_schedulable(at) else None
     return None
 
 

@@ -14,6 +14,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -23,10 +24,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import reswap
 
 from imports import services
 from imports.fields import SecretUnreadable
 from imports.forms import (
+    DATA_TYPES,
     DATASOURCE_FORMS,
     DryRunForm,
     DuplicateForm,
@@ -287,19 +290,20 @@ def datasource_test_form(request: HttpRequest) -> HttpResponse:
     if instance is not None and instance.partner != form_class.partner:
         return HttpResponseBadRequest("Partner does not match the datasource.")
     form = form_class(request.POST, request.FILES or None, instance=instance)
-    valid = form.is_valid()
-    if not valid:
-        # A name clash does not stop a connection test; anything else does.
-        only_name = set(form.errors) <= {"name"}
-        if not only_name:
-            answer = WarehouseAnswer(error="Fix the highlighted fields first.", kind="form")
-            return _render_test_result(request, answer, None)
+    # A name clash (or no name yet) does not stop a connection test; anything else does.
+    if not form.is_valid() and not set(form.errors) <= {"name"}:
+        if not request.htmx:
+            # Without JavaScript: the form again, every wrong field marked and explained.
+            return _render_datasource_form(request, form, instance)
+        answer = WarehouseAnswer(error="Fix these fields first.", kind="form")
+        return _render_test_result(request, answer, None, form)
     answer = _warehouse(form.unsaved(), lambda c: c.test_connection())
-    return _render_test_result(request, answer, instance)
+    return _render_test_result(request, answer, instance, form)
 
 
-def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
-    context = {"answer": answer, "datasource": ds}
+def _render_test_result(request, answer: WarehouseAnswer, ds, form=None) -> HttpResponse:
+    # With `form`, the field errors also go out of band under each field (cleared when none).
+    context = {"answer": answer, "datasource": ds, "form": form}
     if request.htmx:
         return render(request, "imports/setup/_test_result.html", context)
     if answer.error:
@@ -313,7 +317,10 @@ def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
 
 
 def _wizard_context(imp: Import | None, step: str, **extra) -> dict:
+    from imports.scheduling import stored_schedule_problem
+
     return {
+        "schedule_problem": stored_schedule_problem(imp) if imp is not None else "",
         "imp": imp,
         "step": step,
         "steps": STEPS,
@@ -338,7 +345,7 @@ def import_create(request: HttpRequest) -> HttpResponse:
     _require_viewer(request)
     _require_editor(request)
     form = SourceForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _source_readable(request, form):
         c = form.cleaned_data
         try:
             with transaction.atomic():
@@ -385,7 +392,7 @@ def import_wizard(request: HttpRequest, code, step: str) -> HttpResponse:
 
 def _step_source(request: HttpRequest, imp: Import) -> HttpResponse:
     form = SourceForm(request.POST or None, instance=imp)
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and _source_readable(request, form):
         c = form.cleaned_data
         imp.nickname = c["nickname"]
         imp.datasource = c["datasource"]
@@ -401,6 +408,36 @@ def _step_source(request: HttpRequest, imp: Import) -> HttpResponse:
             return redirect(_next_url(imp, request, "source"))
     return render(
         request, "imports/setup/step_source.html", _wizard_context(imp, "source", form=form)
+    )
+
+
+def _source_readable(request: HttpRequest, form: SourceForm) -> bool:
+    """ "Save and continue" reads the source's columns, as Mapping will, and puts the warehouse's
+    error on the source field instead of advancing to a Mapping step that cannot load.
+
+    "Save as draft" skips the check: a user may park a source the warehouse cannot read yet.
+    """
+    if "draft" in request.POST:
+        return True
+    c = form.cleaned_data
+    answer = _warehouse(c["datasource"], lambda conn: conn.columns(c["source"]))
+    if answer.error:
+        form.add_error("source", f"The warehouse could not read this source: {answer.error}")
+        return False
+    if not answer.value:
+        form.add_error("source", "The source has no columns to map.")
+        return False
+    if len(answer.value) > settings.IMPORT_MAX_MAPPING_COLUMNS:
+        form.add_error("source", _too_many_columns(len(answer.value)))
+        return False
+    return True
+
+
+def _too_many_columns(count: int) -> str:
+    return (
+        f"The source has {count:,} columns; Import Center maps at most "
+        f"{settings.IMPORT_MAX_MAPPING_COLUMNS:,}. Read from a query that lists only the "
+        "columns to import."
     )
 
 
@@ -506,6 +543,13 @@ def _initial_rows(imp: Import, columns: list[tuple[str, str]], specials: set[str
 def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
     answer = _source_columns(imp)
     columns: list[tuple[str, str]] = answer.value or []
+    if len(columns) > settings.IMPORT_MAX_MAPPING_COLUMNS:
+        # Said before the user fills anything: the POST of a wider form would be refused.
+        return render(
+            request,
+            "imports/setup/step_mapping.html",
+            _wizard_context(imp, "mapping", too_many_columns=_too_many_columns(len(columns))),
+        )
     if not columns:
         # Warehouse unreachable: the saved mapping can still be reviewed and edited.
         columns = [(row["column"], "") for row in mapping_rows(imp)]
@@ -556,7 +600,14 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
         request,
         "imports/setup/step_mapping.html",
         _wizard_context(
-            imp, "mapping", form=form, formset=formset, rows=rows, columns_error=answer.error
+            imp,
+            "mapping",
+            form=form,
+            formset=formset,
+            rows=rows,
+            data_types=DATA_TYPES,
+            max_columns=f"{settings.IMPORT_MAX_MAPPING_COLUMNS:,}",
+            columns_error=answer.error,
         ),
     )
 
@@ -731,12 +782,17 @@ def _step_dry_run(request: HttpRequest, imp: Import) -> HttpResponse:
     result = None
     if request.method == "POST" and ("draft" in request.POST or "next" in request.POST):
         return redirect(_next_url(imp, request, "dry-run"))
-    form = DryRunForm(request.POST or None, initial={"sample_size": 1000})
+    form = DryRunForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         result = _dry_run(imp, form.cleaned_data["sample_size"])
     context = _wizard_context(imp, "dry-run", form=form, result=result)
     if request.htmx and request.method == "POST":
-        return render(request, "imports/setup/step_dry_run.html#results", context)
+        # The sample-size field comes back out of band, with its error or without one.
+        response = render(request, "imports/setup/_dry_run_htmx.html", context)
+        if form.errors:
+            # A refused size leaves the previous result on screen instead of an empty area.
+            reswap(response, "none")
+        return response
     return render(request, "imports/setup/step_dry_run.html", context)
 
 

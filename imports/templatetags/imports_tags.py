@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from imports.models import Import
+from imports.scheduling import is_schedulable
 from validation.health import Health
 
 register = template.Library()
@@ -44,6 +45,9 @@ def describe_schedule(imp: Import) -> str:
         else:
             when = _join([_WEEKDAYS[d] for d in days if 0 <= d < 7])
         return f"{when} at {imp.custom_time:%H:%M} ({imp.schedule_timezone})"
+    # The listing passes light rows without this field: they show the plain wording.
+    if not is_schedulable(getattr(imp, "manual_run_at", None)):
+        return "Manually Trigger (stored run-once time out of range)"
     return "Manually Trigger"
 
 
@@ -62,6 +66,9 @@ def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M", empty: str =
     """A date in the viewer's time zone; the exact time (with seconds and zone) on hover."""
     if value is None:
         return empty
+    if not is_schedulable(value):
+        # A time stored before forms bounded it (see imports.dbtypes): say so, show no date.
+        return "out of range"
     local = timezone.localtime(value)
     return format_html(
         '<time datetime="{}" title="{}">{}</time>',
