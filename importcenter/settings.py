@@ -160,6 +160,11 @@ IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 10_000, minimum=100)
 IMPORT_CHUNK_SIZE = envint("IMPORT_CHUNK_SIZE", 100_000, minimum=1000)
 IMPORT_HEARTBEAT_TIMEOUT_SECONDS = envint("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=10)
 DEMO_WAREHOUSE_PATH = Path(envstr("DEMO_WAREHOUSE_PATH", str(VAR_DIR / "demo_warehouse.duckdb")))
+# Folders whose files DuckDB datasources may open (relative ones are taken from the project
+# folder). The application's secrets under VAR_DIR stay unreadable whatever is listed here.
+DUCKDB_ALLOWED_ROOTS = [
+    str((BASE_DIR / root).resolve()) for root in envlist("DUCKDB_ALLOWED_ROOTS", [str(VAR_DIR)])
+]
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

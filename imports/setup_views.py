@@ -25,6 +25,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from imports import services
+from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.forms import (
     DATASOURCE_FORMS,
@@ -124,10 +125,10 @@ class WarehouseAnswer:
 
 def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
     """Run `call(connector)` against the datasource; any failure becomes a user-facing error."""
-    from connectors import ConnectorError, get_connector
+    from connectors import ConnectorError
 
     try:
-        with get_connector(ds.partner, ds.settings, ds.get_secret()) as connector:
+        with connector_for(ds) as connector:
             return WarehouseAnswer(value=call(connector))
     except ConnectorError as exc:
         return WarehouseAnswer(error=exc.message, kind=exc.kind)
@@ -292,7 +293,17 @@ def datasource_test_form(request: HttpRequest) -> HttpResponse:
         # A name clash does not stop a connection test; anything else does.
         only_name = set(form.errors) <= {"name"}
         if not only_name:
-            answer = WarehouseAnswer(error="Fix the highlighted fields first.", kind="form")
+            # Said here too: the form's own highlights are not on screen after an htmx test.
+            problems = [
+                f"{form.fields[key].label}: {' '.join(errors)}"
+                if key in form.fields
+                else " ".join(errors)
+                for key, errors in form.errors.items()
+                if key != "name"
+            ]
+            answer = WarehouseAnswer(
+                error="Fix these fields first: " + " ".join(problems), kind="form"
+            )
             return _render_test_result(request, answer, None)
     answer = _warehouse(form.unsaved(), lambda c: c.test_connection())
     return _render_test_result(request, answer, instance)

@@ -440,7 +440,9 @@ def test_test_connection_of_unsaved_form(editor_client, warehouse_path, tmp_path
     ok = editor_client.post(url, {"name": "x", "path": str(warehouse_path)}, HTTP_HX_REQUEST="true")
     assert "Connection succeeded." in ok.content.decode()
     bad = editor_client.post(url, {"name": "x", "path": ""}, HTTP_HX_REQUEST="true")
-    assert "Fix the highlighted fields first." in bad.content.decode()
+    assert "Fix these fields first: File path or glob: This field is required." in (
+        bad.content.decode()
+    )
     assert not Datasource.objects.exists()
 
 
