@@ -322,3 +322,13 @@ def test_only_editors_reach_the_preview(db, request, area, client_name):
     )
     assert response.status_code in (302, 403)
     assert "a@example.com" not in response.content.decode()
+
+
+def test_roots_stored_in_a_datasource_are_ignored(editor_client, area):
+    ds = factories.make_datasource(
+        partner="duckdb",
+        settings={"path": str(area.outside), "allowed_roots": ["/"], "forbidden_roots": []},
+    )
+    body = _preview(editor_client, ds, "data", kind="table")
+    _assert_no_secret(body)
+    assert "outside the folders DuckDB datasources may read" in body
