@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -62,7 +62,7 @@ def _real(path: str) -> str:
 
 
 def _check_place(
-    real: str, shown: str, allowed_roots: list[str] | None, forbidden_roots: list[str]
+    real: str, shown: str, allowed_roots: Sequence[str] | None, forbidden_roots: Sequence[str]
 ) -> None:
     """Refuse a resolved path outside the allowed roots or inside a forbidden one."""
     if any(_under(real, _real(f)) for f in forbidden_roots):
@@ -78,7 +78,7 @@ def _check_place(
 
 
 def check_path(
-    path: str, allowed_roots: list[str] | None = None, forbidden_roots: list[str] = ()
+    path: str, allowed_roots: Sequence[str] | None = None, forbidden_roots: Sequence[str] = ()
 ) -> None:
     """Refuse a datasource path that could reach files other than its own, before anything is
     opened: a wildcard above the file name, or a place outside ``allowed_roots`` or inside
@@ -98,7 +98,7 @@ def check_path(
             "config", "A wildcard selects Parquet or CSV files; a DuckDB file is one path."
         )
     # A wildcard name is checked by its folder now, and each file it matches when opened.
-    _check_place(_real(folder if wild else path), path, allowed_roots, list(forbidden_roots))
+    _check_place(_real(folder if wild else path), path, allowed_roots, forbidden_roots)
 
 
 def _reader(path: str) -> str | None:
@@ -145,6 +145,24 @@ class DuckDBConnector(Connector):
             raise self.error("not_found", f"No file matches {self.path}.")
         return files
 
+    def _open_files(self, reader: str) -> duckdb.DuckDBPyConnection:
+        """An in-memory database with the matched files as the view ``data``, locked."""
+        files = _list_literal(self._files())
+        conn = duckdb.connect(config=_CONFIG)
+        try:
+            # DDL and SET take no bound parameters, so the paths go in as string literals.
+            # Exactly these files, not their folder: DuckDB refuses any other path, ``..``
+            # included, once external access is off.
+            conn.execute(f"SET allowed_paths = {files}")
+            conn.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM {reader}({files})")  # noqa: S608
+            conn.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")  # noqa: S608 - fixed name
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
             return self._conn
@@ -167,16 +185,7 @@ class DuckDBConnector(Connector):
                     },
                 )
             else:
-                files = _list_literal(self._files())
-                conn = duckdb.connect(config=_CONFIG)
-                # DDL and SET take no bound parameters, so the paths go in as string literals.
-                # Exactly these files, not their folder: DuckDB refuses any other path,
-                # ``..`` included, once external access is off.
-                conn.execute(f"SET allowed_paths = {files}")
-                conn.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM {reader}({files})")  # noqa: S608
-                conn.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")  # noqa: S608 - fixed name
-                conn.execute("SET enable_external_access = false")
-                conn.execute("SET lock_configuration = true")
+                conn = self._open_files(reader)
         except ConnectorError:
             raise
         except duckdb.IOException as exc:
