@@ -332,3 +332,15 @@ def test_roots_stored_in_a_datasource_are_ignored(editor_client, area):
     body = _preview(editor_client, ds, "data", kind="table")
     _assert_no_secret(body)
     assert "outside the folders DuckDB datasources may read" in body
+
+
+def test_a_file_the_settings_read_a_secret_from_is_refused(editor_client, area, monkeypatch):
+    # importcenter.env reads SECRET_KEY from the file named by SECRET_KEY_FILE, if set.
+    secret_file = area.root / "secret_key.csv"
+    secret_file.write_text(f"key\n{APP_SECRET}\n")
+    monkeypatch.setenv("SECRET_KEY_FILE", str(secret_file))
+    response = _create(editor_client, str(secret_file))
+    assert "may not read" in response.content.decode()
+    body = _preview(editor_client, _saved(area.root / "*.csv"), "data", kind="table")
+    _assert_no_secret(body)
+    assert "may not read" in body
