@@ -2,17 +2,26 @@
 
 Settings: ``path``. A ``.duckdb``/``.db`` file is opened read-only and its tables are the
 sources. A Parquet or CSV path or glob (``/data/events/*.parquet``) is exposed as one view
-named ``data``: the source is then ``data`` or a SELECT over it.
+named ``data``: the source is then ``data`` or a SELECT over it. Only the file name may hold a
+wildcard, so a datasource is always one file or files of one folder.
 
-Once the data is attached, file access is switched off and the configuration locked, so an
-import's SQL cannot read other files on the server (``read_csv('/etc/passwd')``).
+File access is exactly the datasource's own files: a ``.duckdb`` file is opened with external
+access off from the start; a glob is expanded when the connection opens and DuckDB may read
+exactly the files it matched (``allowed_paths``), never their folder, so
+``read_text('<folder>/../secret.txt')`` is refused. The configuration is then locked, so an
+import's SQL cannot widen it (``SET``, ``ATTACH``, ``COPY``, ``INSTALL``/``LOAD``, readers).
+
+Two more settings, given by the application rather than typed by users, bound where the files
+may be: ``allowed_roots`` (folders the files must lie under, after symlinks and ``..`` are
+resolved; absent means anywhere) and ``forbidden_roots`` (folders and files never opened, such
+as the application's own secrets). ``check_path`` applies the same rule before a path is saved.
 """
 
 from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +38,7 @@ from connectors.base import (
 )
 
 FILE_VIEW = "data"
+_WILDCARDS = frozenset("*?[]{}")
 _READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".tsv": "read_csv"}
 # Results the run engine does not take as Python objects are cast to text in the query.
 _TEXT_TYPES = {"UUID", "TIME", "TIME WITH TIME ZONE", "INTERVAL", "BLOB", "BIT", "JSON"}
@@ -42,6 +52,71 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _real(path: str) -> str:
+    """``path`` made absolute, with ``~``, ``..`` and every symlink resolved."""
+    return os.path.realpath(os.path.expanduser(path))
+
+
+def _check_place(
+    real: str, shown: str, allowed_roots: Sequence[str] | None, forbidden_roots: Sequence[str]
+) -> None:
+    """Refuse a resolved path outside the allowed roots or inside a forbidden one."""
+    if any(_under(real, _real(f)) for f in forbidden_roots):
+        raise ConnectorError("config", f"{shown} is in a folder that datasources may not read.")
+    if allowed_roots is not None and not any(_under(real, _real(r)) for r in allowed_roots):
+        roots = ", ".join(allowed_roots) or "(none)"
+        raise ConnectorError(
+            "config",
+            f"{shown} is outside the folders DuckDB datasources may read: {roots}. "
+            "Move the files there, or ask the administrator to add their folder to "
+            "DUCKDB_ALLOWED_ROOTS.",
+        )
+
+
+def check_path(
+    path: str, allowed_roots: Sequence[str] | None = None, forbidden_roots: Sequence[str] = ()
+) -> None:
+    """Refuse a datasource path that could reach files other than its own, before anything is
+    opened: a wildcard above the file name, or a place outside ``allowed_roots`` or inside
+    ``forbidden_roots`` (after symlinks and ``..`` are resolved). Raises ConnectorError."""
+    if "\x00" in path:
+        raise ConnectorError("config", "The path contains a NUL character.")
+    folder, name = os.path.split(os.path.expanduser(path))
+    if _WILDCARDS & set(folder):
+        raise ConnectorError(
+            "config",
+            f"Only the file name may contain a wildcard: {path} has one in a folder name. "
+            "Give the folder itself, e.g. /data/exports/*.csv.",
+        )
+    wild = bool(_WILDCARDS & set(name))
+    if wild and _reader(path) is None:
+        raise ConnectorError(
+            "config", "A wildcard selects Parquet or CSV files; a DuckDB file is one path."
+        )
+    # A wildcard name is checked by its folder now, and each file it matches when opened.
+    _check_place(_real(folder if wild else path), path, allowed_roots, forbidden_roots)
+
+
+def _reader(path: str) -> str | None:
+    lower = path.lower()
+    for ext, fn in _READERS.items():
+        if lower.endswith(ext) or lower.endswith(ext + ".gz"):
+            return fn
+    return None
+
+
+def _list_literal(items: list[str]) -> str:
+    return "[" + ", ".join(_literal(item) for item in items) + "]"
+
+
+# Extensions are never installed or loaded on the fly: each one is code that reaches files.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
 class DuckDBConnector(Connector):
     partner = "duckdb"
     dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
@@ -53,37 +128,64 @@ class DuckDBConnector(Connector):
         if not path or not isinstance(path, str):
             raise ConnectorError("config", "Set the path of a DuckDB file or Parquet/CSV files.")
         self.path = os.path.expanduser(path)
+        roots = self.settings.get("allowed_roots")
+        self.allowed_roots: list[str] | None = None if roots is None else list(roots)
+        self.forbidden_roots: list[str] = list(self.settings.get("forbidden_roots") or ())
         self._conn: duckdb.DuckDBPyConnection | None = None
 
-    def _reader(self) -> str | None:
-        lower = self.path.lower()
-        for ext, fn in _READERS.items():
-            if lower.endswith(ext) or lower.endswith(ext + ".gz"):
-                return fn
-        return None
+    def _files(self) -> list[str]:
+        """The files the glob matches now, resolved, each checked against the roots."""
+        files = []
+        for match in sorted(glob.glob(self.path)):
+            real = _real(match)
+            _check_place(real, match, self.allowed_roots, self.forbidden_roots)
+            if os.path.isfile(real):
+                files.append(real)
+        if not files:
+            raise self.error("not_found", f"No file matches {self.path}.")
+        return files
+
+    def _open_files(self, reader: str) -> duckdb.DuckDBPyConnection:
+        """An in-memory database with the matched files as the view ``data``, locked."""
+        files = _list_literal(self._files())
+        conn = duckdb.connect(config=_CONFIG)
+        try:
+            # DDL and SET take no bound parameters, so the paths go in as string literals.
+            # Exactly these files, not their folder: DuckDB refuses any other path, ``..``
+            # included, once external access is off.
+            conn.execute(f"SET allowed_paths = {files}")
+            conn.execute(f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM {reader}({files})")  # noqa: S608
+            conn.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")  # noqa: S608 - fixed name
+            conn.execute("SET enable_external_access = false")
+            conn.execute("SET lock_configuration = true")
+        except BaseException:
+            conn.close()
+            raise
+        return conn
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         if self._conn is not None:
             return self._conn
-        reader = self._reader()
+        reader = _reader(self.path)
         try:
+            # Checked on every open: the roots may have changed since the path was saved.
+            check_path(self.path, self.allowed_roots, self.forbidden_roots)
             if reader is None:
-                if not os.path.isfile(self.path):
+                real = _real(self.path)
+                if not os.path.isfile(real):
                     raise self.error("not_found", f"The DuckDB file {self.path} does not exist.")
-                conn = duckdb.connect(self.path, read_only=True)
-            else:
-                if not glob.glob(self.path):
-                    raise self.error("not_found", f"No file matches {self.path}.")
-                conn = duckdb.connect()
-                folder = os.path.dirname(os.path.abspath(self.path.split("*")[0])) + os.sep
-                # DDL and SET take no bound parameters, so the paths go in as string literals.
-                conn.execute(f"SET allowed_directories = [{_literal(folder)}]")
-                conn.execute(
-                    f"CREATE VIEW {FILE_VIEW} AS SELECT * FROM {reader}({_literal(self.path)})"  # noqa: S608
+                # Locked from the start: DuckDB reads its own file and nothing else.
+                conn = duckdb.connect(
+                    real,
+                    read_only=True,
+                    config={
+                        **_CONFIG,
+                        "enable_external_access": False,
+                        "lock_configuration": True,
+                    },
                 )
-                conn.execute(f"SELECT * FROM {FILE_VIEW} LIMIT 0")  # noqa: S608 - fixed name
-            conn.execute("SET enable_external_access = false")
-            conn.execute("SET lock_configuration = true")
+            else:
+                conn = self._open_files(reader)
         except ConnectorError:
             raise
         except duckdb.IOException as exc:

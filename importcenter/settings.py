@@ -170,6 +170,11 @@ IMPORT_HEARTBEAT_TIMEOUT_SECONDS = envint("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 18
 IMPORT_MAX_MAPPING_COLUMNS = envint("IMPORT_MAX_MAPPING_COLUMNS", 2_000, minimum=200)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = IMPORT_MAX_MAPPING_COLUMNS * 5 + 100
 DEMO_WAREHOUSE_PATH = Path(envstr("DEMO_WAREHOUSE_PATH", str(VAR_DIR / "demo_warehouse.duckdb")))
+# Folders whose files DuckDB datasources may open (relative ones are taken from the project
+# folder). The application's secrets under VAR_DIR stay unreadable whatever is listed here.
+DUCKDB_ALLOWED_ROOTS = [
+    str((BASE_DIR / root).resolve()) for root in envlist("DUCKDB_ALLOWED_ROOTS", [str(VAR_DIR)])
+]
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -281,14 +281,14 @@ def _classify(exc: Exception) -> tuple[str, str]:
 
 
 def _run_body(run: ImportRun, fan_out: bool) -> None:
-    from connectors import get_connector
+    from imports.connections import connector_for
 
     ctx = _Context(run)
     ds = run.import_obj.datasource
     snap = run.spec_snapshot
     inc = snap.get("incremental_column") or None
     since = decode_value(run.since) if inc else None
-    with get_connector(snap.get("partner") or ds.partner, ds.settings, ds.get_secret()) as conn:
+    with connector_for(ds, snap.get("partner")) as conn:
         expected = conn.count(snap["source"], since=since, incremental_column=inc)
         _touch(run.pk, expected_total=expected)
         batches = conn.iter_batches(

@@ -278,13 +278,26 @@ class DuckDBForm(DatasourceForm):
     path = _text(
         "File path or glob",
         max_length=1024,
-        help_text="A .duckdb file, or Parquet/CSV files by path or glob (e.g. /data/*.parquet).",
+        help_text="A .duckdb file, or Parquet/CSV files by path or glob (e.g. /data/*.parquet); "
+        "only the file name may hold a wildcard.",
     )
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        roots = ", ".join(settings.DUCKDB_ALLOWED_ROOTS)
+        self.fields["path"].help_text += f" The files must lie under: {roots}."
+
     def clean_path(self):
+        from connectors import ConnectorError
+        from imports.connections import check_duckdb_path
+
         path = self.cleaned_data["path"].strip()
         if not path:
             raise forms.ValidationError("Enter a path.")
+        try:
+            check_duckdb_path(path)
+        except ConnectorError as exc:
+            raise forms.ValidationError(exc.message) from None
         return path
 
 

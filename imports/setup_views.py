@@ -27,6 +27,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap
 
 from imports import services
+from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.forms import (
     DATA_TYPES,
@@ -127,10 +128,10 @@ class WarehouseAnswer:
 
 def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
     """Run `call(connector)` against the datasource; any failure becomes a user-facing error."""
-    from connectors import ConnectorError, get_connector
+    from connectors import ConnectorError
 
     try:
-        with get_connector(ds.partner, ds.settings, ds.get_secret()) as connector:
+        with connector_for(ds) as connector:
             return WarehouseAnswer(value=call(connector))
     except ConnectorError as exc:
         return WarehouseAnswer(error=exc.message, kind=exc.kind)

@@ -74,6 +74,15 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _duckdb_reads_test_folders(settings, tmp_path_factory):
+    # The warehouses of tests are DuckDB files in pytest's temporary folders, outside var/.
+    settings.DUCKDB_ALLOWED_ROOTS = [
+        *settings.DUCKDB_ALLOWED_ROOTS,
+        str(tmp_path_factory.getbasetemp().resolve()),
+    ]
+
+
 @pytest.fixture
 def editor(db):
     return factories.make_user("editor", role="Editor")

@@ -235,6 +235,7 @@ def start_worker(transactional_db, isolated_broker, tmp_path):
             IMPORT_CENTER_VAR_DIR=str(isolated_broker),
             SECRET_KEY=settings.SECRET_KEY,
             FIELD_ENCRYPTION_KEY=",".join(settings.FIELD_ENCRYPTION_KEYS),
+            DUCKDB_ALLOWED_ROOTS=",".join(settings.DUCKDB_ALLOWED_ROOTS),
             PYTHONUNBUFFERED="1",
         )
         env.update(extra_env or {})

@@ -441,6 +441,7 @@ def test_test_connection_of_unsaved_form(editor_client, warehouse_path, tmp_path
     assert "Connection succeeded." in ok.content.decode()
     bad = editor_client.post(url, {"name": "x", "path": ""}, HTTP_HX_REQUEST="true")
     assert "Fix these fields first." in bad.content.decode()
+    assert "File path or glob" in bad.content.decode()
     assert not Datasource.objects.exists()
 
 
