@@ -19,9 +19,13 @@ if TYPE_CHECKING:
 
 
 def forbidden_roots() -> list[str]:
-    """Where the application keeps its own secrets: never readable by a datasource, even when
-    an allowed root contains it (the default root, ``var/``, does)."""
-    places = [str(settings.VAR_DIR / "secrets")]
+    """Where the application keeps its own secrets, queue and store: never readable by a
+    datasource, even when an allowed root contains it (the default root, ``var/``, does)."""
+    places = [str(settings.VAR_DIR / "secrets"), str(settings.VAR_DIR / "broker")]
+    # The embedded SQLite store (and its journal files) holds every import's records.
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        places += [f"{db['NAME']}{suffix}" for suffix in ("", "-wal", "-shm", "-journal")]
     # importcenter.env reads any setting from the file named by ``<NAME>_FILE``.
     places += [value for name, value in os.environ.items() if name.endswith("_FILE") and value]
     return places

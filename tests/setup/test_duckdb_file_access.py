@@ -345,3 +345,28 @@ def test_a_file_the_settings_read_a_secret_from_is_refused(editor_client, area, 
     body = _preview(editor_client, _saved(area.root / "*.csv"), "data", kind="table")
     _assert_no_secret(body)
     assert "may not read" in body
+
+
+# Only read by the path check here: no connection is opened with the overridden settings.
+@pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
+def test_the_embedded_store_and_queue_are_never_datasource_files(settings, tmp_path):
+    """var/ (the default root) also holds the SQLite store and the filesystem broker's queue."""
+    from connectors import ConnectorError
+    from imports.connections import check_duckdb_path
+
+    settings.VAR_DIR = tmp_path
+    settings.DUCKDB_ALLOWED_ROOTS = [str(tmp_path)]
+    store = tmp_path / "importcenter.sqlite3"
+    settings.DATABASES = {
+        **settings.DATABASES,
+        "default": {
+            **settings.DATABASES["default"],
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(store),
+        },
+    }
+    (tmp_path / "broker" / "queue").mkdir(parents=True)
+    check_duckdb_path(str(tmp_path / "warehouse.duckdb"))  # the rest of var/ stays usable
+    for path in (store, f"{store}-wal", tmp_path / "broker" / "queue" / "*.csv"):
+        with pytest.raises(ConnectorError, match="may not read"):
+            check_duckdb_path(str(path))
