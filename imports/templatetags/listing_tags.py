@@ -306,21 +306,28 @@ def sort_headers(context: template.Context, columns: list[dict]) -> SafeString:
     cells = []
     for col in columns:
         sort_qs = _html_escape(querystring(context, o=col["next"], page=None))
-        aria = col["aria_sort"]
-        aria_attr = f' aria-sort="{_html_escape(aria)}"' if aria else ""
-        arrow = _SORT_ARROWS.get(aria, "")
+        # Every sortable header says so before it is clicked: "none" and ↕ until it sorts.
+        aria = col["aria_sort"] or "none"
+        label = _html_escape(str(col["label"]))
         cells.append(
-            f'\n      <th scope="col"{aria_attr}><a href="{sort_qs}" hx-get="{path}{sort_qs}"'
-            ' hx-target="#import-table" hx-swap="outerHTML" hx-push-url="true"'
-            f' data-sort="{_html_escape(col["key"])}">{_html_escape(str(col["label"]))}{arrow}'
+            f'\n      <th scope="col" aria-sort="{_html_escape(aria)}"><a href="{sort_qs}"'
+            f' hx-get="{path}{sort_qs}" hx-target="#import-table" hx-swap="outerHTML"'
+            f' hx-push-url="true" data-sort="{_html_escape(col["key"])}"'
+            f' title="{_SORT_TITLES[aria].format(label)}">{label}{_SORT_ARROWS[aria]}'
             "</a></th>\n      "
         )
     return SafeString("".join(cells))
 
 
 _SORT_ARROWS = {
-    "ascending": ' <span aria-hidden="true">▲</span>',
-    "descending": ' <span aria-hidden="true">▼</span>',
+    "none": ' <span class="sort-sign" aria-hidden="true">↕</span>',
+    "ascending": ' <span class="sort-sign" aria-hidden="true">▲</span>',
+    "descending": ' <span class="sort-sign" aria-hidden="true">▼</span>',
+}
+_SORT_TITLES = {
+    "none": "Sort by {}",
+    "ascending": "Sorted by {}, ascending: click to reverse",
+    "descending": "Sorted by {}, descending: click to reverse",
 }
 
 

@@ -40,7 +40,7 @@ def nicknames(response) -> list[str]:
 def headers(response) -> list[str]:
     html = response.content.decode()
     cells = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", html, re.S)
-    return [re.sub(r"<[^>]+>|[▲▼]", "", c).strip() for c in cells]
+    return [re.sub(r"<[^>]+>|[▲▼↕]", "", c).strip() for c in cells]
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -282,6 +282,28 @@ def test_every_column_sorts_and_marks_its_header(viewer_client, catalogue, key, 
     # A second click on the same header reverses the order.
     reverse_sort = key if direction else f"-{key}"
     assert f"o={reverse_sort.replace('-', '-')}" in html
+
+
+def test_sortable_headers_show_they_sort_before_any_click(viewer_client, catalogue):
+    html = viewer_client.get(reverse(LISTING)).content.decode()
+    headers = re.findall(
+        r'<th scope="col" aria-sort="(\w+)"><a [^>]*data-sort="(\w+)"'
+        r'[^>]*>[^<]*<span class="sort-sign" aria-hidden="true">(.)</span>',
+        html,
+    )
+    assert [key for _, key, _ in headers] == list(SORT_LABELS)
+    assert {(aria, sign) for aria, _, sign in headers} == {("none", "↕")}
+
+
+def test_sorted_header_shows_its_direction_and_the_others_stay_unsorted(viewer_client, catalogue):
+    html = viewer_client.get(reverse(LISTING), {"o": "-nickname"}).content.decode()
+    assert re.search(
+        r'aria-sort="descending"><a [^>]*data-sort="nickname"[^>]*>'
+        r'Nickname <span class="sort-sign" aria-hidden="true">▼</span>',
+        html,
+    )
+    assert html.count('aria-sort="none"') == len(SORT_LABELS) - 1
+    assert html.count('aria-sort="ascending"') == 0
 
 
 def test_sort_by_last_run_puts_never_run_imports_first_ascending(viewer_client, catalogue):
