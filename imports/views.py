@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -191,6 +192,14 @@ def _sort_columns(current: str) -> list[dict]:
 
 
 def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
+    response = _listing_response(request, template, extra)
+    # The page and its table partial share one URL: a browser must not answer Back with the
+    # partial it cached from a poll or a filter change.
+    patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+    return response
+
+
+def _listing_response(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
     if not can_view(request.user):
         raise PermissionDenied
     filterset = ImportFilter(request.GET, queryset=Import.objects.all())
@@ -232,7 +241,8 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
         filters_active=filterset.active,
         columns=_sort_columns(sort),
     )
-    if request.htmx and not request.htmx.boosted:
+    # htmx asks for the whole page when it restores history it has no snapshot of.
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         return render(request, f"{template}#table", context)
     return render(request, template, full_page(context))
 

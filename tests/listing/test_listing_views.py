@@ -350,6 +350,28 @@ def test_htmx_request_gets_only_the_table_partial(viewer_client, catalogue):
     assert set(nicknames(response)) == {"Yellow events", "Blank stopped"}
 
 
+def test_history_restore_request_gets_the_whole_page_with_its_filters(viewer_client, catalogue):
+    # htmx asks with both headers when Back reaches a URL it holds no snapshot of; it swaps
+    # the answer in for the whole body, so a table partial would lose the page around it.
+    response = viewer_client.get(
+        reverse(LISTING) + "?status=draft",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="filters"' in html and '<nav class="mainnav"' in html
+    assert '<option value="draft" selected>' in html
+    assert nicknames(response) == ["Draft one"]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_page_and_partial_vary_on_the_htmx_headers(viewer_client, catalogue, htmx):
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = viewer_client.get(reverse(LISTING), headers=headers)
+    vary = {v.strip() for v in response["Vary"].split(",")}
+    assert {"HX-Request", "HX-History-Restore-Request"} <= vary
+
+
 def test_full_page_links_work_without_javascript(viewer_client, catalogue):
     html = viewer_client.get(reverse(LISTING)).content.decode()
     assert 'hx-push-url="true"' in html
