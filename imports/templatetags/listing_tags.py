@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from html import escape as _html_escape
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django import template
@@ -38,6 +39,7 @@ _ACTIONS = (
     "imports-pause",
     "imports-resume",
     "imports-stop",
+    "imports-cancel-run",
     "imports-run-now",
     "imports-delete",
     "imports-edit",
@@ -66,6 +68,11 @@ def _stop_warning() -> str:
     return render_to_string("imports/_listing_stop_warning.html").strip()
 
 
+@lru_cache(maxsize=1)
+def _cancel_warning() -> str:
+    return render_to_string("imports/_listing_cancel_warning.html").strip()
+
+
 class _RowKit:
     """What every row of one render shares, worked out once: the action URLs (as the text
     around the import's code), the hidden CSRF/`next` inputs, the viewer's time zone, and each
@@ -79,6 +86,7 @@ class _RowKit:
         self.zone = timezone.get_current_timezone()
         self._context = context
         self._hidden: str | None = None
+        self._next_query = ""
         self._actions: dict[str, str] = {}
 
     def url(self, name: str, code: str) -> str:
@@ -92,12 +100,12 @@ class _RowKit:
             fmt = self._actions[status] = _actions_format(self, status)
         if self._hidden is None:
             request = self._context.get("request")
+            here = request.get_full_path() if request is not None else ""
             self._hidden = fast_format(
-                '{}<input type="hidden" name="next" value="{}">',
-                _csrf_input(self._context),
-                request.get_full_path() if request is not None else "",
+                '{}<input type="hidden" name="next" value="{}">', _csrf_input(self._context), here
             )
-        return fmt.format(code=code, nickname=nickname, hidden=self._hidden)
+            self._next_query = _html_escape(urlencode({"next": here}))
+        return fmt.format(code=code, nickname=nickname, hidden=self._hidden, next=self._next_query)
 
 
 def _row_kit(context: template.Context) -> _RowKit:
@@ -131,19 +139,27 @@ def row_actions(context: template.Context, imp: Import) -> SafeString:
 
 def _actions_format(kit: _RowKit, status: str) -> str:
     """A status's actions markup as a `str.format` template with `{code}`, `{nickname}` and
-    `{hidden}` fields. Built from markers that only this function writes (the markup holds no
-    data yet), so no value can be mistaken for one."""
-    code, nickname, hidden = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h"))
+    `{hidden}` fields (and `{next}`, the query string back to this page). Built from markers
+    that only this function writes (the markup holds no data yet), so no value can be mistaken
+    for one."""
+    code, nickname, hidden, back = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h", "q"))
     urls = {name: SafeString(kit.url(name, code)) for name in _ACTIONS}
-    markup = _actions_markup(status, urls, nickname, hidden)
+    markup = _actions_markup(status, urls, nickname, hidden, back)
     markup = markup.replace("{", "{{").replace("}", "}}")
     return (
-        markup.replace(code, "{code}").replace(nickname, "{nickname}").replace(hidden, "{hidden}")
+        markup.replace(code, "{code}")
+        .replace(nickname, "{nickname}")
+        .replace(hidden, "{hidden}")
+        .replace(back, "{next}")
     )
 
 
 def _actions_markup(
-    status: str, urls: dict[str, SafeString], nickname: SafeString, hidden: SafeString
+    status: str,
+    urls: dict[str, SafeString],
+    nickname: SafeString,
+    hidden: SafeString,
+    back: SafeString,
 ) -> str:
     parts: list[SafeString] = []
     if status in _PAUSABLE:
@@ -182,6 +198,21 @@ def _actions_markup(
                 hidden,
             )
         )
+    if status == Import.Status.RUNNING:
+        # Beside Stop: ends this run only; the schedule goes on.
+        parts.append(
+            fast_format(
+                '<form method="post" action="{}" data-confirm="{}" onsubmit="if'
+                " (!window.confirm(this.dataset.confirm)) {{ return false; }}"
+                " this.elements.confirmed.value = '1';\">"
+                '{}<input type="hidden" name="confirmed" value="">'
+                '<button type="submit" class="btn btn-small" title="Cancel this run only: it'
+                ' ends stopped, the schedule goes on.">Cancel run</button></form>',
+                urls["imports-cancel-run"],
+                _cancel_warning(),
+                hidden,
+            )
+        )
     if status in _RUNNABLE:
         parts.append(
             _post_form(
@@ -210,6 +241,16 @@ def _actions_markup(
                 urls["imports-delete"],
                 nickname,
                 hidden,
+            )
+        )
+    else:
+        # A published import has runs to name before it goes: a confirmation page.
+        parts.append(
+            fast_format(
+                '<a class="btn btn-small btn-danger" href="{}?{}" title="Delete the import with'
+                ' its runs and record details (asks first).">Delete</a>',
+                urls["imports-delete"],
+                back,
             )
         )
     return fast_format(

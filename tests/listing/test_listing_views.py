@@ -90,10 +90,34 @@ def test_editor_sees_actions_that_fit_each_status(editor_client, catalogue):
     assert ">Resume<" in paused and ">Pause<" not in paused
     assert ">Resume<" in stopped and ">Stop<" not in stopped
     assert ">Delete<" in draft and ">Run now<" not in draft and ">Pause<" not in draft
-    assert ">Delete<" not in scheduled
+    # A draft's Delete confirms in the browser; a published import's opens a page that names
+    # what goes, and comes back here.
+    assert 'data-confirm="Delete the draft “Draft one”?' in draft
+    delete_url = reverse("imports-delete", args=[catalogue["green"].code])
+    assert f'href="{delete_url}?next=%2Fsettings%2Fpartners%2Fimport-center%2F"' in scheduled
+    assert f'href="{reverse("imports-delete", args=[catalogue["red"].code])}?next=' in paused
+    assert ">Cancel run<" not in scheduled + paused + stopped + draft  # nothing runs
     # Stop asks first and says the run in progress loses its stats (the reference's warning).
     assert "its stats will not be available" in scheduled
     assert 'name="csrfmiddlewaretoken"' in scheduled
+
+
+def test_running_row_offers_cancel_run_beside_stop(editor_client, catalogue):
+    make_running(catalogue["green"])
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    row = re.search(rf'<tr id="import-{catalogue["green"].code}".*?</tr>', html, re.S).group(0)
+    buttons = re.findall(r"<button[^>]*>([^<]+)</button>", row)
+    assert buttons[buttons.index("Stop") + 1] == "Cancel run"
+    cancel = re.search(
+        r'<form method="post" action="([^"]+)" data-confirm="([^"]+)"[^>]*>'
+        r"(?:(?!</form>).)*Cancel run",
+        row,
+        re.S,
+    )
+    assert cancel.group(1) == reverse("imports-cancel-run", args=[catalogue["green"].code])
+    assert "The schedule goes on" in cancel.group(2)
+    # Stop keeps its own warning: the import stops too.
+    assert "No further runs start until it is resumed." in row
 
 
 def test_superuser_is_an_editor(client, superuser, catalogue):
