@@ -360,10 +360,11 @@ def sort_headers(context: template.Context, columns: list[dict]) -> SafeString:
     return SafeString("".join(cells))
 
 
+# A no-break space: a header that wraps keeps its sign beside its last word.
 _SORT_ARROWS = {
-    "none": ' <span class="sort-sign" aria-hidden="true">↕</span>',
-    "ascending": ' <span class="sort-sign" aria-hidden="true">▲</span>',
-    "descending": ' <span class="sort-sign" aria-hidden="true">▼</span>',
+    "none": '\u00a0<span class="sort-sign" aria-hidden="true">↕</span>',
+    "ascending": '\u00a0<span class="sort-sign" aria-hidden="true">▲</span>',
+    "descending": '\u00a0<span class="sort-sign" aria-hidden="true">▼</span>',
 }
 _SORT_TITLES = {
     "none": "Sort by {}",
@@ -429,8 +430,8 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
         f'<td class="health">{fast_health_badge(imp.health)}</td>'
         f'<td class="when">{local_time_markup(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
         f'<td class="datasource">{_html_escape(imp.datasource_name)}</td>'
-        f"<td>{local_time_markup(imp.created_at, zone, '%d %b %Y')}</td>"
-        f"<td>{_username(imp.created_by_name)}</td>"
-        f"<td>{local_time_markup(imp.updated_at, zone, '%d %b %Y')}</td>"
-        f"<td>{_username(imp.updated_by_name)}</td>{actions}</tr>"
+        f'<td class="date">{local_time_markup(imp.created_at, zone, "%d %b %Y")}</td>'
+        f'<td class="user">{_username(imp.created_by_name)}</td>'
+        f'<td class="date">{local_time_markup(imp.updated_at, zone, "%d %b %Y")}</td>'
+        f'<td class="user">{_username(imp.updated_by_name)}</td>{actions}</tr>'
     )

@@ -140,7 +140,7 @@ def test_rows_show_every_column_of_the_reference(editor_client, catalogue, edito
     assert "Snow Prod" in row
     assert row.count("<time ") == 3  # last run, created on, updated on: exact time on hover
     assert re.search(r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d', row)
-    assert f"<td>{editor.username}</td>" in row
+    assert f'<td class="user">{editor.username}</td>' in row
 
 
 def test_health_states_are_written_out_with_their_meaning(viewer_client, catalogue):
@@ -323,7 +323,7 @@ def test_sorted_header_shows_its_direction_and_the_others_stay_unsorted(viewer_c
     html = viewer_client.get(reverse(LISTING), {"o": "-nickname"}).content.decode()
     assert re.search(
         r'aria-sort="descending"><a [^>]*data-sort="nickname"[^>]*>'
-        r'Nickname <span class="sort-sign" aria-hidden="true">▼</span>',
+        r'Nickname\xa0<span class="sort-sign" aria-hidden="true">▼</span>',
         html,
     )
     assert html.count('aria-sort="none"') == len(SORT_LABELS) - 1
