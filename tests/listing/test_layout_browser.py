@@ -87,6 +87,13 @@ def test_long_values_fit_the_window(
         assert link.inner_text().replace("\n", "") == LONG_NICKNAME
         page.screenshot(path=str(tmp_path / f"listing-{width}.png"), full_page=True)
 
+        # A message that names the import (here: paused) does not widen the page either.
+        page.locator(f"#import-{imp.code}").get_by_role("button", name="Pause").click()
+        page.wait_for_selector(".messages")
+        assert LONG_NICKNAME in page.locator(".messages").inner_text().replace("\n", "")
+        scroll, inner = _page_width(page)
+        assert scroll <= inner, f"listing with a message is {scroll} px wide"
+
         # The import's own pages and the wizard heading with the nickname in it.
         for name, args in (
             ("stats-overview", [imp.code]),
