@@ -93,11 +93,13 @@ class _RowKit:
         head, tail = self.urls[name]
         return f"{head}{code}{tail}"
 
-    def actions(self, status: str, code: str, nickname: str) -> str:
-        """The actions `<div>` of a row (`nickname` already escaped)."""
-        fmt = self._actions.get(status)
+    def actions(self, status: str, code: str, nickname: str, run_active: bool = False) -> str:
+        """The actions `<div>` of a row (`nickname` already escaped); `run_active` when a run
+        of the import is in progress (a paused import's run goes on)."""
+        key = (status, run_active)
+        fmt = self._actions.get(key)
         if fmt is None:
-            fmt = self._actions[status] = _actions_format(self, status)
+            fmt = self._actions[key] = _actions_format(self, status, run_active)
         if self._hidden is None:
             request = self._context.get("request")
             here = request.get_full_path() if request is not None else ""
@@ -130,21 +132,24 @@ def _post_form(action: str, hidden: SafeString, button: SafeString) -> SafeStrin
 @register.simple_tag(takes_context=True)
 def row_actions(context: template.Context, imp: Import) -> SafeString:
     """The row's action buttons for editors (nothing for viewers): POST forms with CSRF and
-    `next` (back to this page); Stop and Delete confirm in the browser first."""
+    `next` (back to this page). Stop, Cancel run and a draft's Delete confirm in the browser
+    first; a published import's Delete is a link to a page that asks."""
     kit = _row_kit(context)
     if not kit.can_edit:
         return mark_safe("")
-    return SafeString(kit.actions(imp.status, str(imp.code), _html_escape(imp.nickname)))
+    return SafeString(
+        kit.actions(imp.status, str(imp.code), _html_escape(imp.nickname), bool(imp.current_run_id))
+    )
 
 
-def _actions_format(kit: _RowKit, status: str) -> str:
+def _actions_format(kit: _RowKit, status: str, run_active: bool) -> str:
     """A status's actions markup as a `str.format` template with `{code}`, `{nickname}` and
     `{hidden}` fields (and `{next}`, the query string back to this page). Built from markers
     that only this function writes (the markup holds no data yet), so no value can be mistaken
     for one."""
     code, nickname, hidden, back = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h", "q"))
     urls = {name: SafeString(kit.url(name, code)) for name in _ACTIONS}
-    markup = _actions_markup(status, urls, nickname, hidden, back)
+    markup = _actions_markup(status, urls, nickname, hidden, back, run_active)
     markup = markup.replace("{", "{{").replace("}", "}}")
     return (
         markup.replace(code, "{code}")
@@ -160,6 +165,7 @@ def _actions_markup(
     nickname: SafeString,
     hidden: SafeString,
     back: SafeString,
+    run_active: bool = False,
 ) -> str:
     parts: list[SafeString] = []
     if status in _PAUSABLE:
@@ -198,7 +204,7 @@ def _actions_markup(
                 hidden,
             )
         )
-    if status == Import.Status.RUNNING:
+    if status == Import.Status.RUNNING or (run_active and status in _STOPPABLE):
         # Beside Stop: ends this run only; the schedule goes on.
         parts.append(
             fast_format(
@@ -418,7 +424,11 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
     nickname = _html_escape(imp.nickname)
     status = imp.status
     partner = imp.datasource_partner
-    actions = f"<td>{kit.actions(status, code, nickname)}</td>" if kit.can_edit else ""
+    actions = (
+        f"<td>{kit.actions(status, code, nickname, bool(imp.current_run_id))}</td>"
+        if kit.can_edit
+        else ""
+    )
     return SafeString(
         f'<tr id="import-{code}" data-status="{_html_escape(status)}">'
         f'<td class="nickname"><a href="{kit.url("stats-overview", code)}">{nickname}</a></td>'

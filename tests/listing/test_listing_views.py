@@ -120,6 +120,17 @@ def test_running_row_offers_cancel_run_beside_stop(editor_client, catalogue):
     assert "No further runs start until it is resumed." in row
 
 
+def test_paused_import_with_a_run_in_progress_offers_cancel_run(editor_client, catalogue):
+    red = catalogue["red"]  # paused: its run in progress goes on until it ends or is cancelled
+    run = factories.make_run(red, state=ImportRun.State.RUNNING, total=10, expected_total=100)
+    Import.objects.filter(pk=red.pk).update(current_run=run)
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    row = re.search(rf'<tr id="import-{red.code}".*?</tr>', html, re.S).group(0)
+    assert ">Resume<" in row and ">Cancel run<" in row
+    stopped = re.search(rf'<tr id="import-{catalogue["blank"].code}".*?</tr>', html, re.S)
+    assert ">Cancel run<" not in stopped.group(0)  # nothing running
+
+
 def test_superuser_is_an_editor(client, superuser, catalogue):
     client.force_login(superuser)
     assert ">Pause<" in client.get(reverse(LISTING)).content.decode()
