@@ -231,7 +231,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "filters": {"client_error": {"()": "importcenter.logfilters.ClientErrorWithoutTraceback"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's default config gives `django` a console handler of its own when DEBUG is
+        # on; with the root's console that printed every django record (and a 403's
+        # traceback) twice. Its records reach the root's handler only.
+        "django": {"handlers": [], "propagate": True},
+        "django.request": {"filters": ["client_error"]},
+    },
 }

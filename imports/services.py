@@ -7,10 +7,16 @@ once change the state once. `run_now` returns the new run and refuses with `Acti
 
 from __future__ import annotations
 
+import logging
+from dataclasses import dataclass
+
 from django.db import transaction
+from django.db.models import Count, Sum
 from django.utils import timezone
 
 from imports.models import Import, ImportRun
+
+log = logging.getLogger(__name__)
 
 Status = Import.Status
 
@@ -61,6 +67,21 @@ def stop_import(imp: Import, user=None) -> bool:
     return changed
 
 
+def cancel_run(imp: Import, user=None) -> bool:
+    """Cancel the run in progress only: it ends `stopped` (no health, partial counts kept, its
+    pending chunks revoked: Stop's own engine path), while the import keeps its status and
+    schedule. A Running import is Scheduled again; `next_run_at` does not move. Returns
+    whether a run was stopped."""
+    from imports import engine
+
+    with transaction.atomic():
+        stopped = engine.stop_active_runs(imp)
+    imp.refresh_from_db()
+    if stopped:
+        log.info("run of import %s (%s) cancelled by %s", imp.code, imp.nickname, _who(user))
+    return bool(stopped)
+
+
 def run_now(imp: Import, user=None) -> ImportRun:
     """Trigger a manual run now, through the same path as the schedule. Returns the run."""
     from imports import engine
@@ -89,6 +110,79 @@ def publish_import(imp: Import, user=None) -> bool:
 
 
 def delete_draft(imp: Import, user=None) -> bool:
-    """Delete an import that was never published. Published imports keep their history."""
+    """Delete an import that was never published (no runs, nothing to confirm)."""
     deleted, _ = Import.objects.filter(pk=imp.pk, status=Status.DRAFT).delete()
     return bool(deleted)
+
+
+@dataclass(frozen=True)
+class DeletionScope:
+    """What deleting an import takes with it: its runs and their per-record details."""
+
+    runs: int
+    records: int
+    running: bool
+
+
+def deletion_scope(imp: Import) -> DeletionScope:
+    """The runs and record details that go with `imp` (records as the runs counted them: one
+    aggregate, not a count over millions of detail rows)."""
+    figures = ImportRun.objects.filter(import_obj=imp).aggregate(
+        runs=Count("pk"), records=Sum("total")
+    )
+    running = ImportRun.objects.filter(
+        import_obj=imp, state__in=[ImportRun.State.QUEUED, ImportRun.State.RUNNING]
+    ).exists()
+    return DeletionScope(
+        figures["runs"], figures["records"] or 0, running or bool(imp.current_run_id)
+    )
+
+
+def delete_import(imp: Import, user=None) -> DeletionScope:
+    """Delete an import, published or not, with its runs, their record details and error
+    summaries. Events and profiles it already imported stay (they are keyed by run code and
+    identity, not linked to the run). Refused with ActionRefused while a run is in progress.
+    The deletion is recorded in the admin log (who, what) and in the application log.
+
+    The import's row is locked first, so the schedule cannot start a run meanwhile (its claim
+    is a conditional UPDATE of that row) and two deletions delete once."""
+    from django.contrib.admin.models import DELETION, LogEntry
+
+    with transaction.atomic():
+        locked = Import.objects.select_for_update().filter(pk=imp.pk).first()
+        if locked is None:
+            raise ActionRefused(f"“{imp.nickname}” was already deleted.")
+        scope = deletion_scope(locked)
+        if scope.running:
+            raise ActionRefused(
+                f"A run of “{locked.nickname}” is in progress. Stop it or cancel the run, "
+                "then delete the import."
+            )
+        if user is not None and user.is_authenticated:
+            LogEntry.objects.log_actions(
+                user.pk,
+                [locked],
+                DELETION,
+                change_message=(
+                    f"Deleted the import with {scope.runs} run(s) and {scope.records} "
+                    "record detail(s); imported events and profiles kept."
+                ),
+                single_object=True,
+            )
+        locked.delete()
+    log.info(
+        "import %s (%s, %s) deleted by %s with %d run(s) and %d record detail(s)",
+        imp.code,
+        imp.nickname,
+        imp.get_status_display(),
+        _who(user),
+        scope.runs,
+        scope.records,
+    )
+    return scope
+
+
+def _who(user) -> str:
+    if user is None or not user.is_authenticated:
+        return "the system"
+    return f"{user.get_username()} (id {user.pk})"

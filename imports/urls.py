@@ -12,6 +12,7 @@ urlpatterns = [
     path(f"{_BASE}/pause/", views.pause, name="imports-pause"),
     path(f"{_BASE}/resume/", views.resume, name="imports-resume"),
     path(f"{_BASE}/stop/", views.stop, name="imports-stop"),
+    path(f"{_BASE}/cancel-run/", views.cancel_run, name="imports-cancel-run"),
     path(f"{_BASE}/run-now/", views.run_now, name="imports-run-now"),
     path(f"{_BASE}/delete/", views.delete, name="imports-delete"),
 ]

@@ -1,5 +1,5 @@
 """The Import Center listing (Partners tab and Settings > Partners > Import center) and the
-row actions: pause, resume, stop, run now and delete draft.
+row actions: pause, resume, stop, cancel the run, run now and delete.
 
 State changes go through `imports.services` only; these views decide who may ask and where
 the user lands afterwards.
@@ -18,6 +18,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
+from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -191,6 +192,14 @@ def _sort_columns(current: str) -> list[dict]:
 
 
 def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
+    response = _listing_response(request, template, extra)
+    # The page and its table partial share one URL: a browser must not answer Back with the
+    # partial it cached from a poll or a filter change.
+    patch_vary_headers(response, ("HX-Request", "HX-History-Restore-Request"))
+    return response
+
+
+def _listing_response(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
     if not can_view(request.user):
         raise PermissionDenied
     filterset = ImportFilter(request.GET, queryset=Import.objects.all())
@@ -232,7 +241,8 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
         filters_active=filterset.active,
         columns=_sort_columns(sort),
     )
-    if request.htmx and not request.htmx.boosted:
+    # htmx asks for the whole page when it restores history it has no snapshot of.
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         return render(request, f"{template}#table", context)
     return render(request, template, full_page(context))
 
@@ -256,12 +266,14 @@ def partners(request: HttpRequest) -> HttpResponse:
 # --- row actions ----------------------------------------------------------------------------
 
 
-def _back(request: HttpRequest) -> HttpResponseRedirect:
+def _back(request: HttpRequest, deleted: Import | None = None) -> HttpResponseRedirect:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if not url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         target = reverse("imports-listing")
+    if deleted is not None and str(deleted.code) in target:
+        target = reverse("imports-listing")  # the page came from the deleted import's own
     return HttpResponseRedirect(target)
 
 
@@ -338,13 +350,46 @@ def run_now(request: HttpRequest, code) -> HttpResponse:
 
 
 @login_required
-@require_POST
-def delete(request: HttpRequest, code) -> HttpResponse:
+@require_http_methods(["GET", "POST"])
+def cancel_run(request: HttpRequest, code) -> HttpResponse:
+    """Cancel only the run in progress; the schedule goes on. Asks first, as Stop does."""
     imp = _get_rw_import_for_user(request, code)
-    if services.delete_draft(imp, request.user):
-        messages.success(request, f"Deleted the draft “{imp.nickname}”.")
-    else:
-        messages.error(
-            request, f"“{imp.nickname}” is published; only drafts can be deleted. Stop it instead."
-        )
+    if request.method == "GET" or request.POST.get("confirmed") != "1":
+        context = {"imp": imp, "next": _back(request).url}
+        return render(request, "imports/_listing_cancel_confirm.html", context)
+    changed = services.cancel_run(imp, request.user)
+    _report(
+        request,
+        changed,
+        f"Cancelled the run of “{imp.nickname}”. The schedule goes on: it is "
+        f"{imp.get_status_display().lower()}.",
+        f"“{imp.nickname}” has no run in progress: nothing to cancel.",
+    )
     return _back(request)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def delete(request: HttpRequest, code) -> HttpResponse:
+    """A draft is deleted at once (its button confirms in the browser). A published import
+    asks first on a page naming what goes and what stays; the POST carries `confirmed=1`."""
+    imp = _get_rw_import_for_user(request, code)
+    if request.method == "POST" and imp.status == Import.Status.DRAFT:
+        if services.delete_draft(imp, request.user):
+            messages.success(request, f"Deleted the draft “{imp.nickname}”.")
+            return _back(request)
+        imp.refresh_from_db()  # published meanwhile: ask as for any published import
+    if request.method == "GET" or request.POST.get("confirmed") != "1":
+        context = {"imp": imp, "scope": services.deletion_scope(imp), "next": _back(request).url}
+        return render(request, "imports/_listing_delete_confirm.html", context)
+    try:
+        scope = services.delete_import(imp, request.user)
+    except services.ActionRefused as refused:
+        messages.error(request, str(refused))
+        return _back(request)
+    messages.success(
+        request,
+        f"Deleted “{imp.nickname}” with its {scope.runs} run{'s' if scope.runs != 1 else ''} "
+        "and their record details. Events and profiles it imported stay.",
+    )
+    return _back(request, deleted=imp)

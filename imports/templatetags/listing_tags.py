@@ -11,6 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from html import escape as _html_escape
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 from uuid import UUID
 
 from django import template
@@ -38,6 +39,7 @@ _ACTIONS = (
     "imports-pause",
     "imports-resume",
     "imports-stop",
+    "imports-cancel-run",
     "imports-run-now",
     "imports-delete",
     "imports-edit",
@@ -66,6 +68,11 @@ def _stop_warning() -> str:
     return render_to_string("imports/_listing_stop_warning.html").strip()
 
 
+@lru_cache(maxsize=1)
+def _cancel_warning() -> str:
+    return render_to_string("imports/_listing_cancel_warning.html").strip()
+
+
 class _RowKit:
     """What every row of one render shares, worked out once: the action URLs (as the text
     around the import's code), the hidden CSRF/`next` inputs, the viewer's time zone, and each
@@ -79,25 +86,28 @@ class _RowKit:
         self.zone = timezone.get_current_timezone()
         self._context = context
         self._hidden: str | None = None
+        self._next_query = ""
         self._actions: dict[str, str] = {}
 
     def url(self, name: str, code: str) -> str:
         head, tail = self.urls[name]
         return f"{head}{code}{tail}"
 
-    def actions(self, status: str, code: str, nickname: str) -> str:
-        """The actions `<div>` of a row (`nickname` already escaped)."""
-        fmt = self._actions.get(status)
+    def actions(self, status: str, code: str, nickname: str, run_active: bool = False) -> str:
+        """The actions `<div>` of a row (`nickname` already escaped); `run_active` when a run
+        of the import is in progress (a paused import's run goes on)."""
+        key = (status, run_active)
+        fmt = self._actions.get(key)
         if fmt is None:
-            fmt = self._actions[status] = _actions_format(self, status)
+            fmt = self._actions[key] = _actions_format(self, status, run_active)
         if self._hidden is None:
             request = self._context.get("request")
+            here = request.get_full_path() if request is not None else ""
             self._hidden = fast_format(
-                '{}<input type="hidden" name="next" value="{}">',
-                _csrf_input(self._context),
-                request.get_full_path() if request is not None else "",
+                '{}<input type="hidden" name="next" value="{}">', _csrf_input(self._context), here
             )
-        return fmt.format(code=code, nickname=nickname, hidden=self._hidden)
+            self._next_query = _html_escape(urlencode({"next": here}))
+        return fmt.format(code=code, nickname=nickname, hidden=self._hidden, next=self._next_query)
 
 
 def _row_kit(context: template.Context) -> _RowKit:
@@ -122,28 +132,40 @@ def _post_form(action: str, hidden: SafeString, button: SafeString) -> SafeStrin
 @register.simple_tag(takes_context=True)
 def row_actions(context: template.Context, imp: Import) -> SafeString:
     """The row's action buttons for editors (nothing for viewers): POST forms with CSRF and
-    `next` (back to this page); Stop and Delete confirm in the browser first."""
+    `next` (back to this page). Stop, Cancel run and a draft's Delete confirm in the browser
+    first; a published import's Delete is a link to a page that asks."""
     kit = _row_kit(context)
     if not kit.can_edit:
         return mark_safe("")
-    return SafeString(kit.actions(imp.status, str(imp.code), _html_escape(imp.nickname)))
+    return SafeString(
+        kit.actions(imp.status, str(imp.code), _html_escape(imp.nickname), bool(imp.current_run_id))
+    )
 
 
-def _actions_format(kit: _RowKit, status: str) -> str:
+def _actions_format(kit: _RowKit, status: str, run_active: bool) -> str:
     """A status's actions markup as a `str.format` template with `{code}`, `{nickname}` and
-    `{hidden}` fields. Built from markers that only this function writes (the markup holds no
-    data yet), so no value can be mistaken for one."""
-    code, nickname, hidden = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h"))
+    `{hidden}` fields (and `{next}`, the query string back to this page). Built from markers
+    that only this function writes (the markup holds no data yet), so no value can be mistaken
+    for one."""
+    code, nickname, hidden, back = (SafeString(f"\x00{name}\x00") for name in ("c", "n", "h", "q"))
     urls = {name: SafeString(kit.url(name, code)) for name in _ACTIONS}
-    markup = _actions_markup(status, urls, nickname, hidden)
+    markup = _actions_markup(status, urls, nickname, hidden, back, run_active)
     markup = markup.replace("{", "{{").replace("}", "}}")
     return (
-        markup.replace(code, "{code}").replace(nickname, "{nickname}").replace(hidden, "{hidden}")
+        markup.replace(code, "{code}")
+        .replace(nickname, "{nickname}")
+        .replace(hidden, "{hidden}")
+        .replace(back, "{next}")
     )
 
 
 def _actions_markup(
-    status: str, urls: dict[str, SafeString], nickname: SafeString, hidden: SafeString
+    status: str,
+    urls: dict[str, SafeString],
+    nickname: SafeString,
+    hidden: SafeString,
+    back: SafeString,
+    run_active: bool = False,
 ) -> str:
     parts: list[SafeString] = []
     if status in _PAUSABLE:
@@ -182,6 +204,21 @@ def _actions_markup(
                 hidden,
             )
         )
+    if status == Import.Status.RUNNING or (run_active and status in _STOPPABLE):
+        # Beside Stop: ends this run only; the schedule goes on.
+        parts.append(
+            fast_format(
+                '<form method="post" action="{}" data-confirm="{}" onsubmit="if'
+                " (!window.confirm(this.dataset.confirm)) {{ return false; }}"
+                " this.elements.confirmed.value = '1';\">"
+                '{}<input type="hidden" name="confirmed" value="">'
+                '<button type="submit" class="btn btn-small" title="Cancel this run only: it'
+                ' ends stopped, the schedule goes on.">Cancel run</button></form>',
+                urls["imports-cancel-run"],
+                _cancel_warning(),
+                hidden,
+            )
+        )
     if status in _RUNNABLE:
         parts.append(
             _post_form(
@@ -210,6 +247,16 @@ def _actions_markup(
                 urls["imports-delete"],
                 nickname,
                 hidden,
+            )
+        )
+    else:
+        # A published import has runs to name before it goes: a confirmation page.
+        parts.append(
+            fast_format(
+                '<a class="btn btn-small btn-danger" href="{}?{}" title="Delete the import with'
+                ' its runs and record details (asks first).">Delete</a>',
+                urls["imports-delete"],
+                back,
             )
         )
     return fast_format(
@@ -306,21 +353,29 @@ def sort_headers(context: template.Context, columns: list[dict]) -> SafeString:
     cells = []
     for col in columns:
         sort_qs = _html_escape(querystring(context, o=col["next"], page=None))
-        aria = col["aria_sort"]
-        aria_attr = f' aria-sort="{_html_escape(aria)}"' if aria else ""
-        arrow = _SORT_ARROWS.get(aria, "")
+        # Every sortable header says so before it is clicked: "none" and ↕ until it sorts.
+        aria = col["aria_sort"] or "none"
+        label = _html_escape(str(col["label"]))
         cells.append(
-            f'\n      <th scope="col"{aria_attr}><a href="{sort_qs}" hx-get="{path}{sort_qs}"'
-            ' hx-target="#import-table" hx-swap="outerHTML" hx-push-url="true"'
-            f' data-sort="{_html_escape(col["key"])}">{_html_escape(str(col["label"]))}{arrow}'
+            f'\n      <th scope="col" aria-sort="{_html_escape(aria)}"><a href="{sort_qs}"'
+            f' hx-get="{path}{sort_qs}" hx-target="#import-table" hx-swap="outerHTML"'
+            f' hx-push-url="true" data-sort="{_html_escape(col["key"])}"'
+            f' title="{_SORT_TITLES[aria].format(label)}">{label}{_SORT_ARROWS[aria]}'
             "</a></th>\n      "
         )
     return SafeString("".join(cells))
 
 
+# A no-break space: a header that wraps keeps its sign beside its last word.
 _SORT_ARROWS = {
-    "ascending": ' <span aria-hidden="true">▲</span>',
-    "descending": ' <span aria-hidden="true">▼</span>',
+    "none": '\u00a0<span class="sort-sign" aria-hidden="true">↕</span>',
+    "ascending": '\u00a0<span class="sort-sign" aria-hidden="true">▲</span>',
+    "descending": '\u00a0<span class="sort-sign" aria-hidden="true">▼</span>',
+}
+_SORT_TITLES = {
+    "none": "Sort by {}",
+    "ascending": "Sorted by {}, ascending: click to reverse",
+    "descending": "Sorted by {}, descending: click to reverse",
 }
 
 
@@ -369,7 +424,11 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
     nickname = _html_escape(imp.nickname)
     status = imp.status
     partner = imp.datasource_partner
-    actions = f"<td>{kit.actions(status, code, nickname)}</td>" if kit.can_edit else ""
+    actions = (
+        f"<td>{kit.actions(status, code, nickname, bool(imp.current_run_id))}</td>"
+        if kit.can_edit
+        else ""
+    )
     return SafeString(
         f'<tr id="import-{code}" data-status="{_html_escape(status)}">'
         f'<td class="nickname"><a href="{kit.url("stats-overview", code)}">{nickname}</a></td>'
@@ -381,8 +440,8 @@ def import_row(context: template.Context, imp: ListingRow) -> SafeString:
         f'<td class="health">{fast_health_badge(imp.health)}</td>'
         f'<td class="when">{local_time_markup(imp.last_run_at, zone)}{_last_run_note(imp)}</td>'
         f'<td class="datasource">{_html_escape(imp.datasource_name)}</td>'
-        f"<td>{local_time_markup(imp.created_at, zone, '%d %b %Y')}</td>"
-        f"<td>{_username(imp.created_by_name)}</td>"
-        f"<td>{local_time_markup(imp.updated_at, zone, '%d %b %Y')}</td>"
-        f"<td>{_username(imp.updated_by_name)}</td>{actions}</tr>"
+        f'<td class="date">{local_time_markup(imp.created_at, zone, "%d %b %Y")}</td>'
+        f'<td class="user">{_username(imp.created_by_name)}</td>'
+        f'<td class="date">{local_time_markup(imp.updated_at, zone, "%d %b %Y")}</td>'
+        f'<td class="user">{_username(imp.updated_by_name)}</td>{actions}</tr>'
     )

@@ -7,3 +7,30 @@
     }
   } catch (e) { /* old browser: server time zone it is */ }
 })();
+
+// The listing's filter form shows the filters its rows were made with, whatever brought the
+// rows: on Back/Forward htmx restores a snapshot of the page, and a snapshot keeps each
+// select's `selected` attribute from when the page was first served, not the value picked
+// since (the browser's back-forward cache and form restoration can do the same). The URL
+// always holds the filters the rows came from (hx-push-url), so the form is set from it.
+(function () {
+  function syncFilters() {
+    var form = document.getElementById("filters");
+    if (!form) { return; }
+    var params = new URLSearchParams(window.location.search);
+    Array.prototype.forEach.call(form.elements, function (el) {
+      if (!el.name || el.type === "submit" || el.type === "button" || el.type === "hidden") {
+        return;  // the hidden sort field comes with the rows it sorted
+      }
+      var value = params.get(el.name) || "";
+      if (el.tagName === "SELECT") {
+        var match = Array.prototype.find.call(el.options, function (opt) { return opt.value === value; });
+        el.value = match ? value : (el.options.length ? el.options[0].value : "");
+      } else {
+        el.value = value;
+      }
+    });
+  }
+  document.addEventListener("htmx:historyRestore", syncFilters);
+  window.addEventListener("pageshow", syncFilters);
+})();

@@ -129,15 +129,20 @@ def test_chunks_shrink_towards_the_end_of_a_run(remaining, rows):
     assert engine.chunk_rows(100_000, 10_000, remaining) == rows
 
 
+@pytest.mark.parametrize("policy", ["adaptive", "all"])
 @pytest.mark.parametrize("expected", [1, 9_999, 10_000, 100_001, 1_000_000, 1_234_567])
-def test_planned_chunks_cover_the_run(expected):
+def test_planned_chunks_cover_the_run(expected, policy, monkeypatch):
+    monkeypatch.setattr(engine, "SHIP_POLICY", policy)
     sizes, left = [], expected
+    if policy == "adaptive":  # the coordinator's first batch is chunk 0
+        sizes, left = [min(expected, 10_000)], expected - min(expected, 10_000)
     while left > 0:
         sizes.append(min(left, engine.chunk_rows(100_000, 10_000, left)))
         left -= sizes[-1]
     assert sum(sizes) == expected
     assert engine.planned_chunks(expected, 100_000, 10_000) == len(sizes)
-    assert sizes == sorted(sizes, reverse=True)  # never a big chunk after a small one
+    shipped = sizes[1:] if policy == "adaptive" else sizes
+    assert shipped == sorted(shipped, reverse=True)  # never a big chunk after a small one
 
 
 def test_fanned_out_chunks_are_idempotent_in_any_order(
@@ -345,15 +350,17 @@ def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
     warehouse.add_events(230)
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    # No other worker took chunk 0, so the coordinator wrote chunks 1-7 (rows 51-230) itself.
-    assert [c[2] for c in queue.chunks] == [1]
-    assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 8, 7, 180)
-    assert not RecordResult.objects.filter(run=run, row_number__lte=50).exists()
+    # The coordinator wrote the first batch (rows 1-20) as soon as it read it, shipped chunk 1
+    # (rows 21-70), and as no other worker took it, wrote chunks 2-8 (rows 71-230) itself.
+    assert [c[2] for c in queue.chunks] == [21]
+    assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 9, 8, 180)
+    assert RecordResult.objects.filter(run=run, row_number__lte=20).count() == 20
+    assert not RecordResult.objects.filter(run=run, row_number__range=(21, 70)).exists()
     engine.process_chunk(*queue.chunks[0])
     engine.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
     run.refresh_from_db()
     bad = expected_bad_events(230)
-    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 9)
     assert list(
         RecordResult.objects.filter(run=run)
         .order_by("row_number")
@@ -378,9 +385,10 @@ def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
     )
     imp = make_event_import(wh_datasource)
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    assert [c[2] for c in queue.chunks] == [1, 51, 96, 129, 154, 174, 194, 214]
+    # The first batch (rows 1-20) is the coordinator's own; every chunk after it ships.
+    assert [c[2] for c in queue.chunks] == [21, 71, 111, 141, 163, 183, 203, 223]
     bad = expected_bad_events(230)
-    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
+    assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 9)
     assert RecordResult.objects.filter(run=run).count() == 230
 
 

@@ -40,7 +40,7 @@ def nicknames(response) -> list[str]:
 def headers(response) -> list[str]:
     html = response.content.decode()
     cells = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", html, re.S)
-    return [re.sub(r"<[^>]+>|[▲▼]", "", c).strip() for c in cells]
+    return [re.sub(r"<[^>]+>|[▲▼↕]", "", c).strip() for c in cells]
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -90,10 +90,45 @@ def test_editor_sees_actions_that_fit_each_status(editor_client, catalogue):
     assert ">Resume<" in paused and ">Pause<" not in paused
     assert ">Resume<" in stopped and ">Stop<" not in stopped
     assert ">Delete<" in draft and ">Run now<" not in draft and ">Pause<" not in draft
-    assert ">Delete<" not in scheduled
+    # A draft's Delete confirms in the browser; a published import's opens a page that names
+    # what goes, and comes back here.
+    assert 'data-confirm="Delete the draft “Draft one”?' in draft
+    delete_url = reverse("imports-delete", args=[catalogue["green"].code])
+    assert f'href="{delete_url}?next=%2Fsettings%2Fpartners%2Fimport-center%2F"' in scheduled
+    assert f'href="{reverse("imports-delete", args=[catalogue["red"].code])}?next=' in paused
+    assert ">Cancel run<" not in scheduled + paused + stopped + draft  # nothing runs
     # Stop asks first and says the run in progress loses its stats (the reference's warning).
     assert "its stats will not be available" in scheduled
     assert 'name="csrfmiddlewaretoken"' in scheduled
+
+
+def test_running_row_offers_cancel_run_beside_stop(editor_client, catalogue):
+    make_running(catalogue["green"])
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    row = re.search(rf'<tr id="import-{catalogue["green"].code}".*?</tr>', html, re.S).group(0)
+    buttons = re.findall(r"<button[^>]*>([^<]+)</button>", row)
+    assert buttons[buttons.index("Stop") + 1] == "Cancel run"
+    cancel = re.search(
+        r'<form method="post" action="([^"]+)" data-confirm="([^"]+)"[^>]*>'
+        r"(?:(?!</form>).)*Cancel run",
+        row,
+        re.S,
+    )
+    assert cancel.group(1) == reverse("imports-cancel-run", args=[catalogue["green"].code])
+    assert "The schedule goes on" in cancel.group(2)
+    # Stop keeps its own warning: the import stops too.
+    assert "No further runs start until it is resumed." in row
+
+
+def test_paused_import_with_a_run_in_progress_offers_cancel_run(editor_client, catalogue):
+    red = catalogue["red"]  # paused: its run in progress goes on until it ends or is cancelled
+    run = factories.make_run(red, state=ImportRun.State.RUNNING, total=10, expected_total=100)
+    Import.objects.filter(pk=red.pk).update(current_run=run)
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    row = re.search(rf'<tr id="import-{red.code}".*?</tr>', html, re.S).group(0)
+    assert ">Resume<" in row and ">Cancel run<" in row
+    stopped = re.search(rf'<tr id="import-{catalogue["blank"].code}".*?</tr>', html, re.S)
+    assert ">Cancel run<" not in stopped.group(0)  # nothing running
 
 
 def test_superuser_is_an_editor(client, superuser, catalogue):
@@ -116,7 +151,7 @@ def test_rows_show_every_column_of_the_reference(editor_client, catalogue, edito
     assert "Snow Prod" in row
     assert row.count("<time ") == 3  # last run, created on, updated on: exact time on hover
     assert re.search(r'<time datetime="[^"]+" title="\d{4}-\d\d-\d\d \d\d:\d\d:\d\d', row)
-    assert f"<td>{editor.username}</td>" in row
+    assert f'<td class="user">{editor.username}</td>' in row
 
 
 def test_health_states_are_written_out_with_their_meaning(viewer_client, catalogue):
@@ -284,6 +319,28 @@ def test_every_column_sorts_and_marks_its_header(viewer_client, catalogue, key, 
     assert f"o={reverse_sort.replace('-', '-')}" in html
 
 
+def test_sortable_headers_show_they_sort_before_any_click(viewer_client, catalogue):
+    html = viewer_client.get(reverse(LISTING)).content.decode()
+    headers = re.findall(
+        r'<th scope="col" aria-sort="(\w+)"><a [^>]*data-sort="(\w+)"'
+        r'[^>]*>[^<]*<span class="sort-sign" aria-hidden="true">(.)</span>',
+        html,
+    )
+    assert [key for _, key, _ in headers] == list(SORT_LABELS)
+    assert {(aria, sign) for aria, _, sign in headers} == {("none", "↕")}
+
+
+def test_sorted_header_shows_its_direction_and_the_others_stay_unsorted(viewer_client, catalogue):
+    html = viewer_client.get(reverse(LISTING), {"o": "-nickname"}).content.decode()
+    assert re.search(
+        r'aria-sort="descending"><a [^>]*data-sort="nickname"[^>]*>'
+        r'Nickname\xa0<span class="sort-sign" aria-hidden="true">▼</span>',
+        html,
+    )
+    assert html.count('aria-sort="none"') == len(SORT_LABELS) - 1
+    assert html.count('aria-sort="ascending"') == 0
+
+
 def test_sort_by_last_run_puts_never_run_imports_first_ascending(viewer_client, catalogue):
     got = nicknames(viewer_client.get(reverse(LISTING), {"o": "last_run"}))
     assert got[0] == "Draft one"
@@ -326,6 +383,28 @@ def test_htmx_request_gets_only_the_table_partial(viewer_client, catalogue):
     assert html.lstrip().startswith('<div id="import-table"')
     assert "<html" not in html and 'id="filters"' not in html
     assert set(nicknames(response)) == {"Yellow events", "Blank stopped"}
+
+
+def test_history_restore_request_gets_the_whole_page_with_its_filters(viewer_client, catalogue):
+    # htmx asks with both headers when Back reaches a URL it holds no snapshot of; it swaps
+    # the answer in for the whole body, so a table partial would lose the page around it.
+    response = viewer_client.get(
+        reverse(LISTING) + "?status=draft",
+        headers={"HX-Request": "true", "HX-History-Restore-Request": "true"},
+    )
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="filters"' in html and '<nav class="mainnav"' in html
+    assert '<option value="draft" selected>' in html
+    assert nicknames(response) == ["Draft one"]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_page_and_partial_vary_on_the_htmx_headers(viewer_client, catalogue, htmx):
+    headers = {"HX-Request": "true"} if htmx else {}
+    response = viewer_client.get(reverse(LISTING), headers=headers)
+    vary = {v.strip() for v in response["Vary"].split(",")}
+    assert {"HX-Request", "HX-History-Restore-Request"} <= vary
 
 
 def test_full_page_links_work_without_javascript(viewer_client, catalogue):
