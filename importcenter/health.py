@@ -14,7 +14,7 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from imports.middleware import OutageLog, database_log, mark_logged
+from imports.middleware import OutageLog, database_log, mark_outage
 
 BROKER_TIMEOUT_SECONDS = 2
 broker_log = OutageLog("broker")
@@ -77,4 +77,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if body["status"] == "ok":
         return JsonResponse(body)
     # Polled every few seconds: the outage is logged once above, not once per poll.
-    return mark_logged(JsonResponse(body, status=503))
+    mark_outage(request)
+    return JsonResponse(body, status=503)

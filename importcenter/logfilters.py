@@ -16,3 +16,13 @@ class ClientErrorWithoutTraceback(logging.Filter):
             record.exc_info = None
             record.exc_text = None
         return True
+
+
+class OutageLoggedOnce(logging.Filter):
+    """Drop `django.request`'s record of a 503 answered for a database or broker outage
+    (`imports.middleware.mark_outage`): the outage itself is logged once when it starts, and a
+    busy page would otherwise log a line, with a traceback, per request."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        return not getattr(request, "answered_outage", False)

@@ -231,7 +231,10 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "filters": {"client_error": {"()": "importcenter.logfilters.ClientErrorWithoutTraceback"}},
+    "filters": {
+        "client_error": {"()": "importcenter.logfilters.ClientErrorWithoutTraceback"},
+        "outage_logged_once": {"()": "importcenter.logfilters.OutageLoggedOnce"},
+    },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
@@ -240,6 +243,6 @@ LOGGING = {
         # on; with the root's console that printed every django record (and a 403's
         # traceback) twice. Its records reach the root's handler only.
         "django": {"handlers": [], "propagate": True},
-        "django.request": {"filters": ["client_error"]},
+        "django.request": {"filters": ["client_error", "outage_logged_once"]},
     },
 }

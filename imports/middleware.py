@@ -113,11 +113,11 @@ def wants_problem_json(request: HttpRequest) -> bool:
     return preferred in {"application/problem+json", "application/json"}
 
 
-def mark_logged(response: HttpResponse) -> HttpResponse:
-    """Set Django's own "already logged" marker: `django.request` logs every 5xx answer (with
-    its traceback when one was raised), and an outage is already logged once by `OutageLog`."""
-    response._has_been_logged = True
-    return response
+def mark_outage(request: HttpRequest) -> None:
+    """Mark a request answered with an outage: `django.request` logs every 5xx answer (with its
+    traceback when one was raised), and an outage is already logged once by `OutageLog`, so
+    `importcenter.logfilters.OutageLoggedOnce` drops those records."""
+    request.answered_outage = True
 
 
 def outage_response(request: HttpRequest) -> HttpResponse:
@@ -135,7 +135,8 @@ def outage_response(request: HttpRequest) -> HttpResponse:
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"  # a proxy must not keep serving the outage page
     response.database_outage = True
-    return mark_logged(response)
+    mark_outage(request)
+    return response
 
 
 class DatabaseOutageMiddleware:
