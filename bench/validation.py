@@ -110,6 +110,17 @@ def batched(spec):
     return lambda rows: validate_batch(rows, spec)
 
 
+def calibration() -> float:
+    """CPU seconds of `sum(range(10**6))`, best of 5: how fast this machine is right now, so
+    figures from different runs or machines can be compared as ratios."""
+    times = []
+    for _ in range(5):
+        began = time.process_time()
+        sum(range(10**6))
+        times.append(time.process_time() - began)
+    return min(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
@@ -117,6 +128,7 @@ def main() -> None:
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core
+    print(f"calibration: sum(range(10**6)) takes {calibration() * 1000:.1f} ms of CPU")
     rnd = random.Random(7)
     for name, spec, make, target in (
         ("profile", PROFILE_SPEC, profile_row, 50_000),
