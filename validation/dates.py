@@ -26,7 +26,7 @@ from functools import lru_cache
 from numbers import Integral
 from typing import Any
 
-from validation.values import INVALID
+from validation.values import INVALID, WHITE_SPACE
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_SECONDS = 10**10  # epoch seconds have 1 to 10 digits
@@ -218,7 +218,7 @@ def coerce_date(value: Any, pattern: re.Pattern[str] | None = None) -> Any:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, 0, 0, 0, 0, UTC)
     if isinstance(value, str):
-        return parse_date_text(str.strip(value), pattern)
+        return parse_date_text(str.strip(value, WHITE_SPACE), pattern)
     if isinstance(value, bool):
         return INVALID
     if isinstance(value, Integral):

@@ -43,6 +43,7 @@ from validation.errors import MESSAGES, FieldError
 from validation.spec import EVENT, PROFILE, PROHIBITED_EVENT_CHARS, SYSTEM_EVENTS, MappingSpec
 from validation.values import (
     INVALID,
+    WHITE_SPACE,
     as_text,
     coerce_boolean,
     coerce_float,
@@ -178,7 +179,7 @@ def _validator(spec: MappingSpec, fast: bool) -> Callable[[Mapping[str, Any]], R
         if is_event:
             raw = get(event_column)
             if raw.__class__ is str:
-                event_name = raw.strip() or None
+                event_name = raw.strip(WHITE_SPACE) or None
             else:
                 event_name = as_text(raw) or None if raw is not None else None
             if event_name is None:
@@ -198,7 +199,7 @@ def _validator(spec: MappingSpec, fast: bool) -> Callable[[Mapping[str, Any]], R
                 if raw is not None:
                     if raw.__class__ is int:  # epoch seconds or milliseconds: the usual case
                         timestamp = from_epoch(raw)
-                    elif not isinstance(raw, str) or (raw := raw.strip()):
+                    elif not isinstance(raw, str) or (raw := raw.strip(WHITE_SPACE)):
                         timestamp = coerce_date(raw, timestamp_pattern)
                     if timestamp is INVALID:
                         timestamp = None
@@ -211,7 +212,7 @@ def _validator(spec: MappingSpec, fast: bool) -> Callable[[Mapping[str, Any]], R
                 continue
             cls = raw.__class__
             if cls is str or (cls is not int and isinstance(raw, str)):
-                raw = raw.strip()
+                raw = raw.strip(WHITE_SPACE)
                 if not raw:
                     continue
             value = coerce(raw)
