@@ -20,6 +20,7 @@ from validation import (
     SYSTEM_EVENTS,
     FieldMapping,
     MappingSpec,
+    engine,
     validate_batch,
     validate_record,
 )
@@ -30,7 +31,13 @@ from validation.contact import (
     phone_fast,
     phone_library,
 )
-from validation.dates import _ISO, _build_in_order, parse_date_text
+from validation.dates import (
+    _ISO,
+    _build_in_order,
+    compile_date_format,
+    parse_date_plain,
+    parse_date_text,
+)
 from validation.spec import PROHIBITED_EVENT_CHARS
 from validation.values import (
     _NUMERIC_TEXT,
@@ -563,3 +570,137 @@ def test_a_control_character_at_either_end_is_kept_and_fails(
     out = validate_record(row, PROFILE_OWN_RULES)
     assert [error.field for error in out.errors] == [column]
     assert validate_batch([row], PROFILE_OWN_RULES) == [out]
+
+
+# --- dates: the fast path reads every format as the plain path does -------------------------------
+
+YEARS = st.sampled_from(["0000", "0001", "1900", "1970", "2023", "2024", "2100", "9999"]) | _digits(
+    4
+)
+MONTHS_ = st.sampled_from(["0", "00", "1", "01", "2", "02", "4", "04", "12", "13", "99"])
+DAYS = st.sampled_from(["0", "00", "1", "01", "9", "28", "29", "30", "31", "32"]) | _digits(2)
+HOURS = st.sampled_from(["00", "09", "9", "23", "24", "99"])
+MINUTES = st.sampled_from(["00", "30", "59", "60"])
+FRACTIONS = st.sampled_from(["", ".1", ".123", ".123456", ".1234567", ".123456789", ",5"])
+ZONES = st.sampled_from(
+    ["", "Z", "z", "+00:00", "-00:00", "+14:00", "-14:00", "+14:01", "+23:59", "+24:00"]
+    + ["-12:00", "+05:30", "+0530", "+05", "+05:60", "-9:00"]
+)
+MONTH_NAMES = st.sampled_from(["Jan", "feb", "APR", "Sep", "Dec", "Foo", "Sept"])
+DATE_SHAPES = [
+    "{d}/{m}/{y} {H}:{M}:{S}",
+    "{d}/{m}/{y}",
+    "{y}/{m}/{d} {H}:{M}:{S}",
+    "{y}/{m}/{d}",
+    "{y}-{m}-{d}",
+    "{y}-{m}-{d}T{H}:{M}:{S}{f}{z}",
+    "{y}-{m}-{d} {H}:{M}:{S}{f}{z}",
+    "{y}-{m}-{d}T{H}:{M}{z}",
+    "{d} {mon} {y} {H}:{M}:{S}",
+    "{d}/{m}/{y} {H}:{M}",
+    "{y}{m}{d}",
+    "$D_{y}{d}",
+]
+date_texts_of_every_shape = st.builds(
+    lambda shape, **parts: shape.format(**parts),
+    st.sampled_from(DATE_SHAPES),
+    y=YEARS,
+    m=MONTHS_,
+    d=DAYS,
+    H=HOURS,
+    M=MINUTES,
+    S=MINUTES,
+    f=FRACTIONS,
+    z=ZONES,
+    mon=MONTH_NAMES,
+) | st.from_regex(r"[0-9]{1,14}", fullmatch=True)
+EXPLICIT_FORMATS = [
+    ("MM/dd/yyyy", "{m}/{d}/{y}"),
+    ("MM/dd/yyyy HH:mm", "{m}/{d}/{y} {H}:{M}"),
+    ("yyyyMMdd", "{y}{m}{d}"),
+    ("dd.MM.yyyy H:mm:ss", "{d}.{m}.{y} {H}:{M}:{S}"),
+    ("dd MMM yyyy", "{d} {mon} {y}"),
+    ("yyyy-MM-dd'T'HH:mm:ssXXX", "{y}-{m}-{d}T{H}:{M}:{S}{z}"),
+    ("yyyy-MM-dd HH:mm:ss.SSS", "{y}-{m}-{d} {H}:{M}:{S}{f}"),
+    ("yyyy-MM-dd mm", "{y}-{m}-{d} {M}"),
+    ("d/M/yyyy ss", "{d}/{m}/{y} {S}"),
+]
+
+
+def _same_date(fast, plain):
+    assert fast == plain
+    if plain is not INVALID:
+        assert fast.tzinfo is UTC and plain.tzinfo is UTC
+
+
+@MANY
+@given(text=date_texts_of_every_shape)
+@example("29/02/2024")
+@example("29/02/2023")
+@example("31/04/2024 10:00:00")
+@example("2024-01-31 24:00:00")
+@example("2024-01-31T23:59:60Z")
+@example("2024-01-31T10:00:00+14:00")
+@example("2024-01-31T10:00:00-14:00")
+@example("9999-12-31T23:00:00-05:00")  # past year 9999 in UTC
+@example("0001-01-01T00:00:00+05:00")  # before year 1 in UTC
+@example("1/2/2024")
+@example("15 SEP 2024 10:20:30")
+def test_date_fast_path_agrees_with_the_plain_path(text):
+    _same_date(parse_date_text(text), parse_date_plain(text))
+
+
+@MANY
+@given(
+    fmt=st.sampled_from(EXPLICIT_FORMATS),
+    text=date_texts_of_every_shape,
+    parts=st.fixed_dictionaries(
+        {"y": YEARS, "m": MONTHS_, "d": DAYS, "H": HOURS, "M": MINUTES, "S": MINUTES}
+        | {"f": FRACTIONS, "z": ZONES, "mon": MONTH_NAMES}
+    ),
+    written=st.booleans(),
+)
+def test_explicit_format_fast_path_agrees_with_the_plain_path(fmt, text, parts, written):
+    pattern = compile_date_format(fmt[0])
+    if written:
+        text = fmt[1].format(**parts)
+    _same_date(parse_date_text(text, pattern), parse_date_plain(text, pattern))
+
+
+DATE_SPEC = MappingSpec(
+    sync_type="event",
+    identity_column="id",
+    event_name_column="name",
+    timestamp_column="ts",
+    fields=[FieldMapping("d", "d", "Date"), FieldMapping("d2", "d2", "Date", "MM/dd/yyyy HH:mm")],
+)
+
+
+@ROWS
+@given(
+    texts=st.lists(
+        st.tuples(white_space, date_texts_of_every_shape, white_space).map("".join), max_size=40
+    ),
+    repeats=st.integers(1, 3),
+)
+def test_batches_of_dates_agree_with_the_plain_path(texts, repeats):
+    """Repeated values (read once per batch on the fast path) and surrounding white space."""
+    batch = [{"id": "u", "name": "B", "ts": t, "d": t, "d2": t} for t in texts] * repeats
+    assert validate_batch(batch, DATE_SPEC) == [validate_record(row, DATE_SPEC) for row in batch]
+
+
+def test_date_memo_is_bounded_and_steps_aside_for_distinct_texts(monkeypatch):
+    monkeypatch.setattr(engine, "_DATE_MEMO_MAX", 8)
+    calls = []
+    coerce = engine._memoised_dates(lambda value: calls.append(value) or value)
+    for text in ["a", "b"] * 8:  # repeats: parsed once each
+        assert coerce(text) == text
+    assert calls == ["a", "b"]
+    distinct = [str(n) for n in range(30)]
+    for text in distinct:
+        assert coerce(text) == text
+    assert calls[2:] == distinct  # each parsed once; the memo filled at 8, then started afresh
+    calls.clear()
+    for text in distinct[:10]:  # the fresh memo saw only misses: it stepped aside
+        coerce(text)
+    assert len(calls) == 10
