@@ -27,6 +27,7 @@ from typing import Any, TextIO
 from validation.engine import validate_batch
 from validation.health import compute_health
 from validation.spec import MappingError, MappingSpec
+from validation.values import WHITE_SPACE
 
 BATCH_SIZE = 1000
 _JSON_LINES_SUFFIXES = {".jsonl", ".ndjson", ".json"}
@@ -89,7 +90,7 @@ def _csv_rows(stream: TextIO, spec: MappingSpec, path: str) -> Iterator[dict[str
 
 def _json_lines(stream: TextIO, path: str) -> Iterator[dict[str, Any]]:
     for number, line in enumerate(stream, 1):
-        if not line.strip():
+        if not line.strip(WHITE_SPACE):
             continue
         try:
             row = json.loads(line)
@@ -113,7 +114,7 @@ def _rows(path: str, fmt: str | None, spec: MappingSpec) -> Iterator[dict[str, A
                 fmt = "jsonl"
             else:  # sniff: JSON Lines start with an object
                 first = stream.read(1)
-                while first.isspace():
+                while first and first in WHITE_SPACE:
                     first = stream.read(1)
                 fmt = "jsonl" if first == "{" else "csv"
                 stream = _Prepend(first, stream)

@@ -22,7 +22,7 @@ from email_validator import EmailNotValidError, validate_email
 from email_validator.rfc_constants import ATEXT, CASE_INSENSITIVE_MAILBOX_NAMES
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, NumberParseException, PhoneMetadata
 
-from validation.values import INVALID, as_text
+from validation.values import INVALID, WHITE_SPACE, as_text
 
 # --- email -------------------------------------------------------------------------------------
 
@@ -92,8 +92,9 @@ def email_fast(text: Any) -> Any:
 
 # --- phone -------------------------------------------------------------------------------------
 
-# Removed before the rule looks at a phone: spaces (any white space), dashes, dots, parentheses.
-_PHONE_SEPARATORS = re.compile(r"[\s\-.()]+")
+# Removed before the rule looks at a phone: white space (WHITE_SPACE, so not U+001C-U+001F, which
+# `\s` would take), ASCII dashes, dots and parentheses.
+_PHONE_SEPARATORS = re.compile("[" + re.escape(WHITE_SPACE + "-.()") + "]+")
 PHONE_MAX_DIGITS = 15  # E.164
 PHONE_MIN_NATIONAL_DIGITS = 5  # "more than 4 digits" after the country code
 

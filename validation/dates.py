@@ -15,6 +15,9 @@ Accepted, for a Date field and for an event's timestamp:
   instead of the built-in ones (tried before the epochs, which still count, as do date objects).
 
 Every result is a timezone-aware datetime in UTC; text without an offset is taken as UTC.
+
+`parse_date_plain` reads text field by field, the definition; `parse_date_text` gives the same
+result through `datetime.fromisoformat` for the common shapes and falls back to it for the rest.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from functools import lru_cache
 from numbers import Integral
 from typing import Any
 
-from validation.values import INVALID
+from validation.values import INVALID, WHITE_SPACE
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MAX_SECONDS = 10**10  # epoch seconds have 1 to 10 digits
@@ -143,16 +146,6 @@ def _build_format(match: re.Match[str]) -> Any:
     )
 
 
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-# The shape warehouses write timestamps in (`2024-01-31T09:30:00Z`, with `.fff`/`.ffffff` or a
-# valid ±HH:MM offset): C's `datetime.fromisoformat` reads it 3x quicker than the general
-# pattern. The shape is strict so that whatever it accepts, `_ISO` + `_build` read the same; a
-# value it rejects (second 60, 30 February) still goes the general way for its verdict.
-_ISO_COMMON = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{3}|\.[0-9]{6})?"
-    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?"
-)
-_from_iso = datetime.fromisoformat
 _BUILT_IN = (
     (_ISO, _build_in_order),
     (_YMD, _build_in_order),
@@ -161,31 +154,16 @@ _BUILT_IN = (
 )
 
 
-def parse_date_text(text: str, pattern: re.Pattern[str] | None = None) -> Any:
-    """A trimmed, non-empty text as a UTC datetime, or INVALID.
+def parse_date_plain(text: str, pattern: re.Pattern[str] | None = None) -> Any:
+    """A trimmed, non-empty text as a UTC datetime, or INVALID: the plain path, the definition.
 
     An explicit format is tried first (so `yyyyMMdd` reads "20240131" as a date), then epochs and
-    `$D_`, then, with no explicit format, the built-in formats.
+    `$D_`, then, with no explicit format, the built-in formats, each read field by field.
     """
     if pattern is not None:
         match = pattern.fullmatch(text)
         if match is not None:
             return _build_format(match)
-    elif len(text) == 10 and _ISO_DATE.fullmatch(text) is not None:  # yyyy-MM-dd, quickly
-        try:
-            return datetime(int(text[:4]), int(text[5:7]), int(text[8:]), 0, 0, 0, 0, UTC)
-        except ValueError:
-            return INVALID
-    elif _ISO_COMMON.fullmatch(text) is not None:
-        try:
-            value = _from_iso(text)
-        except ValueError:
-            pass  # out of range: the general way below says INVALID
-        else:
-            zone = value.tzinfo
-            if zone is UTC:
-                return value
-            return value.replace(tzinfo=UTC) if zone is None else value.astimezone(UTC)
     if text.isdigit():
         return _from_digits(text) if text.isascii() else INVALID
     if text.startswith("$D_"):
@@ -201,11 +179,116 @@ def parse_date_text(text: str, pattern: re.Pattern[str] | None = None) -> Any:
     return INVALID
 
 
-def coerce_date(value: Any, pattern: re.Pattern[str] | None = None) -> Any:
-    """The Date rule for one non-blank value (text trimmed): a UTC datetime, or INVALID."""
+# --- the fast path -------------------------------------------------------------------------------
+# C's `datetime.fromisoformat` reads "yyyy-MM-ddTHH:mm:ss+00:00" (and gives the UTC singleton)
+# in a fraction of what int() per field, datetime() and replace(tzinfo=...) cost. The shapes
+# below are strict (ASCII digits, fixed widths) so that whatever fromisoformat accepts from them,
+# the plain path reads the same; what it rejects (31 April, hour 24) goes the plain way for its
+# verdict. tests/validation/test_properties.py holds the two paths equal. Measured per value:
+# `yyyy-MM-dd HH:mm:ss` 2,380 -> 1,080 ns (the former _ISO_COMMON way, replace() included),
+# `dd/MM/yyyy` 2,800 -> 1,440 ns.
+
+_CLOCK = r"[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_ISO_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]" + _CLOCK + r"(?:\.[0-9]{3}|\.[0-9]{6})?")
+_ISO_ZONED = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ]" + _CLOCK + r"(?:\.[0-9]{3}|\.[0-9]{6})?"
+    r"(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
+)
+_ISO_DAY_FAST = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})")
+_YMD_FAST = re.compile(r"([0-9]{4})/([0-9]{1,2})/([0-9]{1,2})(?: (" + _CLOCK + "))?")
+_DMY_FAST = re.compile(r"([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})(?: (" + _CLOCK + "))?")
+_DMONY_FAST = re.compile(r"([0-9]{1,2}) ([A-Za-z]{3}) ([0-9]{4}) (" + _CLOCK + ")")
+_from_iso = datetime.fromisoformat
+
+
+def _from_iso_parts(year: str, month: str, day: str, clock: str | None) -> Any:
+    """The UTC datetime of ASCII-digit parts (month and day of 1 or 2 digits, clock HH:mm:ss),
+    or None when a part is out of range, for the plain path to judge."""
+    try:
+        return _from_iso(
+            f"{year}-{'0' + month if len(month) == 1 else month}-"
+            f"{'0' + day if len(day) == 1 else day}T{clock or '00:00:00'}+00:00"
+        )
+    except ValueError:
+        return None
+
+
+def _parse_common_shape(text: str) -> Any:
+    """A built-in format read through fromisoformat, or None: not a common shape, or out of range."""
+    separator = text[4:5]
+    if separator == "-":
+        if len(text) <= 10:
+            match = _ISO_DAY_FAST.fullmatch(text)
+            return None if match is None else _from_iso_parts(*match.groups(), None)
+        try:
+            if _ISO_NAIVE.fullmatch(text) is not None:
+                return _from_iso(text + "+00:00")
+            if _ISO_ZONED.fullmatch(text) is not None:
+                value = _from_iso(text)
+                return value if value.tzinfo is UTC else value.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return None
+        return None
+    if separator == "/":
+        match = _YMD_FAST.fullmatch(text)
+        return None if match is None else _from_iso_parts(*match.groups())
+    match = _DMY_FAST.fullmatch(text)
+    if match is not None:
+        day, month, year, clock = match.groups()
+        return _from_iso_parts(year, month, day, clock)
+    match = _DMONY_FAST.fullmatch(text)
+    if match is not None:
+        day, mon, year, clock = match.groups()
+        month = MONTHS.get(mon.lower())
+        return None if month is None else _from_iso_parts(year, str(month), day, clock)
+    return None
+
+
+def _parse_explicit_format(text: str, pattern: re.Pattern[str]) -> Any:
+    """An explicit format without offset or fraction read through fromisoformat, or None."""
+    match = pattern.fullmatch(text)
+    if match is None:
+        return None
+    parts = match.groupdict()
+    if "offset" in parts or "fraction" in parts:
+        return None
+    month = parts.get("month")
+    if month is None:
+        month = MONTHS.get(parts["mon"].lower())
+        if month is None:
+            return None
+        month = str(month)
+    hour = parts.get("hour")
+    clock = None
+    if hour is None:
+        if parts.get("minute") or parts.get("second"):
+            return None  # minutes without hours: rare, the plain way
+    else:
+        clock = f"{'0' + hour if len(hour) == 1 else hour}:"
+        clock += f"{parts.get('minute') or '00'}:{parts.get('second') or '00'}"
+    return _from_iso_parts(parts["year"], month, parts["day"], clock)
+
+
+def parse_date_text(text: str, pattern: re.Pattern[str] | None = None) -> Any:
+    """Same result as `parse_date_plain`, quicker for the common shapes of every built-in format
+    and for explicit formats without offset or fraction; anything else goes the plain way."""
+    if pattern is None:
+        value = _parse_common_shape(text)
+    else:
+        value = _parse_explicit_format(text, pattern)
+    return parse_date_plain(text, pattern) if value is None else value
+
+
+def coerce_date(
+    value: Any, pattern: re.Pattern[str] | None = None, parse_text=parse_date_text
+) -> Any:
+    """The Date rule for one non-blank value (text trimmed): a UTC datetime, or INVALID.
+
+    Text goes to `parse_text`: the fast `parse_date_text`, or `parse_date_plain` on the plain path.
+    """
     cls = value.__class__
     if cls is str:
-        return parse_date_text(value, pattern)
+        return parse_text(value, pattern)
     if cls is int:
         return from_epoch(value)
     if isinstance(value, datetime):
@@ -218,7 +301,7 @@ def coerce_date(value: Any, pattern: re.Pattern[str] | None = None) -> Any:
     if isinstance(value, date):
         return datetime(value.year, value.month, value.day, 0, 0, 0, 0, UTC)
     if isinstance(value, str):
-        return parse_date_text(str.strip(value), pattern)
+        return parse_text(str.strip(value, WHITE_SPACE), pattern)
     if isinstance(value, bool):
         return INVALID
     if isinstance(value, Integral):

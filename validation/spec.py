@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from validation.dates import compile_date_format
+from validation.values import WHITE_SPACE
 
 PROFILE, EVENT = "profile", "event"
 SYNC_TYPES = (PROFILE, EVENT)
@@ -87,7 +88,7 @@ class MappingError(ValueError):
 
 
 def _require_text(value: Any, what: str, field: str | None = None) -> str:
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str) or not value.strip(WHITE_SPACE):
         raise MappingError(f"{what} must be a non-empty text, not {value!r}.", field)
     return value
 

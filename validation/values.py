@@ -1,9 +1,9 @@
 """Value rules shared by every field: text, identity, numbers and booleans.
 
-Each `coerce_*` function takes one non-blank value (a text value already trimmed; the caller
-drops blanks) and returns the normalised value, or `INVALID`. They never raise. They dispatch on
-the exact type first (the common case from a warehouse driver or a CSV), then fall back to
-`isinstance` checks for subclasses and number types such as `Decimal`.
+Each `coerce_*` function takes one non-blank value (a text value already trimmed of WHITE_SPACE;
+the caller drops blanks) and returns the normalised value, or `INVALID`. They never raise. They
+dispatch on the exact type first (the common case from a warehouse driver or a CSV), then fall
+back to `isinstance` checks for subclasses and number types such as `Decimal`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,23 @@ class _Invalid:
 
 
 INVALID: Final = _Invalid()
+
+# White space as DESIGN.md defines it: Unicode's White_Space property (PropList.txt), every
+# character of it. Python's str.strip(), str.isspace(), str.split() and re's \s also take the
+# control characters U+001C-U+001F, which are not white space here: trim with
+# `text.strip(WHITE_SPACE)`, never with a bare `strip()`.
+WHITE_SPACE: Final = (
+    "\t\n\x0b\x0c\r"  # U+0009-U+000D
+    " "  # U+0020
+    "\x85"  # next line
+    "\xa0"  # no-break space
+    "\u1680"  # Ogham space mark
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"  # en quad to hair space
+    "\u2028\u2029"  # line and paragraph separators
+    "\u202f"  # narrow no-break space
+    "\u205f"  # medium mathematical space
+    "\u3000"  # ideographic space
+)
 
 IDENTITY_MAX_LENGTH = 1024
 RESERVED_IDENTITIES = frozenset({"null", "undefined", "0", "n/a", "none"})
@@ -69,9 +86,9 @@ def as_text(value: Any) -> str | None:
     their ISO form. Booleans, NaN, infinities, containers and anything else have no text.
     """
     if value.__class__ is str:
-        return value.strip()
+        return value.strip(WHITE_SPACE)
     if isinstance(value, str):
-        return str.strip(value)
+        return str.strip(value, WHITE_SPACE)
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float, Decimal, Integral)):
@@ -85,7 +102,7 @@ def identity_text(value: Any) -> str | None:
     """The identity rule: the normalised identity, or None when the value is not a valid one."""
     if value is None:
         return None
-    text = value.strip() if value.__class__ is str else as_text(value)
+    text = value.strip(WHITE_SPACE) if value.__class__ is str else as_text(value)
     if (
         not text
         or len(text) > IDENTITY_MAX_LENGTH
@@ -165,13 +182,20 @@ def coerce_float(value: Any) -> Any:
         return value if math.isfinite(value) else INVALID
     if cls is str:
         # float() reads every decimal numeric text, and beyond it only "nan"/"inf" spellings
-        # (not finite), "_" separators and non-ASCII digits: ruled out after, quicker than
-        # matching _NUMERIC_TEXT first (test_number_rules_follow_their_definition holds both).
+        # (not finite), "_" separators, non-ASCII digits and Python's white space around the
+        # number (U+001C-U+001F are left by our trim): ruled out after, quicker than matching
+        # _NUMERIC_TEXT first (test_number_rules_follow_their_definition holds both).
         try:
             number = float(value)
         except ValueError:
             return INVALID
-        if not math.isfinite(number) or "_" in value or not value.isascii():
+        if (
+            not math.isfinite(number)
+            or "_" in value
+            or not value.isascii()
+            or value[0].isspace()
+            or value[-1].isspace()
+        ):
             return INVALID
         return number
     if cls is int:

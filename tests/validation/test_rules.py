@@ -22,6 +22,7 @@ from validation import (
 )
 from validation.contact import email_library
 from validation.spec import PROHIBITED_EVENT_CHARS
+from validation.values import WHITE_SPACE
 
 MESSAGE = {code: info.message for code, info in ERROR_REFERENCE.items()}
 
@@ -684,6 +685,94 @@ def test_timestamp_format():
         2024, 1, 31, 10, 20
     )
     assert not both({"id": "u", "name": "B", "ts": "31/01/2024 10:20:00"}, spec).ok
+
+
+# --- white space -----------------------------------------------------------------------------------
+
+# Unicode's White_Space property as PropList.txt lists it (Unicode 15.1; unchanged since 6.3).
+PROPLIST_WHITE_SPACE = [*range(0x09, 0x0E), 0x20, 0x85, 0xA0, 0x1680, *range(0x2000, 0x200B)] + [
+    0x2028,
+    0x2029,
+    0x202F,
+    0x205F,
+    0x3000,
+]
+NOT_WHITE_SPACE = "\x1c\x1d\x1e\x1f"  # Python's isspace() says yes; Unicode and DESIGN.md say no
+
+
+def test_white_space_is_the_unicode_property():
+    assert sorted(map(ord, WHITE_SPACE)) == PROPLIST_WHITE_SPACE
+    python_space = {chr(c) for c in range(0x110000) if chr(c).isspace()}
+    assert python_space - set(WHITE_SPACE) == set(NOT_WHITE_SPACE)
+    assert set(WHITE_SPACE) <= python_space
+
+
+@pytest.mark.parametrize(
+    ("value", "target"),
+    [
+        ("\x1cabcd@example.com", "Email"),
+        ("abcd@example.co\x1f", "Email"),
+        ("\x1d abcd@example.com ", "Email"),
+        ("+54\x1c800-123-4567", "Phone"),
+        ("\x1e+54 800 123 4567", "Phone"),
+        ("+54 800 123 4567\x1f", "Phone"),
+    ],
+    ids=repr,
+)
+def test_control_separators_make_an_email_or_phone_invalid(value, target):
+    code = "invalid_email" if target == "Email" else "invalid_phone"
+    assert field_verdict(value, target=target) == ([code], None)
+
+
+@pytest.mark.parametrize("space", list(WHITE_SPACE), ids=lambda c: f"U+{ord(c):04X}")
+def test_every_white_space_character_is_trimmed(space):
+    around = lambda text: space + text + space * 2  # noqa: E731
+    assert both({"id": around("u1")}, profile_spec()).identity == "u1"
+    assert field_verdict(around("42"), type="Integer") == ([], 42)
+    assert field_verdict(around("-3.5"), type="Float") == ([], -3.5)
+    assert field_verdict(around("TRUE"), type="Boolean") == ([], True)
+    assert field_verdict(around("31/01/2024"), type="Date") == ([], utc(2024, 1, 31))
+    assert field_verdict(around("abc"), type="String") == ([], "abc")
+    assert field_verdict(around("A@Example.COM"), target="Email") == ([], "A@example.com")
+    assert field_verdict(around("+54 800-123-4567"), target="Phone") == ([], "+548001234567")
+    assert field_verdict(space * 3, type="Integer") == ([], None)  # blank: omitted
+    assert event_verdict(around("Bought")) == ([], "Bought")
+    assert event_verdict(around("app launched")) == ([("name", "system_event")], "app launched")
+    assert event_verdict(space)[0] == [("name", "missing_event_name")]
+    out = both({"id": "u1", "name": "B", "ts": around("2024-01-31 10:20:30")}, event_spec())
+    assert out.ok and out.timestamp == utc(2024, 1, 31, 10, 20, 30)
+    assert both({"id": "u1", "name": "B", "ts": space}, event_spec()).ok  # blank timestamp
+
+
+@pytest.mark.parametrize("space", ["\t", "\xa0", "\u3000", "\u2028", "\u2009"], ids=repr)
+def test_white_space_inside_a_phone_is_a_separator(space):
+    value = f"+54{space}800{space}123{space}{space}4567"
+    assert field_verdict(value, target="Phone") == ([], "+548001234567")
+
+
+@pytest.mark.parametrize("control", list(NOT_WHITE_SPACE), ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("where", ["{}{}", "{1}{0}", " {}\t{} "])
+def test_control_characters_are_not_trimmed(control, where):
+    around = lambda text: where.format(control, text)  # noqa: E731
+    kept = lambda text: around(text).strip(WHITE_SPACE)  # noqa: E731
+    assert both({"id": around("u1")}, profile_spec()).identity == kept("u1")
+    assert both({"id": around("null")}, profile_spec()).identity == kept("null")  # not reserved
+    assert field_verdict(around("42"), type="Integer") == (["not_numeric"], None)
+    assert field_verdict(around("42"), type="Float") == (["not_numeric"], None)
+    assert field_verdict(around("1e3"), type="Float") == (["not_numeric"], None)
+    assert field_verdict(around("true"), type="Boolean") == (["invalid_boolean"], None)
+    assert field_verdict(around("1"), target="MSG-sms") == (["invalid_comm_pref"], None)
+    assert field_verdict(around("31/01/2024"), type="Date") == (["invalid_date"], None)
+    assert field_verdict(around("1700000000"), type="Date") == (["invalid_date"], None)
+    assert field_verdict(around("$D_1700000000"), type="Date") == (["invalid_date"], None)
+    assert field_verdict(around("a@b.co"), target="Email") == (["invalid_email"], None)
+    assert field_verdict(around("+548001234567"), target="Phone") == (["invalid_phone"], None)
+    assert field_verdict(around("abc"), type="String") == ([], kept("abc"))
+    assert field_verdict(control, type="String") == ([], control)  # not blank
+    assert event_verdict(around("App Launched")) == ([], kept("App Launched"))  # no system event
+    assert event_verdict(control) == ([], control)  # not missing
+    out = both({"id": "u1", "name": "B", "ts": around("2024-01-31")}, event_spec())
+    assert [e.code for e in out.errors] == ["invalid_timestamp"]
 
 
 # --- records as a whole ----------------------------------------------------------------------------
