@@ -48,7 +48,7 @@ from django.utils import timezone
 
 from connectors.base import row_builder
 from imports import store
-from imports.models import Event, Import, ImportRun, RecordResult
+from imports.models import Event, Import, ImportRun, RecordResult, RunErrorCount
 from imports.scheduling import next_run_after
 from validation.health import compute_health
 
@@ -701,11 +701,18 @@ def finalize_run(run_id: int) -> bool:
 def fail_run(
     run_id: int, message: str, kind: str = "", detail: str = "", states=ACTIVE_STATES, **match
 ) -> bool:
-    """queued/running → failed with a user-facing message. The run's appended events are
-    withdrawn (the next run re-reads those rows, since the watermark did not move), so a
-    failed run never leaves half a delivery to be duplicated; profile merges are idempotent."""
+    """queued/running → failed with a user-facing message; the import's health stays that of
+    its latest completed run.
+
+    An event run's appended events are withdrawn (the next run re-reads those rows, since the
+    watermark did not move), so a failed run never leaves half a delivery to be duplicated. Its
+    records and counters go with them: the run processed no data (Blank health), and its
+    message says how many rows were validated and not kept. A profile run's merged profiles
+    stay (merges are idempotent), so its counters stand for what was really imported."""
     now = timezone.now()
     with transaction.atomic():
+        # The UPDATE locks the run row: a batch committing meanwhile waits for it, then finds
+        # the run no longer running and rolls back, so the counters read below are final.
         if not ImportRun.objects.filter(pk=run_id, state__in=list(states), **match).update(
             state=State.FAILED,
             finished_at=now,
@@ -715,15 +722,41 @@ def fail_run(
         ):
             return False
         run = ImportRun.objects.get(pk=run_id)
-        Event.objects.filter(run_code=run.code).delete()
+        validated = run.total
+        if run.spec_snapshot.get("sync_type") == Import.SyncType.EVENT:
+            Event.objects.filter(run_code=run.code).delete()
+            if validated:
+                RecordResult.objects.filter(run_id=run_id).delete()
+                RunErrorCount.objects.filter(run_id=run_id).delete()
+                run.total = run.successful = run.failed = 0
+                run.error = _failure_note(message, validated, None)
+                run.save(update_fields=["error", "total", "successful", "failed"])
+        elif validated:
+            run.error = _failure_note(message, validated, run.successful)
+            run.save(update_fields=["error"])
         _settle_import(run)
     return True
 
 
+def _failure_note(message: str, validated: int, kept: int | None) -> str:
+    """The failed run's message and what became of the rows it validated: `kept` None when
+    none were kept, else how many were imported and stay."""
+    rows = "1 row was" if validated == 1 else f"{validated:,} rows were"
+    if kept is None:
+        what = "none were kept"
+    elif kept == 0:
+        what = "none passed validation, so none were imported"
+    else:
+        what = f"the {kept:,} that passed were imported and kept"
+    end = "" if message.endswith((".", "!", "?")) else "."
+    return f"{message}{end} {rows} validated before the run failed; {what}."
+
+
 def _settle_import(run: ImportRun) -> None:
-    """The import's denormalised fields after `run` ended."""
+    """The import's denormalised fields after `run` ended. Only a completed run gives the
+    import its health (DESIGN.md: the latest completed run's); a failed one leaves it as is."""
     imports = Import.objects.filter(pk=run.import_obj_id)
-    if run.state in ImportRun.HEALTH_STATES:
+    if run.state == State.COMPLETED:
         health = compute_health(run.total, run.successful)
         imports.update(health_band=health.band, health_hundredths=health.hundredths, health_run=run)
     imports.filter(current_run=run).update(current_run=None)

@@ -198,7 +198,9 @@ def test_connector_error_fails_the_run_with_its_message_and_blank_health(
     run = run_inline(imp, django_capture_on_commit_callbacks, queue)
     assert run.state == State.FAILED
     assert run.error and run.error_kind
-    assert imp.health_band == "blank" and imp.status == Import.Status.SCHEDULED
+    assert run.health.label == "Blank"
+    # The import's health is its latest completed run's: it has none yet.
+    assert imp.health_band == "none" and imp.status == Import.Status.SCHEDULED
 
 
 def test_due_tick_while_running_records_one_skipped_run(wh_datasource, queue):
@@ -296,12 +298,17 @@ def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
     assert engine.reap_lost_runs(now=later) == 1
     run.refresh_from_db()
     imp.refresh_from_db()
-    assert (run.state, run.error) == (State.FAILED, engine.WORKER_LOST)
+    assert (run.state, run.error) == (
+        State.FAILED,
+        f"{engine.WORKER_LOST} 50 rows were validated before the run failed; none were kept.",
+    )
+    assert (run.total, run.successful, run.failed, run.health.label) == (0, 0, 0, "Blank")
     assert Event.objects.filter(run_code=run.code).count() == 0  # withdrawn
+    assert RecordResult.objects.filter(run=run).count() == 0  # with their records
     assert imp.status == Import.Status.SCHEDULED and imp.next_run_at == next_run_at
     assert imp.current_run is None
     engine.process_chunk(*queue.chunks[1])  # a late chunk writes nothing
-    assert RecordResult.objects.filter(run=run).count() == 50
+    assert RecordResult.objects.filter(run=run).count() == 0
 
 
 def test_retention_purges_old_records_and_runs_in_batches(wh_datasource, settings):
