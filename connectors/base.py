@@ -491,6 +491,12 @@ class Connector:
             finally:
                 self._conn = None
 
+    def cancel(self) -> bool:
+        """Ask the warehouse to cancel the statements this connector has running (the count and
+        the streams), from any thread: the call waiting on them then raises. Returns whether the
+        partner's client can cancel; those that cannot rely on closing the connection."""
+        return False
+
     def __repr__(self) -> str:  # never the secret
         return f"<{type(self).__name__} partner={self.partner!r}>"
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import itertools
+import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
@@ -58,6 +59,7 @@ _TEXT_TYPES = (
     "tstzrange",
 )
 
+log = logging.getLogger(__name__)
 _cursor_ids = itertools.count(1)
 
 # Chunked-rows streaming needs libpq 17 (psycopg-binary bundles 17+; a system libpq may be older).
@@ -128,6 +130,18 @@ class PostgresConnector(Connector):
             conn.close()
         self._stream_conns.clear()
         super()._release()
+
+    def cancel(self) -> bool:
+        """Cancel the count's and the streams' statements through libpq's cancel request (a
+        separate connection to the server, safe from another thread): a statement waiting on
+        a lock in the warehouse ends with QueryCanceled instead of waiting forever."""
+        for conn in [self._conn, *list(self._stream_conns)]:
+            if conn is not None and not conn.closed:
+                try:
+                    conn.cancel_safe(timeout=10)
+                except (psycopg.Error, OSError) as exc:
+                    log.warning("could not cancel a warehouse statement: %s", exc)
+        return True
 
     def _map_connect_error(self, exc: psycopg.Error) -> ConnectorError:
         text = str(exc).lower()

@@ -164,6 +164,10 @@ IMPORT_MIN_INTERVAL_MINUTES = envint("IMPORT_MIN_INTERVAL_MINUTES", 15, minimum=
 IMPORT_BATCH_SIZE = envint("IMPORT_BATCH_SIZE", 10_000, minimum=100)
 IMPORT_CHUNK_SIZE = envint("IMPORT_CHUNK_SIZE", 100_000, minimum=1000)
 IMPORT_HEARTBEAT_TIMEOUT_SECONDS = envint("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 180, minimum=10)
+# How long a run waits on one answer of the warehouse (its COUNT(*), the next rows of its
+# stream: a table or advisory lock can block them indefinitely) before its statement is
+# cancelled and the run fails.
+IMPORT_WAREHOUSE_TIMEOUT_SECONDS = envint("IMPORT_WAREHOUSE_TIMEOUT_SECONDS", 600, minimum=1)
 # The widest source the wizard maps. Its Mapping step posts 5 fields per column (column, include,
 # target, data type, date format) plus a dozen for the header and CSRF: Django's default limit
 # of 1,000 fields refused sources of ~198 columns and more, losing the whole mapping.

@@ -32,6 +32,7 @@ import logging
 import operator
 import queue
 import threading
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -67,6 +68,7 @@ NEVER_STARTED = "No worker picked this run up in time, so it never started."
 QUEUE_DOWN = "The task queue (broker) could not be reached, so the run could not go on."
 UNEXPECTED = "The run failed on an unexpected error. The run log has the details."
 STORE_DOWN = "The import center's database could not be written to, so the run could not go on."
+WAREHOUSE_TIMEOUT = "The warehouse did not answer within {seconds} s."
 
 
 class RunNotActive(Exception):
@@ -288,11 +290,15 @@ def _run_body(run: ImportRun, fan_out: bool) -> None:
     snap = run.spec_snapshot
     inc = snap.get("incremental_column") or None
     since = decode_value(run.since) if inc else None
-    with connector_for(ds, snap.get("partner")) as conn:
-        expected = conn.count(snap["source"], since=since, incremental_column=inc)
+    timeout = settings.IMPORT_WAREHOUSE_TIMEOUT_SECONDS
+    with connector_for(ds, snap.get("partner")) as conn, _Watchdog(run.pk, conn, timeout) as dog:
+        with dog.waiting():
+            expected = conn.count(snap["source"], since=since, incremental_column=inc)
         _touch(run.pk, expected_total=expected)
-        batches = conn.iter_batches(
-            snap["source"], batch_size=ctx.batch_size, incremental_column=inc, since=since
+        batches = dog.batches(
+            conn.iter_batches(
+                snap["source"], batch_size=ctx.batch_size, incremental_column=inc, since=since
+            )
         )
         tracked = _track_watermark(batches, inc)
         if fan_out and expected > ctx.chunk_size:
@@ -305,6 +311,82 @@ def _run_body(run: ImportRun, fan_out: bool) -> None:
                     row += len(batch)
             _touch(run.pk, watermark=encode_value(tracked.watermark))
             finalize_run(run.pk)
+
+
+class _Watchdog:
+    """Watches this worker's waits on the warehouse (the count, each next batch of the stream).
+
+    A statement waiting on a lock in the warehouse blocks the worker's thread, so the run's
+    heartbeat, which otherwise comes with each written batch, would stop, and the statement
+    would outlive the run. While a wait lasts, a thread of its own beats every BEAT seconds;
+    when the run is no longer running (Stop, Cancel, reaped) it cancels the warehouse's
+    statements, and when the wait passes `timeout` seconds it fails the run with
+    WAREHOUSE_TIMEOUT and cancels them. The cancelled call then raises in the worker, which
+    ends the run's task and frees its slot."""
+
+    TICK = 0.5
+    BEAT = 2.0
+
+    def __init__(self, run_id: int, conn, timeout: float):
+        self.run_id, self.conn, self.timeout = run_id, conn, timeout
+        self._since: float | None = None
+        self._done = threading.Event()
+        self._acted = False
+        self._thread = threading.Thread(target=self._loop, name="ic-watchdog", daemon=True)
+
+    def __enter__(self) -> _Watchdog:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        self._thread.join()
+
+    @contextmanager
+    def waiting(self):
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
+
+    def batches(self, batches: Iterable[list[dict]]) -> Iterator[list[dict]]:
+        it = iter(batches)
+        while True:
+            with self.waiting():
+                batch = next(it, None)
+            if batch is None:
+                return
+            yield batch
+
+    def _loop(self) -> None:
+        try:
+            beat = time.monotonic()
+            while not self._done.wait(self.TICK) and not self._acted:
+                since = self._since
+                if since is None:
+                    continue
+                now = time.monotonic()
+                if now - since >= self.timeout:
+                    self._acted = True
+                    message = WAREHOUSE_TIMEOUT.format(seconds=f"{self.timeout:g}")
+                    fail_run(self.run_id, message, "timeout", "", states=[State.RUNNING])
+                    self._cancel()
+                elif now - max(since, beat) >= self.BEAT:
+                    beat = now
+                    if not ImportRun.objects.filter(pk=self.run_id, state=State.RUNNING).update(
+                        heartbeat_at=timezone.now()
+                    ):
+                        self._acted = True  # stopped, cancelled or reaped meanwhile
+                        self._cancel()
+        except Exception:
+            log.exception("watchdog of run %s failed", self.run_id)
+        finally:
+            connection.close()  # this thread's own database connection
+
+    def _cancel(self) -> None:
+        if not self.conn.cancel():
+            log.warning("run %s: this warehouse's client cannot cancel a statement", self.run_id)
 
 
 class _track_watermark:  # noqa: N801 - used like a generator function

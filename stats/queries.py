@@ -223,6 +223,10 @@ FAILURE_ADVICE = {
         "if it moved."
     ),
     "query": "Run the source query in the warehouse to see the error, then edit the import.",
+    "timeout": (
+        "Check what holds the source's tables in the warehouse (a lock, a long transaction), "
+        "then run the import again; IMPORT_WAREHOUSE_TIMEOUT_SECONDS sets how long a run waits."
+    ),
     "config": "Review the datasource settings, then test the connection again.",
 }
 DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
