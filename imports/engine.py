@@ -335,12 +335,16 @@ class _Watchdog:
         self._thread = threading.Thread(target=self._loop, name="ic-watchdog", daemon=True)
 
     def __enter__(self) -> _Watchdog:
-        self._thread.start()
+        # Inside an atomic block (a test's transaction) a second connection could not see the
+        # run, so it would take it for stopped: no watchdog there, as `_writer` writes in line.
+        if not connection.in_atomic_block:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._done.set()
-        self._thread.join()
+        if self._thread.is_alive():
+            self._thread.join()
 
     @contextmanager
     def waiting(self):

@@ -11,6 +11,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from imports import engine, services
@@ -114,7 +115,7 @@ def test_warehouse_error_mid_stream_leaves_an_event_run_blank_with_a_note(start_
 
 
 def test_reaped_event_run_is_blank_and_the_import_keeps_its_completed_health(
-    start_worker, wh_datasource, warehouse, settings
+    start_worker, wh_datasource, warehouse, settings, viewer_client
 ):
     settings.IMPORT_BATCH_SIZE, settings.IMPORT_CHUNK_SIZE = 100, 1000
     warehouse.add_events(1000)
@@ -142,6 +143,12 @@ def test_reaped_event_run_is_blank_and_the_import_keeps_its_completed_health(
     imp.refresh_from_db()
     assert (imp.health_band, imp.health_hundredths, imp.health_run) == ("yellow", 9500, done)
     assert imp.health.label == "95.00%"
+
+    # The Stats row and the detail pane say the same.
+    note = f"{validated:,} rows were validated before the run failed; none were kept."
+    for name in ("stats-run-row", "stats-run-detail"):
+        page = viewer_client.get(reverse(name, args=[imp.code, lost.code])).content.decode()
+        assert 'class="badge health-blank"' in page and note in page, name
 
 
 def test_reaped_profile_run_keeps_the_counters_of_the_profiles_it_merged(
