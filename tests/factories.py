@@ -80,7 +80,8 @@ def make_run(
     )
     if update_import:
         fields = {"last_run": run, "last_run_at": created_at}
-        if state in ImportRun.HEALTH_STATES:
+        # As the engine does: the import's health is its latest completed run's.
+        if state == ImportRun.State.COMPLETED:
             health = compute_health(run.total, run.successful)
             fields.update(
                 health_run=run, health_band=health.band, health_hundredths=health.hundredths

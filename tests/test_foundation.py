@@ -71,6 +71,9 @@ def test_import_health_follows_latest_health_carrying_run(datasource):
     assert imp.health.label == "99.99%"  # stopped runs carry no health
     factories.make_run(imp, state=ImportRun.State.FAILED, total=0, failed=0)
     imp.refresh_from_db()
+    assert imp.health.label == "99.99%"  # nor do failed ones: the latest completed run's
+    factories.make_run(imp, total=0, failed=0)
+    imp.refresh_from_db()
     assert imp.health.band == "blank"
 
 
