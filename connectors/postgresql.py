@@ -71,7 +71,9 @@ def _take(rows: Iterator[tuple], size: int) -> list[tuple]:
 class PostgresConnector(Connector):
     partner = "postgresql"
     dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
-    param = "%s"
+    # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
+    # so a user's %, %s or %(name)s reaches the server as written.
+    param = "$1"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
@@ -114,11 +116,15 @@ class PostgresConnector(Connector):
                 connect_timeout=int(self.settings.get("connect_timeout") or 10),
                 application_name="import-center",
                 options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on",
+                # psycopg's default cursors take % in the query text for a placeholder (even
+                # with no parameters to bind); the user's SQL is not a psycopg template.
+                cursor_factory=psycopg.RawCursor,
             )
         except psycopg.Error as exc:
             raise self._map_connect_error(exc) from None
         # Read-only twice over: the session default above and the transaction flag here.
         conn.read_only = True
+        conn.server_cursor_factory = psycopg.RawServerCursor
         for name in _TEXT_TYPES:
             conn.adapters.register_loader(name, TextLoader)
         return conn

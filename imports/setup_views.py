@@ -120,6 +120,8 @@ class WarehouseAnswer:
     value: Any = None
     error: str = ""
     kind: str = ""
+    # The warehouse itself answered with the error (not a refusal by Import Center).
+    from_warehouse: bool = False
 
 
 def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
@@ -130,7 +132,7 @@ def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
         with get_connector(ds.partner, ds.settings, ds.get_secret()) as connector:
             return WarehouseAnswer(value=call(connector))
     except ConnectorError as exc:
-        return WarehouseAnswer(error=exc.message, kind=exc.kind)
+        return WarehouseAnswer(error=exc.message, kind=exc.kind, from_warehouse=exc.from_warehouse)
     except SecretUnreadable as exc:
         return WarehouseAnswer(error=str(exc), kind="config")
     except Exception as exc:  # a driver bug must not become a 500 (or leak its text)
