@@ -516,6 +516,12 @@ class Connector:
     def test_connection(self) -> None:
         raise NotImplementedError
 
+    def privilege_warnings(self) -> list[str]:
+        """Plain-language warnings that the datasource's user may do more than read, each a
+        sentence to show after a successful ``test_connection``, the advice last. Imports only
+        need to read; partners that do not check return none."""
+        return []
+
     def columns(self, source: str) -> list[Column]:
         raise NotImplementedError
 

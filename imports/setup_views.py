@@ -266,7 +266,7 @@ def datasource_delete(request: HttpRequest, code) -> HttpResponse:
 def datasource_test(request: HttpRequest, code) -> HttpResponse:
     """Test connection of a saved datasource (the button in the list)."""
     ds = _get_rw_datasource_for_user(request, code)
-    answer = _warehouse(ds, lambda c: c.test_connection())
+    answer = _warehouse(ds, _test_connection)
     return _render_test_result(request, answer, ds)
 
 
@@ -296,8 +296,14 @@ def datasource_test_form(request: HttpRequest) -> HttpResponse:
         if not only_name:
             answer = WarehouseAnswer(error="Fix the highlighted fields first.", kind="form")
             return _render_test_result(request, answer, None)
-    answer = _warehouse(form.unsaved(), lambda c: c.test_connection())
+    answer = _warehouse(form.unsaved(), _test_connection)
     return _render_test_result(request, answer, instance)
+
+
+def _test_connection(connector) -> list[str]:
+    """Connect, then say whether the user may do more than read (its warnings, if any)."""
+    connector.test_connection()
+    return connector.privilege_warnings()
 
 
 def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
@@ -308,6 +314,8 @@ def _render_test_result(request, answer: WarehouseAnswer, ds) -> HttpResponse:
         messages.error(request, f"Connection failed: {answer.error}")
     else:
         messages.success(request, "Connection succeeded.")
+        for warning in answer.value or ():
+            messages.warning(request, warning)
     return redirect("datasources-list")
 
 
