@@ -231,6 +231,29 @@ def test_preview_of_an_unknown_table_in_a_query_keeps_the_warehouse_prefix(edito
     assert "Import Center refused" not in body
 
 
+def test_preview_of_an_unreachable_warehouse_does_not_claim_it_answered(editor_client):
+    ds = factories.make_datasource(
+        name="Closed port",
+        partner="postgresql",
+        settings={
+            "host": "127.0.0.1",
+            "port": 1,
+            "database": "d",
+            "user": "u",
+            "sslmode": "disable",
+        },
+    )
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(ds.code), "source_kind": "table", "source": "events"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Could not reach the warehouse." in body
+    assert "The warehouse returned an error." not in body
+
+
 def _pg_datasource():
     """A datasource on the test PostgreSQL server (its database needs no tables here)."""
     import os
