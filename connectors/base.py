@@ -477,7 +477,10 @@ class Connector:
 
     partner: ClassVar[str] = ""
     dialect: ClassVar[Dialect]
-    param: ClassVar[str] = "%s"  # placeholder for the incremental ``since`` value
+    # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
+    # itself: the client must send the user's SQL beside it as written, never read it as a
+    # template (psycopg's %s did, and broke every query holding a %).
+    param: ClassVar[str] = "?"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         self.settings = dict(settings or {})

@@ -87,7 +87,7 @@ SELECT r.rolsuper, r.rolcreatedb, r.rolcreaterole, current_database(),
           FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'p', 'v', 'f')
             AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-            AND n.nspname NOT LIKE 'pg\_%'
+            AND n.nspname NOT LIKE 'pg\_%' AND has_schema_privilege(n.oid, 'USAGE')
             AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
           ORDER BY 1 LIMIT 4)
 FROM pg_roles AS r WHERE r.rolname = current_user
@@ -243,7 +243,12 @@ class PostgresConnector(Connector):
         self._reset()
 
     def privilege_warnings(self) -> list[str]:
-        row = self._run(_PRIVILEGES_SQL, (list(_POWER_ROLES),)).fetchone()
+        try:
+            row = self._run(_PRIVILEGES_SQL, (list(_POWER_ROLES),)).fetchone()
+        except ConnectorError:
+            # A server without these catalogs (a Redshift-style one): the connection works, so
+            # say only what is true.
+            return ["Import Center could not check whether this user can do more than read."]
         self._reset()
         if row is None:  # the user's role is not visible in pg_roles: nothing to say
             return []

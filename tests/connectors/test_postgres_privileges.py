@@ -132,3 +132,25 @@ def test_select_only_role_is_refused_what_the_superuser_may_do(make_role, call):
 def test_other_partners_have_no_privilege_check(duckdb_warehouse):
     with get_connector("duckdb", duckdb_warehouse.settings) as c:
         assert c.privilege_warnings() == []
+
+
+def test_write_grant_in_a_schema_the_role_cannot_use_is_not_a_warning(
+    make_role, postgres_warehouse
+):
+    database = postgres_warehouse.settings["database"]
+    with psycopg.connect(PG_URL, dbname=database, autocommit=True) as admin:
+        admin.execute("CREATE SCHEMA IF NOT EXISTS hidden")
+        admin.execute("CREATE TABLE IF NOT EXISTS hidden.t (x int)")
+    role = make_role("GRANT INSERT ON hidden.t TO {role}")
+    assert warnings_of(role) == []
+
+
+def test_a_server_without_the_catalogs_gets_a_true_sentence(postgres_warehouse, monkeypatch):
+    from connectors import postgresql
+
+    monkeypatch.setattr(postgresql, "_PRIVILEGES_SQL", "SELECT * FROM no_such_catalog")
+    with postgres_warehouse.connect() as c:
+        assert c.privilege_warnings() == [
+            "Import Center could not check whether this user can do more than read."
+        ]
+        assert c.count("users") > 0  # the connection is still usable
