@@ -228,6 +228,11 @@ FAILURE_ADVICE = {
 DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
 
 
+def counted(n: int, noun: str) -> str:
+    """ "1 run", "2 runs", "1,024 records": every count the Stats pages put in a sentence."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def failure_advice(run: ImportRun) -> str:
     return FAILURE_ADVICE.get(run.error_kind, DEFAULT_FAILURE_ADVICE)
 
@@ -235,7 +240,7 @@ def failure_advice(run: ImportRun) -> str:
 def partial_note(run: ImportRun) -> str:
     """ "1,234 records ingested before the stop (partial)" when a stopped run kept its count."""
     if run.partial and run.processed:
-        return f"{run.processed:,} records ingested before the stop (partial)"
+        return f"{counted(run.processed, 'record')} ingested before the stop (partial)"
     return ""
 
 

@@ -26,6 +26,7 @@ from imports.roles import can_view
 from stats import exports, queries
 from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
+from stats.queries import RecordFilters
 
 ROW_ACTIONS_TEMPLATE = "imports/_row_actions.html"
 # Columns a Stats page never reads; skipping them keeps 100 rows cheap.
@@ -56,7 +57,10 @@ def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
 
 def _expired_message() -> str:
     days = queries.retention_days()
-    return f"Detailed records are available only for runs completed within the last {days} days"
+    return (
+        "Detailed records are available only for runs completed within the last "
+        + queries.counted(days, "day")
+    )
 
 
 def _row_actions_template() -> str | None:
@@ -164,15 +168,26 @@ def _records_url(imp: Import, run: ImportRun, **params) -> str:
 def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
     imp, run = _get_run_for_user(request, code, run_code)
     ctx = {"imp": imp, "run": run, "tab": "stats"}
+    pane = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
     if not queries.is_within_window(run):
         ctx["expired_message"] = _expired_message()
-        template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
-        return render(request, template, ctx)
+        return render(request, pane, ctx)
+    if run.state == ImportRun.State.STOPPED:
+        # The reference: a run stopped while running has no stats, even if some records were
+        # ingested. The pane shows only that note and the partial count, never the records.
+        return render(request, pane, ctx)
     form = RecordFilterForm(request.GET)
-    if not form.is_valid():
-        return HttpResponseBadRequest("Invalid filters: " + form.errors.as_text())
-    filters = form.filters(default_result="failed" if run.failed else "all")
-    records, next_after = queries.records_page(run, filters)
+    default_result = "failed" if run.failed else "all"
+    status = 200
+    if form.is_valid():
+        filters = form.filters(default_result)
+        records, next_after = queries.records_page(run, filters)
+    else:
+        # Still 400, but a styled answer where the user looks: in the records region of the
+        # pane (htmx) or the whole page (opened directly), never bare text.
+        status = 400
+        filters, records, next_after = RecordFilters(result=default_result), [], None
+        ctx["filter_errors"] = [message for errors in form.errors.values() for message in errors]
     keep = {"result": filters.result, "code": filters.code, "field": filters.field, "q": filters.q}
     ctx.update(
         filters=filters,
@@ -184,13 +199,12 @@ def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse
         identity_label=imp.get_identity_kind_display(),
     )
     if request.htmx and request.htmx.target == "records":
-        return render(request, "stats/run_detail.html#records", ctx)
+        return render(request, "stats/run_detail.html#records", ctx, status=status)
     summary = queries.error_summary(run)
     for row in summary:
         row.url = _records_url(imp, run, result="failed", field=row.field, code=row.code)
     ctx["error_summary"] = summary
-    template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
-    return render(request, template, ctx)
+    return render(request, pane, ctx, status=status)
 
 
 @login_required

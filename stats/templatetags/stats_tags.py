@@ -239,7 +239,7 @@ def record_rows(records, show_event: bool) -> SafeString:
         rows.append(
             f'\n      <tr>\n        <td class="num">{_text(number(rec.row_number))}</td>'
             f"\n        <td>{_SUCCESS_BADGE[bool(rec.success)]}</td>"
-            f'\n        <td class="identity">{_text(rec.identity or "(empty)")}</td>'
+            f'\n        <td class="identity">{_text(rec.identity or "(blank)")}</td>'
             f"\n        {event}\n        <td>{_record_errors(rec.errors)}</td>\n      </tr>\n    "
         )
     return SafeString("".join(rows))
