@@ -27,6 +27,9 @@ STATS_HEADER = [
     "Failed Syncs",
     "Expected Records",
     "Note",
+    # Appended, not inserted, so spreadsheets built on the earlier columns keep working.
+    "Duration (seconds)",
+    "Triggered By",
 ]
 
 
@@ -82,6 +85,7 @@ def stats_row(run: ImportRun) -> list:
     else:
         note = "Total differs from the source count" if queries.count_mismatch(run) else ""
     health = run.health
+    span = queries.duration(run) if run.is_finished else None  # a file is a finished record
     return [
         run.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         run.get_state_display(),
@@ -91,6 +95,8 @@ def stats_row(run: ImportRun) -> list:
         run.failed if counts else "",
         run.expected_total if run.expected_total is not None else "",
         note,
+        int(span.total_seconds()) if span is not None else "",
+        queries.trigger_label(run),
     ]
 
 

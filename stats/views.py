@@ -50,7 +50,11 @@ def _get_import_for_user(
 
 def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
     imp = _get_import_for_user(request, code)
-    run = get_object_or_404(ImportRun.objects.defer(*_RUN_HEAVY), import_obj=imp, code=run_code)
+    run = get_object_or_404(
+        ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by"),
+        import_obj=imp,
+        code=run_code,
+    )
     run.import_obj = imp  # already loaded; saves a query per use
     return imp, run
 

@@ -51,6 +51,16 @@ def partial_note(run: ImportRun) -> str:
 
 
 @register.filter
+def trigger_label(run: ImportRun) -> str:
+    return queries.trigger_label(run)
+
+
+@register.filter
+def duration_label(run: ImportRun) -> str:
+    return queries.duration_text(run)
+
+
+@register.filter
 def failure_advice(run: ImportRun) -> str:
     return queries.failure_advice(run)
 
@@ -120,8 +130,15 @@ def _when_cell(run: ImportRun, kit: _RowKit) -> str:
             f'<a href="{url}" hx-get="{url}" hx-target="#run-pane" hx-push-url="true"'
             f' aria-label="Records of the run of {_html_escape(label)}">{when}</a>'
         )
-    manual = ' <span class="help">manual</span>' if run.trigger == "manual" else ""
-    return f'<td class="when">{when}{manual}</td>'
+    return f'<td class="when">{when}</td>'
+
+
+def _run_cells(run: ImportRun) -> str:
+    """Duration and trigger: every state has them (a skipped run was still triggered)."""
+    return (
+        f'<td class="num duration">{_html_escape(queries.duration_text(run))}'
+        f'</td><td class="trigger">{_html_escape(queries.trigger_label(run))}</td>'
+    )
 
 
 def _progress_cells(run: ImportRun, kit: _RowKit) -> str:
@@ -191,7 +208,7 @@ def run_row(context: template.Context, run: ImportRun) -> SafeString:
     else:
         cells = _result_cells(run, kit)
     error = (
-        '<tr class="run-error"><td></td><td colspan="4"><strong class="error">Run failed: '
+        '<tr class="run-error"><td></td><td colspan="6"><strong class="error">Run failed: '
         f"{_html_escape(run.error or 'the run did not finish')}</strong>"
         f'<div class="help">What to do: {_html_escape(queries.failure_advice(run))}</div>'
         "</td></tr>"
@@ -201,7 +218,7 @@ def run_row(context: template.Context, run: ImportRun) -> SafeString:
     muted = ' class="muted"' if state == "skipped" else ""
     return SafeString(
         f'<tbody id="run-{run.code}" class="run run-{_html_escape(state)}"{poll}><tr{muted}>'
-        f"{_when_cell(run, kit)}{cells}</tr>{error}</tbody>"
+        f"{_when_cell(run, kit)}{cells}{_run_cells(run)}</tr>{error}</tbody>"
     )
 
 

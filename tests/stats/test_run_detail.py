@@ -307,3 +307,9 @@ def test_pane_shows_its_400_answers(viewer_client, yellow_run):
     # htmx does not swap a 4xx by default; the pane opts in for its styled 400s.
     body = viewer_client.get(detail_url(yellow_run)).content.decode()
     assert "event.detail.xhr.status === 400" in body
+
+
+def test_pane_says_who_triggered_the_run_and_how_long_it_took(viewer_client, imp, editor):
+    run = factories.make_run(imp, total=1, trigger=ImportRun.Trigger.MANUAL, triggered_by=editor)
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert f"Run now by {editor.get_username()} · Completed · 30 s" in body

@@ -332,3 +332,91 @@ def test_trend_cache_holds_only_the_rendered_strings(viewer_client, imp, monkeyp
     assert second.count("Health fell from 99.2% to 61.0%") == first.count(
         "Health fell from 99.2% to 61.0%"
     )
+
+
+# --- duration and trigger ----------------------------------------------------------------------
+
+
+def run_tbody(body: str, run: ImportRun) -> str:
+    return body.split(f'id="run-{run.code}"')[1].split("</tbody>")[0]
+
+
+def test_rows_show_duration_and_who_or_what_triggered_them(viewer_client, imp, editor):
+    scheduled = factories.make_run(imp, total=10, created_at=ago(hours=4))
+    by_user = factories.make_run(
+        imp,
+        total=10,
+        created_at=ago(hours=3),
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=editor,
+    )
+    by_api = factories.make_run(
+        imp, total=10, created_at=ago(hours=2), trigger=ImportRun.Trigger.API, triggered_by=editor
+    )
+    skipped = factories.make_run(
+        imp, state=ImportRun.State.SKIPPED, total=0, created_at=ago(hours=1)
+    )
+    ImportRun.objects.filter(pk=by_user.pk).update(
+        finished_at=by_user.started_at + timedelta(seconds=11)
+    )
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert '<th scope="col" class="num">Duration</th><th scope="col">Triggered by</th>' in body
+    assert '<td class="num duration">30 s</td><td class="trigger">Schedule</td>' in run_tbody(
+        body, scheduled
+    )
+    name = editor.get_username()
+    assert f'<td class="num duration">11 s</td><td class="trigger">Run now by {name}</td>' in (
+        run_tbody(body, by_user)
+    )
+    assert f'<td class="trigger">API by {name}</td>' in run_tbody(body, by_api)
+    assert '<td class="num duration">—</td><td class="trigger">Schedule</td>' in run_tbody(
+        body, skipped
+    )
+
+
+def test_trigger_of_a_deleted_user_and_a_hostile_username(viewer_client, imp, editor):
+    from django.contrib.auth import get_user_model
+
+    hostile = get_user_model().objects.create_user('<b>"=HYPERLINK(1)"</b>', password="x")
+    ran = factories.make_run(
+        imp,
+        total=1,
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=hostile,
+        created_at=ago(hours=1),
+    )
+    gone = factories.make_run(imp, total=1, trigger=ImportRun.Trigger.MANUAL, triggered_by=editor)
+    editor.delete()
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Run now by &lt;b&gt;&quot;=HYPERLINK(1)&quot;&lt;/b&gt;" in run_tbody(body, ran)
+    assert '<td class="trigger">Run now</td>' in run_tbody(body, gone)
+
+
+def test_running_row_shows_time_so_far(viewer_client, imp):
+    run = factories.make_run(imp, state=ImportRun.State.RUNNING, total=0, update_import=False)
+    ImportRun.objects.filter(pk=run.pk).update(started_at=ago(minutes=4, seconds=5))
+    response = viewer_client.get(row_url(run), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    cell = response.content.decode().split('class="num duration">')[1].split("</td>")[0]
+    assert cell.startswith("4 min ") and cell.endswith(" s so far")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [
+        (None, "—"),
+        (0.4, "under 1 s"),
+        (1, "1 s"),
+        (59.9, "59 s"),
+        (60, "1 min 00 s"),
+        (245, "4 min 05 s"),
+        (3599, "59 min 59 s"),
+        (3600, "1 h 00 min"),
+        (7380, "2 h 03 min"),
+        (90000, "25 h 00 min"),
+    ],
+)
+def test_duration_label(seconds, label):
+    from stats.queries import duration_label
+
+    assert duration_label(None if seconds is None else timedelta(seconds=seconds)) == label
