@@ -37,7 +37,15 @@ _Run = ImportRun | queries.RunRow
 # The header of every page shows the import's health; only the Overview shows its datasource
 # and users (a five-table join cost the Stats pages ~1 ms of CPU for nothing).
 _HEADER_RELATED = ("health_run",)
-_OVERVIEW_RELATED = ("datasource", "health_run", "created_by", "updated_by")
+_OVERVIEW_RELATED = (
+    "datasource",
+    "health_run",
+    "created_by",
+    "updated_by",
+    "current_run__triggered_by",
+)
+# The Overview refreshes its status while a run is queued or running, as the Stats rows do.
+OVERVIEW_POLL_SECONDS = 2
 
 
 def _get_import_for_user(
@@ -96,12 +104,20 @@ def _mapping_rows(mapping: dict) -> list[dict]:
 @login_required
 def overview(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = _get_import_for_user(request, code, _OVERVIEW_RELATED)
+    in_progress = imp.current_run_id is not None or imp.status == Import.Status.RUNNING
     ctx = {
         "imp": imp,
         "tab": "overview",
-        "mapping_rows": _mapping_rows(imp.mapping),
         "row_actions_template": _row_actions_template(),
+        "polling": in_progress,
+        "poll_seconds": OVERVIEW_POLL_SECONDS,
     }
+    if request.htmx and request.htmx.target == "overview-live":
+        # The poll: the live region only; once no run is in progress, its final state and
+        # HTTP 286, which ends the polling (the region also comes back without its trigger).
+        html = render_to_string("stats/overview.html#live", ctx, request)
+        return HttpResponse(html) if in_progress else HttpResponseStopPolling(html)
+    ctx["mapping_rows"] = _mapping_rows(imp.mapping)
     return render(request, "stats/overview.html", ctx)
 
 

@@ -420,3 +420,83 @@ def test_duration_label(seconds, label):
     from stats.queries import duration_label
 
     assert duration_label(None if seconds is None else timedelta(seconds=seconds)) == label
+
+
+# --- the Overview follows a run -----------------------------------------------------------------
+
+LIVE = {"HX-Request": "true", "HX-Target": "overview-live"}
+
+
+def start_run(imp: Import, editor, state=ImportRun.State.RUNNING) -> ImportRun:
+    run = factories.make_run(
+        imp,
+        state=state,
+        total=0,
+        update_import=False,
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=editor,
+    )
+    ImportRun.objects.filter(pk=run.pk).update(successful=1200, failed=34)
+    Import.objects.filter(pk=imp.pk).update(
+        current_run=run, last_run=run, last_run_at=run.created_at, status=Import.Status.RUNNING
+    )
+    return run
+
+
+def test_overview_polls_while_a_run_is_in_progress(viewer_client, imp, editor):
+    start_run(imp, editor)
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert f'hx-get="{overview_url(imp)}" hx-trigger="every 2s"' in body
+    assert (
+        "Running · 1,234 records processed"
+        f' <span class="help">(Run now by {editor.get_username()})</span>'
+    ) in body
+
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith('<div id="overview-live"')
+    assert 'hx-trigger="every 2s"' in part and "<html" not in part and "Mapping" not in part
+
+
+def test_overview_poll_stops_with_the_final_state_when_the_run_ends(viewer_client, imp, editor):
+    run = start_run(imp, editor)
+    assert viewer_client.get(overview_url(imp), headers=LIVE).status_code == 200
+    ImportRun.objects.filter(pk=run.pk).update(
+        state=ImportRun.State.COMPLETED, total=1234, successful=1200, finished_at=timezone.now()
+    )
+    Import.objects.filter(pk=imp.pk).update(
+        current_run=None,
+        status=Import.Status.SCHEDULED,
+        health_run=run,
+        health_band="yellow",
+        health_hundredths=9724,
+    )
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 286  # htmx stops polling
+    part = response.content.decode()
+    assert "hx-trigger" not in part
+    assert "97.24%" in part and "Scheduled" in part
+    assert "Running" not in part and "Run in progress" not in part
+
+
+def test_overview_of_a_queued_run_polls(viewer_client, imp, editor):
+    start_run(imp, editor, state=ImportRun.State.QUEUED)
+    Import.objects.filter(pk=imp.pk).update(status=Import.Status.SCHEDULED)
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Queued — waiting for a worker" in body
+
+
+def test_overview_without_a_run_does_not_poll(viewer_client, imp):
+    factories.make_run(imp, total=10)
+    assert "hx-trigger" not in viewer_client.get(overview_url(imp)).content.decode()
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 286
+
+
+def test_overview_poll_checks_access(client, outsider_client, imp, editor):
+    from django.test import Client
+
+    start_run(imp, editor)
+    assert Client().get(overview_url(imp), headers=LIVE).status_code == 302
+    assert outsider_client.get(overview_url(imp), headers=LIVE).status_code == 403
