@@ -149,8 +149,8 @@ def headline(runs: Sequence[tuple[datetime, Health]], days: int) -> str:
     recovered = last.hundredths >= before.hundredths - DROP_POINTS * 100
     state = "has recovered from" if recovered else "has not recovered from"
     return (
-        f"{line} The latest run, on {_when(last_at)}, had {last.label}: health {state} the "
-        f"largest fall ({before.label} before it)."
+        f"{line} The latest run with a percentage, on {_when(last_at)}, had {last.label}: "
+        f"health {state} the largest fall ({before.label} before it)."
     )
 
 

@@ -64,21 +64,21 @@ HEADLINES = [
     pytest.param(
         [(10000, 9603), (10000, 3498)],
         "Health fell by more than 10 points once in the last 30 days: "
-        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run, on {at(1)}, had 34.98%: "
+        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run with a percentage, on {at(1)}, had 34.98%: "
         "health has not recovered from the largest fall (96.03% before it).",
         id="one drop, latest",
     ),
     pytest.param(
         [(10000, 9603), (10000, 3498), (10000, 9610)],
         "Health fell by more than 10 points once in the last 30 days: "
-        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run, on {at(2)}, had 96.10%: "
+        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run with a percentage, on {at(2)}, had 96.10%: "
         "health has recovered from the largest fall (96.03% before it).",
         id="drop then recovery",
     ),
     pytest.param(
         [(10000, 9603), (10000, 3498), (10000, 8000)],
         "Health fell by more than 10 points once in the last 30 days: "
-        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run, on {at(2)}, had 80.00%: "
+        f"96.03% on {at(0)} to 34.98% on {at(1)}. The latest run with a percentage, on {at(2)}, had 80.00%: "
         "health has not recovered from the largest fall (96.03% before it).",
         id="partial recovery",
     ),
@@ -86,14 +86,14 @@ HEADLINES = [
         [(10000, 9603), (10000, 3498), (10000, 9500), (10000, 9570), (10000, 6492), (100, 96)],
         "Health fell by more than 10 points from one run to the next 2 times in the last 30 "
         f"days, largest first: 96.03% on {at(0)} to 34.98% on {at(1)}; 95.70% on {at(3)} to "
-        f"64.92% on {at(4)}. The latest run, on {at(5)}, had 96.00%: health has recovered from "
+        f"64.92% on {at(4)}. The latest run with a percentage, on {at(5)}, had 96.00%: health has recovered from "
         "the largest fall (96.03% before it).",
         id="several drops",
     ),
     pytest.param(
         [(100, 100), (0, 0), (100, 80), (0, 0)],
         "Health fell by more than 10 points once in the last 30 days: "
-        f"100% on {at(0)} to 80.00% on {at(2)}. The latest run, on {at(2)}, had 80.00%: "
+        f"100% on {at(0)} to 80.00% on {at(2)}. The latest run with a percentage, on {at(2)}, had 80.00%: "
         "health has not recovered from the largest fall (100% before it).",
         id="blank runs in between are passed over",
     ),
@@ -102,7 +102,7 @@ HEADLINES = [
          (100, 80)],
         "Health fell by more than 10 points from one run to the next 4 times in the last 30 "
         f"days; the 3 largest: 100% on {at(0)} to 50.00% on {at(1)}; 100% on {at(4)} to 60.00%"
-        f" on {at(5)}; 100% on {at(2)} to 70.00% on {at(3)}. The latest run, on {at(7)}, had "
+        f" on {at(5)}; 100% on {at(2)} to 70.00% on {at(3)}. The latest run with a percentage, on {at(7)}, had "
         "80.00%: health has not recovered from the largest fall (100% before it).",
         id="more drops than named",
     ),
