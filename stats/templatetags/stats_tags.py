@@ -152,10 +152,13 @@ def _progress_cells(run: ImportRun, kit: _RowKit) -> str:
         else ""
     )
     expected = f" of {_html_escape(number(run.expected_total))}" if run.expected_total else ""
+    # "1 record processed", "0 of 1 record processed": the noun agrees with the last number.
+    noun = "record" if (run.expected_total or run.processed) == 1 else "records"
     return (
         '<td colspan="4" class="progress-cell"><span class="status status-running">Running'
         f'</span> {bar}<span class="progress">{_html_escape(number(run.processed))}{expected}'
-        f" records processed ({_html_escape(number(run.successful))} successful,"
+        f" {noun} processed"
+        f" ({_html_escape(number(run.successful))} successful,"
         f" {_html_escape(number(run.failed))} failed)</span></td>"
     )
 

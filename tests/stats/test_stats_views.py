@@ -501,3 +501,25 @@ def test_overview_poll_checks_access(client, outsider_client, imp, editor):
     start_run(imp, editor)
     assert Client().get(overview_url(imp), headers=LIVE).status_code == 302
     assert outsider_client.get(overview_url(imp), headers=LIVE).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("expected_total", "done", "text"),
+    [
+        (None, 1, "1 record processed"),
+        (None, 2, "2 records processed"),
+        (1, 0, "0 of 1 record processed"),
+        (1000, 1, "1 of 1,000 records processed"),
+    ],
+)
+def test_running_row_counts_agree_in_number(viewer_client, imp, expected_total, done, text):
+    run = factories.make_run(
+        imp,
+        state=ImportRun.State.RUNNING,
+        total=0,
+        expected_total=expected_total,
+        update_import=False,
+    )
+    ImportRun.objects.filter(pk=run.pk).update(successful=done)
+    body = viewer_client.get(row_url(run), headers={"HX-Request": "true"}).content.decode()
+    assert f"{text} ({done} successful, 0 failed)" in body
