@@ -43,14 +43,25 @@ class ConnectorError(Exception):
     """A failure talking to a warehouse, safe to show to the user.
 
     ``str(error)`` is the user-facing message; ``detail`` is the driver's text for the run log.
+    ``from_warehouse`` says that the warehouse itself answered with this error (a query it could
+    not run, credentials it rejected), as opposed to a refusal by Import Center or a connection
+    that never got an answer: only then may a page say "The warehouse returned an error."
     """
 
-    def __init__(self, kind: ErrorKind, message: str | None = None, detail: str | None = None):
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str | None = None,
+        detail: str | None = None,
+        *,
+        from_warehouse: bool = False,
+    ):
         if kind not in KINDS:
             raise ValueError(f"unknown ConnectorError kind {kind!r}")
         self.kind: ErrorKind = kind
         self.message: str = message or DEFAULT_MESSAGES[kind]
         self.detail: str | None = detail
+        self.from_warehouse = from_warehouse
         super().__init__(self.message)
 
     def __repr__(self) -> str:
@@ -143,9 +154,10 @@ _FORBIDDEN_WORDS = frozenset(
     EXEC EXECUTE ATTACH DETACH INSTALL PRAGMA VACUUM COMMIT ROLLBACK UNDROP""".split()
 )
 
+# A refusal is Import Center's own: it says so, and the warehouse never sees the source.
 _NOT_A_SOURCE = (
-    "The source must be a table name (such as schema.table) or a single read-only SELECT "
-    "statement. {reason}"
+    "Import Center refused this source before sending it to the warehouse: {reason} Only a "
+    "table name (such as schema.table) or a single SELECT statement can be imported."
 )
 
 
@@ -168,7 +180,7 @@ def _scan_words(sql: str, d: Dialect) -> tuple[list[str], int]:
         elif c == "/" and sql.startswith("/*", i):
             j = sql.find("*/", i + 2)
             if j < 0:
-                raise _refuse("The statement has an unterminated /* comment.")
+                raise _refuse("it has an unterminated /* comment.")
             i = j + 2
         elif c == "'" or (d.double_quoted_strings and c == '"'):
             escapes = d.backslash_escapes or (i > 0 and sql[i - 1] in "eE")
@@ -180,7 +192,7 @@ def _scan_words(sql: str, d: Dialect) -> tuple[list[str], int]:
             if m:
                 j = sql.find(m.group(0), m.end())
                 if j < 0:
-                    raise _refuse("The statement has an unterminated $$ string.")
+                    raise _refuse("it has an unterminated $$ string.")
                 i = j + len(m.group(0))
             else:
                 i += 1
@@ -212,13 +224,16 @@ def _skip_quoted(sql: str, i: int, quote: str, escapes: bool) -> int:
                 continue
             return j + 1
         j += 1
-    raise _refuse("The statement has an unterminated quoted string or identifier.")
+    raise _refuse("it has an unterminated quoted string or identifier.")
 
 
 def parse_source(source: str, dialect: Dialect) -> TableRef | Query:
     """Classify and validate an import's source. Raises ConnectorError(kind="query")."""
     if not isinstance(source, str) or not source.strip():
-        raise _refuse("The source is empty.")
+        raise _refuse("it is empty.")
+    if "\x00" in source:
+        # No warehouse takes it in SQL text, and drivers fail on it before sending.
+        raise _refuse("it contains a NUL character.")
     text = source.strip()
     words, semicolons = _scan_words(text, dialect)
     first = words[0] if words else ""
@@ -230,17 +245,20 @@ def parse_source(source: str, dialect: Dialect) -> TableRef | Query:
             while stripped.endswith(";"):
                 stripped = stripped[:-1].rstrip()
             if _scan_words(stripped, dialect)[1]:
-                raise _refuse("It contains more than one statement.")
+                raise _refuse("it holds more than one statement.")
             body = stripped
         bad = sorted({w for w in words if w in _FORBIDDEN_WORDS})
         if bad:
-            raise _refuse(f"It contains {', '.join(bad)}, which is not allowed in an import.")
+            raise _refuse(
+                f"it contains {', '.join(bad)} outside quotes, which an import may not use "
+                "(imports only read; quote a column or table of that name)."
+            )
         return Query(body)
     ref = _parse_table_ref(text, dialect)
     if ref is None:
-        if first and not semicolons and " " in text:
-            raise _refuse(f"{first} statements are not allowed.")
-        raise _refuse("This is neither a valid table name nor a SELECT statement.")
+        if first and not semicolons and text[: len(first)].upper() == first:
+            raise _refuse(f"it starts with {first}, not SELECT or WITH.")
+        raise _refuse("it is neither a table name nor a SELECT statement.")
     return ref
 
 
@@ -459,7 +477,10 @@ class Connector:
 
     partner: ClassVar[str] = ""
     dialect: ClassVar[Dialect]
-    param: ClassVar[str] = "%s"  # placeholder for the incremental ``since`` value
+    # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
+    # itself: the client must send the user's SQL beside it as written, never read it as a
+    # template (psycopg's %s did, and broke every query holding a %).
+    param: ClassVar[str] = "?"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         self.settings = dict(settings or {})
@@ -503,6 +524,12 @@ class Connector:
     # Public interface (implemented per partner) -----------------------------------------------
     def test_connection(self) -> None:
         raise NotImplementedError
+
+    def privilege_warnings(self) -> list[str]:
+        """Plain-language warnings that the datasource's user may do more than read, each a
+        sentence to show after a successful ``test_connection``, the advice last. Imports only
+        need to read; partners that do not check return none."""
+        return []
 
     def columns(self, source: str) -> list[Column]:
         raise NotImplementedError
@@ -595,6 +622,9 @@ class Connector:
             kind,
             scrub(message, self._secret_values),
             scrub(detail, self._secret_values),
+            # A driver exception of these kinds is the warehouse's answer; a config or network
+            # failure is ours or the network's.
+            from_warehouse=exc is not None and kind not in ("config", "network"),
         )
 
 

@@ -82,7 +82,10 @@ class BigQueryConnector(Connector):
         double_quoted_strings=True,
         bare_part=r"[A-Za-z0-9_][A-Za-z0-9_\-]*",
     )
-    param = "@since"
+    # The client sends the query text as written and BigQuery binds @ic_since server-side. The
+    # name is one no user's SQL would hold: the emulator the tests use even replaces a bound
+    # name inside string literals ('@since').
+    param = "@ic_since"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
@@ -233,7 +236,7 @@ class BigQueryConnector(Connector):
 
     def _since_param(self, col: Column, since: Any) -> list:
         kind = _PARAM_TYPES.get(col.type.upper(), "STRING")
-        return [bigquery.ScalarQueryParameter("since", kind, since)]
+        return [bigquery.ScalarQueryParameter("ic_since", kind, since)]
 
     def _shaper(self, cols: list[Column]):
         build = row_builder([c.name for c in cols])

@@ -33,6 +33,7 @@ from connectors.base import (
     Dialect,
     check_batch_size,
     check_since,
+    quote_ident,
     row_builder,
 )
 
@@ -62,6 +63,43 @@ _TEXT_TYPES = (
 log = logging.getLogger(__name__)
 _cursor_ids = itertools.count(1)
 
+# Built-in roles whose rights a SELECT can use through functions, which a read-only transaction
+# does not stop (pg_read_file, pg_terminate_backend, ...); what each allows, in plain words.
+_POWER_ROLES = {
+    "pg_execute_server_program": "run programs on the database server",
+    "pg_read_server_files": "read files on the database server",
+    "pg_signal_backend": "cancel or end other sessions",
+    "pg_write_all_data": "write to every table",
+    "pg_write_server_files": "write files on the database server",
+}
+
+# One round trip: who the user is and what it may do beyond reading. Tables and schemas are
+# listed up to four each (the warning names three and says "and more").
+_PRIVILEGES_SQL = r"""
+SELECT r.rolsuper, r.rolcreatedb, r.rolcreaterole, current_database(),
+    has_database_privilege(current_database(), 'CREATE'),
+    ARRAY(SELECT b.rolname::text FROM pg_roles AS b
+          WHERE b.rolname = ANY($1) AND pg_has_role(current_user, b.oid, 'MEMBER')
+          ORDER BY 1),
+    ARRAY(SELECT format('%I', n.nspname) FROM pg_namespace AS n
+          WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+            AND n.nspname NOT LIKE 'pg\_%' AND has_schema_privilege(n.oid, 'CREATE')
+          ORDER BY 1 LIMIT 4),
+    ARRAY(SELECT format('%I.%I', n.nspname, c.relname)
+          FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'p', 'v', 'f')
+            AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            AND n.nspname NOT LIKE 'pg\_%' AND has_schema_privilege(n.oid, 'USAGE')
+            AND has_table_privilege(c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE')
+          ORDER BY 1 LIMIT 4)
+FROM pg_roles AS r WHERE r.rolname = current_user
+"""
+
+
+def _some(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
+
+
 # Chunked-rows streaming needs libpq 17 (psycopg-binary bundles 17+; a system libpq may be older).
 _CHUNKED_ROWS = psycopg.pq.version() >= 170000
 
@@ -73,7 +111,9 @@ def _take(rows: Iterator[tuple], size: int) -> list[tuple]:
 class PostgresConnector(Connector):
     partner = "postgresql"
     dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
-    param = "%s"
+    # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
+    # so a user's %, %s or %(name)s reaches the server as written.
+    param = "$1"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
@@ -116,11 +156,15 @@ class PostgresConnector(Connector):
                 connect_timeout=int(self.settings.get("connect_timeout") or 10),
                 application_name="import-center",
                 options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on",
+                # psycopg's default cursors take % in the query text for a placeholder (even
+                # with no parameters to bind); the user's SQL is not a psycopg template.
+                cursor_factory=psycopg.RawCursor,
             )
         except psycopg.Error as exc:
             raise self._map_connect_error(exc) from None
         # Read-only twice over: the session default above and the transaction flag here.
         conn.read_only = True
+        conn.server_cursor_factory = psycopg.RawServerCursor
         for name in _TEXT_TYPES:
             conn.adapters.register_loader(name, TextLoader)
         return conn
@@ -211,6 +255,66 @@ class PostgresConnector(Connector):
     def test_connection(self) -> None:
         self._run("SELECT 1").fetchall()
         self._reset()
+
+    def privilege_warnings(self) -> list[str]:
+        try:
+            row = self._run(_PRIVILEGES_SQL, (list(_POWER_ROLES),)).fetchone()
+        except ConnectorError:
+            # A server without these catalogs (a Redshift-style one): the connection works, so
+            # say only what is true.
+            return ["Import Center could not check whether this user can do more than read."]
+        self._reset()
+        if row is None:  # the user's role is not visible in pg_roles: nothing to say
+            return []
+        superuser, create_db, create_role, database, db_create, powers, schemas, tables = row
+        warnings = []
+        if superuser:
+            warnings.append(
+                "This user is a PostgreSQL superuser: an import's query could read files on the "
+                "database server, run programs there or end other sessions, because the "
+                "read-only transaction Import Center uses does not stop functions."
+            )
+        else:
+            if powers:
+                rights = "; ".join(f"{name} ({_POWER_ROLES[name]})" for name in powers)
+                warnings.append(
+                    f"This user is a member of {rights}: an import's query could use these "
+                    "rights, because the read-only transaction does not stop functions."
+                )
+            can = []
+            if tables:
+                can.append(f"write to {_some(tables)}")
+            if db_create:
+                can.append(f"create schemas in database {database}")
+            if schemas:
+                can.append(f"create tables in schema {_some(schemas)}")
+            if create_db:
+                can.append("create databases")
+            if create_role:
+                can.append("create roles")
+            if can:
+                warnings.append(f"This user can do more than read: it can {'; '.join(can)}.")
+        if warnings:
+            warnings.append(self._reader_advice(database))
+        return warnings
+
+    def _reader_advice(self, database: str) -> str:
+        db = quote_ident(database, True, self.dialect)
+        advice = (
+            "Imports only need to read: connect as a read-only role instead. As a superuser, "
+            "run: CREATE ROLE importcenter_reader LOGIN PASSWORD '…'; "
+            f"GRANT CONNECT ON DATABASE {db} TO importcenter_reader; "
+            "GRANT USAGE ON SCHEMA public TO importcenter_reader; "
+            "GRANT SELECT ON ALL TABLES IN SCHEMA public TO importcenter_reader; "
+            "Repeat the last two for each schema the imports read, and grant SELECT on tables "
+            "added later."
+        )
+        if self._connect().info.server_version < 150000:
+            # Before PostgreSQL 15 every role may create tables in schema public.
+            advice += (
+                " On this PostgreSQL version, also run: REVOKE CREATE ON SCHEMA public FROM PUBLIC;"
+            )
+        return advice
 
     def _describe(self, cur: psycopg.Cursor) -> list[Column]:
         types = self._connect().adapters.types

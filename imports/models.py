@@ -246,6 +246,7 @@ class ImportRun(models.Model):
     class Trigger(models.TextChoices):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
+        API = "api", "API"  # the HTTP API's run endpoint (to come); the label exists now
 
     FINISHED_STATES = (State.COMPLETED, State.FAILED, State.STOPPED, State.SKIPPED)
     # Only these carry health (DESIGN.md: stopped and skipped runs carry none).

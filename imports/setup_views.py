@@ -124,6 +124,8 @@ class WarehouseAnswer:
     value: Any = None
     error: str = ""
     kind: str = ""
+    # The warehouse itself answered with the error (not a refusal by Import Center).
+    from_warehouse: bool = False
 
 
 def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
@@ -134,7 +136,7 @@ def _warehouse(ds: Datasource, call) -> WarehouseAnswer:
         with connector_for(ds) as connector:
             return WarehouseAnswer(value=call(connector))
     except ConnectorError as exc:
-        return WarehouseAnswer(error=exc.message, kind=exc.kind)
+        return WarehouseAnswer(error=exc.message, kind=exc.kind, from_warehouse=exc.from_warehouse)
     except SecretUnreadable as exc:
         return WarehouseAnswer(error=str(exc), kind="config")
     except Exception as exc:  # a driver bug must not become a 500 (or leak its text)
@@ -268,7 +270,7 @@ def datasource_delete(request: HttpRequest, code) -> HttpResponse:
 def datasource_test(request: HttpRequest, code) -> HttpResponse:
     """Test connection of a saved datasource (the button in the list)."""
     ds = _get_rw_datasource_for_user(request, code)
-    answer = _warehouse(ds, lambda c: c.test_connection())
+    answer = _warehouse(ds, _test_connection)
     return _render_test_result(request, answer, ds)
 
 
@@ -298,8 +300,14 @@ def datasource_test_form(request: HttpRequest) -> HttpResponse:
             return _render_datasource_form(request, form, instance)
         answer = WarehouseAnswer(error="Fix these fields first.", kind="form")
         return _render_test_result(request, answer, None, form)
-    answer = _warehouse(form.unsaved(), lambda c: c.test_connection())
+    answer = _warehouse(form.unsaved(), _test_connection)
     return _render_test_result(request, answer, instance, form)
+
+
+def _test_connection(connector) -> list[str]:
+    """Connect, then say whether the user may do more than read (its warnings, if any)."""
+    connector.test_connection()
+    return connector.privilege_warnings()
 
 
 def _render_test_result(request, answer: WarehouseAnswer, ds, form=None) -> HttpResponse:
@@ -311,6 +319,8 @@ def _render_test_result(request, answer: WarehouseAnswer, ds, form=None) -> Http
         messages.error(request, f"Connection failed: {answer.error}")
     else:
         messages.success(request, "Connection succeeded.")
+        for warning in answer.value or ():
+            messages.warning(request, warning)
     return redirect("datasources-list")
 
 

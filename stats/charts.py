@@ -1,14 +1,14 @@
-"""The health trend of the Stats tab: drop detection, its one-line summary, and an SVG chart
-rendered on the server (no chart library, readable by screen readers through its title and
-description, and by everyone through the text summary beside it).
+"""The health trend of the Stats tab: the falls from one run to the next, a one-line headline,
+and an SVG chart rendered on the server (no chart library, readable by screen readers through
+its title and description, and by everyone through the headline beside it).
 
-A *drop* is the reference's "compare runs over time" made concrete: a run whose health is more
-than `DROP_POINTS` points below the average of the (up to) `BASELINE_RUNS` runs before it.
+A *fall* is a run whose health is more than `DROP_POINTS` points below the health of the run
+before it (runs without a percentage, Blank ones, are passed over). The headline quotes only
+real runs' figures and times: an average is not a run's figure.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,8 +18,12 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from stats.queries import counted
+from validation.health import Health, compute_health
+
 DROP_POINTS = 10
-BASELINE_RUNS = 5
+# How many falls the headline names; the chart marks every one.
+HEADLINE_DROPS = 3
 
 WIDTH, HEIGHT = 900, 190
 LEFT, RIGHT, TOP, BOTTOM = 44, 12, 12, 28
@@ -32,26 +36,43 @@ class TrendPoint(NamedTuple):
     frozen dataclass's __init__ took three times as long."""
 
     at: datetime
-    hundredths: int | None  # None: blank run (no data processed)
-    baseline: float | None = None  # average percent of the previous runs, if a drop
-    drop: bool = False
+    health: Health
+    drop: Drop | None = None  # the fall that ends at this run, if it is one
+
+    @property
+    def hundredths(self) -> int | None:
+        return self.health.hundredths
 
     @property
     def percent(self) -> float | None:
-        return None if self.hundredths is None else self.hundredths / 100
+        return self.health.percent
+
+
+class Drop(NamedTuple):
+    """A fall from one run (`before`) to the next run with a percentage (`after`)."""
+
+    before_at: datetime
+    before: Health
+    after_at: datetime
+    after: Health
+
+    @property
+    def hundredths(self) -> int:
+        return self.before.hundredths - self.after.hundredths
+
+    def sentence(self) -> str:
+        return (
+            f"{self.before.label} on {_when(self.before_at)} to "
+            f"{self.after.label} on {_when(self.after_at)}"
+        )
 
 
 @dataclass
 class Trend:
     points: list[TrendPoint]
-    drops: list[TrendPoint] = field(default_factory=list)
+    drops: list[Drop] = field(default_factory=list)
     summary: str = ""
     svg: SafeString = mark_safe("")
-
-
-def _pct(value: float) -> str:
-    # Truncated like every health figure: a run at 60.99% never reads as 61.0%.
-    return f"{int(value * 10) / 10:.1f}%"
 
 
 def _n(value: float) -> str:
@@ -63,44 +84,74 @@ def _when(at: datetime) -> str:
     return f"{local.day} {local:%b %H:%M}"
 
 
-def find_points(rows: Sequence[tuple[datetime, int, int]]) -> list[TrendPoint]:
-    """Health per run (oldest first) with drops flagged against the preceding runs' average."""
+def find_points(runs: Sequence[tuple[datetime, Health]]) -> list[TrendPoint]:
+    """The chart's points, oldest first, each fall marked on the run it ends at."""
     points: list[TrendPoint] = []
-    append = points.append
-    recent: deque[float] = deque(maxlen=BASELINE_RUNS)
-    for at, total, successful in rows:
-        # compute_health's arithmetic, inlined: this loop sees up to 2,880 runs per page view.
-        if total <= 0:
-            append(TrendPoint(at, None))
+    previous: tuple[datetime, Health] | None = None
+    limit = DROP_POINTS * 100
+    for at, health in runs:
+        if health.hundredths is None:  # Blank (or no indicator): nothing to compare
+            points.append(TrendPoint(at, health))
             continue
-        hundredths = 10000 if successful >= total else max(successful, 0) * 10000 // total
-        percent = hundredths / 100
-        baseline = sum(recent) / len(recent) if recent else None
-        if baseline is not None and baseline - percent > DROP_POINTS:
-            append(TrendPoint(at, hundredths, baseline, True))
-        else:
-            append(TrendPoint(at, hundredths))
-        recent.append(percent)
+        drop = None
+        if previous is not None and previous[1].hundredths - health.hundredths > limit:
+            drop = Drop(previous[0], previous[1], at, health)
+        points.append(TrendPoint(at, health, drop))
+        previous = (at, health)
     return points
 
 
-def summarize(points: list[TrendPoint], days: int) -> str:
-    drops = [p for p in points if p.drop]
-    scored = [p.percent for p in points if p.percent is not None]
+def headline(runs: Sequence[tuple[datetime, Health]], days: int) -> str:
+    """What a person would say of the window's health: the largest falls from one run to the
+    next, with both runs' real figures and times, and whether health has recovered since.
+
+    Pure: `runs` are (time, health) of the runs that carry health, oldest first.
+    "Recovered" means the latest run is within `DROP_POINTS` of the health before the largest
+    fall (a smaller gap would not count as a fall either)."""
+    scored = [(at, h) for at, h in runs if h.hundredths is not None]
+    run_count = counted(len(scored), "run")
+    window = f"in the last {counted(days, 'day')}"
     if not scored:
-        return f"No run with health in the last {days} days."
+        return f"No run with a health percentage {window}."
+    if len(scored) == 1:
+        at, health = scored[0]
+        return f"One run with a health percentage {window}: {health.label} on {_when(at)}."
+    drops = [p.drop for p in find_points(scored) if p.drop is not None]
     if not drops:
-        low, high = min(scored), max(scored)
-        span = _pct(high) if low == high else f"between {_pct(low)} and {_pct(high)}"
-        return (
-            f"No drop of more than {DROP_POINTS} points in the last {days} days: "
-            f"health {span} over {len(scored)} runs."
+        low = min(scored, key=lambda run: run[1].hundredths)[1]
+        high = max(scored, key=lambda run: run[1].hundredths)[1]
+        span = (
+            f"{high.label} in each of the {run_count}"
+            if low.hundredths == high.hundredths
+            else f"between {low.label} and {high.label} over {run_count}"
         )
-    last = drops[-1]
-    line = f"Health fell from {_pct(last.baseline)} to {_pct(last.percent)} on {_when(last.at)}"
-    if len(drops) > 1:
-        line += f" ({len(drops)} drops in the last {days} days, marked on the chart)"
-    return line + "."
+        return (
+            f"No fall of more than {DROP_POINTS} points from one run to the next {window}: "
+            f"health {span}."
+        )
+    # Largest first; of equal falls, the earlier.
+    largest = sorted(drops, key=lambda d: -d.hundredths)[:HEADLINE_DROPS]
+    listed = "; ".join(drop.sentence() for drop in largest)
+    if len(drops) == 1:
+        line = f"Health fell by more than {DROP_POINTS} points once {window}: {listed}."
+    elif len(drops) <= HEADLINE_DROPS:
+        line = (
+            f"Health fell by more than {DROP_POINTS} points from one run to the next "
+            f"{len(drops)} times {window}, largest first: {listed}."
+        )
+    else:
+        line = (
+            f"Health fell by more than {DROP_POINTS} points from one run to the next "
+            f"{len(drops)} times {window}; the {HEADLINE_DROPS} largest: {listed}."
+        )
+    last_at, last = scored[-1]
+    before = largest[0].before
+    recovered = last.hundredths >= before.hundredths - DROP_POINTS * 100
+    state = "has recovered from" if recovered else "has not recovered from"
+    return (
+        f"{line} The latest run with a percentage, on {_when(last_at)}, had {last.label}: "
+        f"health {state} the largest fall ({before.label} before it)."
+    )
 
 
 def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
@@ -153,7 +204,7 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
         dots = format_html_join(
             "",
             '<circle cx="{}" cy="{}" r="3" class="dot"><title>{}: {}</title></circle>',
-            ((_n(x(p)), _n(y(p.percent)), _when(p.at), _pct(p.percent)) for p in scored),
+            ((_n(x(p)), _n(y(p.percent)), _when(p.at), p.health.label) for p in scored),
         )
     blanks = format_html_join(
         "",
@@ -168,12 +219,8 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
     drops = format_html_join(
         "",
         '<circle cx="{}" cy="{}" r="6" class="drop" data-drop="1">'
-        "<title>Health fell from {} to {} on {}</title></circle>",
-        (
-            (_n(x(p)), _n(y(p.percent)), _pct(p.baseline), _pct(p.percent), _when(p.at))
-            for p in points
-            if p.drop
-        ),
+        "<title>Health fell from {}</title></circle>",
+        ((_n(x(p)), _n(y(p.percent)), p.drop.sentence()) for p in points if p.drop),
     )
     return format_html(
         '<svg class="trend" viewBox="0 0 {} {}" role="img" aria-labelledby="trend-title '
@@ -193,11 +240,14 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
 
 
 def build_trend(rows: Sequence[tuple[datetime, int, int]], days: int) -> Trend:
-    points = find_points(rows)
-    summary = summarize(points, days)
+    """The trend of (created_at, total, successful) rows, oldest first. Health comes from
+    `compute_health`, the one place it is computed."""
+    runs = [(at, compute_health(total, successful)) for at, total, successful in rows]
+    points = find_points(runs)
+    summary = headline(runs, days)
     return Trend(
         points=points,
-        drops=[p for p in points if p.drop],
+        drops=[p.drop for p in points if p.drop is not None],
         summary=summary,
         svg=render_svg(points, summary),
     )

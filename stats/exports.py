@@ -27,19 +27,47 @@ STATS_HEADER = [
     "Failed Syncs",
     "Expected Records",
     "Note",
+    # Appended, not inserted, so spreadsheets built on the earlier columns keep working.
+    "Duration (seconds)",
+    "Triggered By",
 ]
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula (DDE, =HYPERLINK(...)).
+# OWASP's rule: prefix such a text cell with a quote, which the spreadsheet shows as text.
+# Warehouse values, identities, event names and column names all reach these exports.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize(value):
+    """A CSV cell that no spreadsheet evaluates: text starting with a formula character gets a
+    leading `'`. Numbers are left alone (a negative count is still a number)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
 
 
 def _csv_chunks(header: list[str], rows: Iterable[list[list]]) -> Iterator[str]:
     buffer = io.StringIO()
     # \n, not \r\n: PostgreSQL's COPY writes \n, and both paths give the same bytes.
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
+    # The writer's terminator is \r\n so that it quotes a cell holding a carriage return, as
+    # COPY does (with \n it leaves a bare \r, which readers take for a line break); each row's
+    # \r\n is then replaced by the \n that COPY writes.
+    writer = csv.writer(buffer, lineterminator="\r\n")
+
+    def write(row) -> None:
+        writer.writerow(row)
+        buffer.seek(buffer.tell() - 2)
+        buffer.truncate()
+        buffer.write("\n")
+
+    write(header)
     yield buffer.getvalue()
     for chunk in rows:
         buffer.seek(0)
         buffer.truncate()
-        writer.writerows(chunk)
+        for row in chunk:
+            write([neutralize(cell) for cell in row])
         yield buffer.getvalue()
 
 
@@ -57,6 +85,7 @@ def stats_row(run: ImportRun) -> list:
     else:
         note = "Total differs from the source count" if queries.count_mismatch(run) else ""
     health = run.health
+    span = queries.duration(run) if run.is_finished else None  # a file is a finished record
     return [
         run.created_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S"),
         run.get_state_display(),
@@ -66,6 +95,8 @@ def stats_row(run: ImportRun) -> list:
         run.failed if counts else "",
         run.expected_total if run.expected_total is not None else "",
         note,
+        int(span.total_seconds()) if span is not None else "",
+        queries.trigger_label(run),
     ]
 
 
@@ -117,6 +148,16 @@ def failed_records_csv(run: ImportRun) -> Iterator[str]:
 COPY_CHUNK = 10_000
 
 
+def _neutralized_sql(expression: str):
+    """`neutralize()` in SQL, so the COPY path writes the same cells as the Python path."""
+    from psycopg import sql
+
+    starts = sql.SQL(", ").join(sql.Literal(c) for c in FORMULA_STARTS)
+    return sql.SQL("CASE WHEN left({e}, 1) IN ({starts}) THEN '''' || {e} ELSE {e} END").format(
+        e=sql.SQL(f"({expression})"), starts=starts
+    )
+
+
 def _failed_records_copy(run: ImportRun, header: list[str]) -> Iterator[str]:
     """PostgreSQL: the database unnests the errors and writes the CSV (COPY ... TO STDOUT), so
     Python only relays bytes; the same lines as the portable path, several times faster."""
@@ -124,15 +165,11 @@ def _failed_records_copy(run: ImportRun, header: list[str]) -> Iterator[str]:
 
     table = sql.Identifier(RecordResult._meta.db_table)
     with_event = run.import_obj.sync_type == Import.SyncType.EVENT
-    columns = [sql.SQL("r.row_number"), sql.SQL("NULLIF(r.identity, '')")]
+    texts = ["NULLIF(r.identity, '')"]
     if with_event:
-        columns.append(sql.SQL("NULLIF(r.event_name, '')"))
-    columns += [
-        sql.SQL("e.err->>'field'"),
-        sql.SQL("e.err->>'code'"),
-        sql.SQL("e.err->>'message'"),
-        sql.SQL("ref.resolution"),
-    ]
+        texts.append("NULLIF(r.event_name, '')")
+    texts += ["e.err->>'field'", "e.err->>'code'", "e.err->>'message'", "ref.resolution"]
+    columns = [sql.SQL("r.row_number")] + [_neutralized_sql(text) for text in texts]
     reference = sql.SQL(", ").join(
         sql.SQL("({}, {})").format(sql.Literal(code), sql.Literal(info.resolution))
         for code, info in ERROR_REFERENCE.items()

@@ -26,7 +26,17 @@ class RecordFilterForm(forms.Form):
     result = forms.ChoiceField(choices=RESULT_CHOICES, required=False)
     code = forms.CharField(required=False, max_length=40, validators=[_code])
     field = forms.CharField(required=False, max_length=255, validators=[_no_separators])
-    q = forms.CharField(required=False, max_length=1100, label="Identity")
+    q = forms.CharField(
+        required=False,
+        max_length=1100,
+        label="Identity",
+        error_messages={
+            "max_length": (
+                "This search is too long: an identity search takes at most %(limit_value)s"
+                " characters (this one has %(show_value)s). Enter one exact identity."
+            )
+        },
+    )
     after = forms.IntegerField(required=False, min_value=0, max_value=2**31 - 1)
 
     def filters(self, default_result: str) -> RecordFilters:

@@ -57,7 +57,12 @@ _ROW_FIELDS = (
     "error_kind",
     "chunks_total",
     "chunks_done",
+    "started_at",
+    "finished_at",
 )
+# The user who triggered the run, joined in the same query (a nullable FK: a LEFT JOIN).
+_ROW_VALUES = (*_ROW_FIELDS, "triggered_by__username")
+_ROW_SLOTS = (*_ROW_FIELDS, "triggered_by_name")
 
 
 class RunRow:
@@ -66,17 +71,17 @@ class RunRow:
     fields) was most of the page query's CPU time. The views attach `detail_url`/`row_url`.
     """
 
-    __slots__ = (*_ROW_FIELDS, "detail_url", "row_url")
+    __slots__ = (*_ROW_SLOTS, "detail_url", "row_url")
     HEALTH_STATES = ImportRun.HEALTH_STATES
     health = ImportRun.health
     processed = ImportRun.processed
 
     def __init__(self, values: tuple) -> None:
-        for name, value in zip(_ROW_FIELDS, values, strict=True):
+        for name, value in zip(_ROW_SLOTS, values, strict=True):
             setattr(self, name, value)
 
 
-_RUNS_QUERY = ImportRun.objects.order_by("-created_at", "-id").values_list(*_ROW_FIELDS)
+_RUNS_QUERY = ImportRun.objects.order_by("-created_at", "-id").values_list(*_ROW_VALUES)
 
 
 def runs_page(imp: Import, page: int, size: int = STATS_PAGE_SIZE) -> tuple[list[RunRow], bool]:
@@ -186,6 +191,7 @@ def iter_window_runs(imp: Import, chunk: int = 2000) -> Iterator[list[ImportRun]
         ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start())
         .order_by("-created_at", "-id")
         .defer("spec_snapshot", "error_detail", "watermark", "since")
+        .select_related("triggered_by")
     )
     last: tuple[datetime, int] | None = None
     while True:
@@ -232,6 +238,62 @@ FAILURE_ADVICE = {
 DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
 
 
+# Who or what started a run, as the Stats table, the pane and the CSV say it.
+TRIGGER_WORDS = {
+    ImportRun.Trigger.SCHEDULE: "Schedule",
+    ImportRun.Trigger.MANUAL: "Run now",
+    ImportRun.Trigger.API: "API",
+}
+
+
+def trigger_label(run: ImportRun | RunRow) -> str:
+    """ "Schedule", "Run now by alice", "API by ci-bot"; without the name when the user is
+    unknown or has been deleted (the foreign key is SET_NULL)."""
+    word = TRIGGER_WORDS.get(run.trigger, run.trigger)
+    if isinstance(run, RunRow):
+        name = run.triggered_by_name
+    else:
+        name = run.triggered_by.get_username() if run.triggered_by_id else ""
+    return f"{word} by {name}" if name else word
+
+
+def duration(run: ImportRun | RunRow, now: datetime | None = None) -> timedelta | None:
+    """Finished − started for a run that ended; time so far for a running one; else None
+    (queued, skipped, or a run that never started)."""
+    if run.started_at is None:
+        return None
+    if run.state in ImportRun.FINISHED_STATES:
+        return run.finished_at - run.started_at if run.finished_at else None
+    if run.state == ImportRun.State.RUNNING:
+        return (now or timezone.now()) - run.started_at
+    return None
+
+
+def duration_label(span: timedelta | None) -> str:
+    """ "—", "under 1 s", "11 s", "4 min 05 s", "2 h 03 min": truncated, never rounded up."""
+    if span is None:
+        return "—"
+    seconds = int(span.total_seconds())
+    if seconds < 1:
+        return "under 1 s"
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+def duration_text(run: ImportRun | RunRow) -> str:
+    """The Duration cell: a running run's time so far says so (its row polls)."""
+    label = duration_label(duration(run))
+    return f"{label} so far" if run.state == ImportRun.State.RUNNING and label != "—" else label
+
+
+def counted(n: int, noun: str) -> str:
+    """ "1 run", "2 runs", "1,024 records": every count the Stats pages put in a sentence."""
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
+
+
 def failure_advice(run: ImportRun) -> str:
     return FAILURE_ADVICE.get(run.error_kind, DEFAULT_FAILURE_ADVICE)
 
@@ -239,7 +301,7 @@ def failure_advice(run: ImportRun) -> str:
 def partial_note(run: ImportRun) -> str:
     """ "1,234 records ingested before the stop (partial)" when a stopped run kept its count."""
     if run.partial and run.processed:
-        return f"{run.processed:,} records ingested before the stop (partial)"
+        return f"{counted(run.processed, 'record')} ingested before the stop (partial)"
     return ""
 
 

@@ -26,6 +26,7 @@ from imports.roles import can_view
 from stats import exports, queries
 from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
+from stats.queries import RecordFilters
 
 ROW_ACTIONS_TEMPLATE = "imports/_row_actions.html"
 # Columns a Stats page never reads; skipping them keeps 100 rows cheap.
@@ -36,7 +37,15 @@ _Run = ImportRun | queries.RunRow
 # The header of every page shows the import's health; only the Overview shows its datasource
 # and users (a five-table join cost the Stats pages ~1 ms of CPU for nothing).
 _HEADER_RELATED = ("health_run",)
-_OVERVIEW_RELATED = ("datasource", "health_run", "created_by", "updated_by")
+_OVERVIEW_RELATED = (
+    "datasource",
+    "health_run",
+    "created_by",
+    "updated_by",
+    "current_run__triggered_by",
+)
+# The Overview refreshes its status while a run is queued or running, as the Stats rows do.
+OVERVIEW_POLL_SECONDS = 2
 
 
 def _get_import_for_user(
@@ -49,14 +58,21 @@ def _get_import_for_user(
 
 def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
     imp = _get_import_for_user(request, code)
-    run = get_object_or_404(ImportRun.objects.defer(*_RUN_HEAVY), import_obj=imp, code=run_code)
+    run = get_object_or_404(
+        ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by"),
+        import_obj=imp,
+        code=run_code,
+    )
     run.import_obj = imp  # already loaded; saves a query per use
     return imp, run
 
 
 def _expired_message() -> str:
     days = queries.retention_days()
-    return f"Detailed records are available only for runs completed within the last {days} days"
+    return (
+        "Detailed records are available only for runs completed within the last "
+        + queries.counted(days, "day")
+    )
 
 
 def _row_actions_template() -> str | None:
@@ -88,12 +104,20 @@ def _mapping_rows(mapping: dict) -> list[dict]:
 @login_required
 def overview(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = _get_import_for_user(request, code, _OVERVIEW_RELATED)
+    in_progress = imp.current_run_id is not None or imp.status == Import.Status.RUNNING
     ctx = {
         "imp": imp,
         "tab": "overview",
-        "mapping_rows": _mapping_rows(imp.mapping),
         "row_actions_template": _row_actions_template(),
+        "polling": in_progress,
+        "poll_seconds": OVERVIEW_POLL_SECONDS,
     }
+    if request.htmx and request.htmx.target == "overview-live":
+        # The poll: the live region only; once no run is in progress, its final state and
+        # HTTP 286, which ends the polling (the region also comes back without its trigger).
+        html = render_to_string("stats/overview.html#live", ctx, request)
+        return HttpResponse(html) if in_progress else HttpResponseStopPolling(html)
+    ctx["mapping_rows"] = _mapping_rows(imp.mapping)
     return render(request, "stats/overview.html", ctx)
 
 
@@ -164,15 +188,26 @@ def _records_url(imp: Import, run: ImportRun, **params) -> str:
 def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
     imp, run = _get_run_for_user(request, code, run_code)
     ctx = {"imp": imp, "run": run, "tab": "stats"}
+    pane = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
     if not queries.is_within_window(run):
         ctx["expired_message"] = _expired_message()
-        template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
-        return render(request, template, ctx)
+        return render(request, pane, ctx)
+    if run.state == ImportRun.State.STOPPED:
+        # The reference: a run stopped while running has no stats, even if some records were
+        # ingested. The pane shows only that note and the partial count, never the records.
+        return render(request, pane, ctx)
     form = RecordFilterForm(request.GET)
-    if not form.is_valid():
-        return HttpResponseBadRequest("Invalid filters: " + form.errors.as_text())
-    filters = form.filters(default_result="failed" if run.failed else "all")
-    records, next_after = queries.records_page(run, filters)
+    default_result = "failed" if run.failed else "all"
+    status = 200
+    if form.is_valid():
+        filters = form.filters(default_result)
+        records, next_after = queries.records_page(run, filters)
+    else:
+        # Still 400, but a styled answer where the user looks: in the records region of the
+        # pane (htmx) or the whole page (opened directly), never bare text.
+        status = 400
+        filters, records, next_after = RecordFilters(result=default_result), [], None
+        ctx["filter_errors"] = [message for errors in form.errors.values() for message in errors]
     keep = {"result": filters.result, "code": filters.code, "field": filters.field, "q": filters.q}
     ctx.update(
         filters=filters,
@@ -184,13 +219,12 @@ def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse
         identity_label=imp.get_identity_kind_display(),
     )
     if request.htmx and request.htmx.target == "records":
-        return render(request, "stats/run_detail.html#records", ctx)
+        return render(request, "stats/run_detail.html#records", ctx, status=status)
     summary = queries.error_summary(run)
     for row in summary:
         row.url = _records_url(imp, run, result="failed", field=row.field, code=row.code)
     ctx["error_summary"] = summary
-    template = "stats/run_detail.html#pane" if request.htmx else "stats/run_detail.html"
-    return render(request, template, ctx)
+    return render(request, pane, ctx, status=status)
 
 
 @login_required

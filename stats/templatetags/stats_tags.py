@@ -51,6 +51,16 @@ def partial_note(run: ImportRun) -> str:
 
 
 @register.filter
+def trigger_label(run: ImportRun) -> str:
+    return queries.trigger_label(run)
+
+
+@register.filter
+def duration_label(run: ImportRun) -> str:
+    return queries.duration_text(run)
+
+
+@register.filter
 def failure_advice(run: ImportRun) -> str:
     return queries.failure_advice(run)
 
@@ -120,8 +130,15 @@ def _when_cell(run: ImportRun, kit: _RowKit) -> str:
             f'<a href="{url}" hx-get="{url}" hx-target="#run-pane" hx-push-url="true"'
             f' aria-label="Records of the run of {_html_escape(label)}">{when}</a>'
         )
-    manual = ' <span class="help">manual</span>' if run.trigger == "manual" else ""
-    return f'<td class="when">{when}{manual}</td>'
+    return f'<td class="when">{when}</td>'
+
+
+def _run_cells(run: ImportRun) -> str:
+    """Duration and trigger: every state has them (a skipped run was still triggered)."""
+    return (
+        f'<td class="num duration">{_html_escape(queries.duration_text(run))}'
+        f'</td><td class="trigger">{_html_escape(queries.trigger_label(run))}</td>'
+    )
 
 
 def _progress_cells(run: ImportRun, kit: _RowKit) -> str:
@@ -135,10 +152,13 @@ def _progress_cells(run: ImportRun, kit: _RowKit) -> str:
         else ""
     )
     expected = f" of {_html_escape(number(run.expected_total))}" if run.expected_total else ""
+    # "1 record processed", "0 of 1 record processed": the noun agrees with the last number.
+    noun = "record" if (run.expected_total or run.processed) == 1 else "records"
     return (
         '<td colspan="4" class="progress-cell"><span class="status status-running">Running'
         f'</span> {bar}<span class="progress">{_html_escape(number(run.processed))}{expected}'
-        f" records processed ({_html_escape(number(run.successful))} successful,"
+        f" {noun} processed"
+        f" ({_html_escape(number(run.successful))} successful,"
         f" {_html_escape(number(run.failed))} failed)</span></td>"
     )
 
@@ -191,7 +211,7 @@ def run_row(context: template.Context, run: ImportRun) -> SafeString:
     else:
         cells = _result_cells(run, kit)
     error = (
-        '<tr class="run-error"><td></td><td colspan="4"><strong class="error">Run failed: '
+        '<tr class="run-error"><td></td><td colspan="6"><strong class="error">Run failed: '
         f"{_html_escape(run.error or 'the run did not finish')}</strong>"
         f'<div class="help">What to do: {_html_escape(queries.failure_advice(run))}</div>'
         "</td></tr>"
@@ -201,7 +221,7 @@ def run_row(context: template.Context, run: ImportRun) -> SafeString:
     muted = ' class="muted"' if state == "skipped" else ""
     return SafeString(
         f'<tbody id="run-{run.code}" class="run run-{_html_escape(state)}"{poll}><tr{muted}>'
-        f"{_when_cell(run, kit)}{cells}</tr>{error}</tbody>"
+        f"{_when_cell(run, kit)}{cells}{_run_cells(run)}</tr>{error}</tbody>"
     )
 
 
@@ -239,7 +259,7 @@ def record_rows(records, show_event: bool) -> SafeString:
         rows.append(
             f'\n      <tr>\n        <td class="num">{_text(number(rec.row_number))}</td>'
             f"\n        <td>{_SUCCESS_BADGE[bool(rec.success)]}</td>"
-            f'\n        <td class="identity">{_text(rec.identity or "(empty)")}</td>'
+            f'\n        <td class="identity">{_text(rec.identity or "(blank)")}</td>'
             f"\n        {event}\n        <td>{_record_errors(rec.errors)}</td>\n      </tr>\n    "
         )
     return SafeString("".join(rows))

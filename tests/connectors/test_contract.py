@@ -116,6 +116,7 @@ def test_unknown_table_is_not_found(warehouse):
             c.columns("no_such_table")
         assert info.value.kind == "not_found"
         assert info.value.detail  # the driver's text, kept for the run log
+        assert info.value.from_warehouse
         with pytest.raises(ConnectorError) as info:
             list(c.iter_batches("no_such_table"))
         assert info.value.kind == "not_found"
@@ -136,6 +137,7 @@ def test_unknown_table_is_not_found(warehouse):
         "users' OR '1'='1",
         "users --",
         "",
+        "SELECT 'a\x00b' AS x",
     ],
 )
 def test_unsafe_source_is_refused_before_sending(warehouse, source, monkeypatch):
@@ -149,7 +151,9 @@ def test_unsafe_source_is_refused_before_sending(warehouse, source, monkeypatch)
             with pytest.raises(ConnectorError) as info:
                 call(source)
             assert info.value.kind == "query"
+            assert str(info.value).startswith("Import Center refused this source before sending")
             assert "table name" in str(info.value)
+            assert not info.value.from_warehouse
     with warehouse.connect() as c:
         assert c.count(warehouse.table) == ROWS
 
@@ -173,3 +177,78 @@ def test_close_is_idempotent(warehouse):
     c.test_connection()
     c.close()
     c.close()
+
+
+# --- the user's SQL reaches the warehouse as written -------------------------------------------
+
+# String literals holding what drivers and client libraries take for placeholders or format
+# codes: each must come back as written, whether or not an incremental value is bound beside it.
+PLACEHOLDER_LOOKALIKES = {
+    "pct": "a%b",
+    "fmt": "%s",
+    "named": "%(a)s",
+    "doubled": "%%",
+    "qmark": "?",
+    "dollar": "$1",
+    "colon": ":name",
+    "at": "@since",
+    "at_name": "@name",
+    "tab": "a\tb",
+    "nbsp": "a\u00a0b",
+}
+
+
+def lookalike_query(partner: str) -> str:
+    """A SELECT using ``%`` as an operator and in LIKE, with the literals above. BigQuery has no
+    ``%`` operator; it gets MOD() and keeps the ``%`` of LIKE."""
+    modulo = "MOD(id, 7)" if partner == "bigquery" else "id % 7"
+    literals = ",\t".join(f"'{text}' AS {name}" for name, text in PLACEHOLDER_LOOKALIKES.items())
+    # name LIKE 'user_1%' with id <= 200: ids 1, 10-19 and 100-199.
+    return (
+        f"SELECT id, ts, {modulo} AS m, {literals}\n"
+        "FROM users\nWHERE name LIKE 'user_1%' AND id <= 200"
+    )
+
+
+LIKE_IDS = [1, *range(10, 20), *range(100, 200)]
+
+
+def check_lookalike_row(row: dict) -> None:
+    row = lower(row)
+    assert row["m"] == row["id"] % 7
+    for name, text in PLACEHOLDER_LOOKALIKES.items():
+        assert row[name] == text, name
+
+
+def test_sql_with_percent_and_placeholder_lookalikes_runs_as_written(warehouse):
+    sql = lookalike_query(warehouse.partner)
+    since_ts = dt.datetime(2024, 1, 1) + dt.timedelta(seconds=150)
+    with warehouse.connect() as c:
+        names = [col.name.lower() for col in c.columns(sql)]
+        assert names == ["id", "ts", "m", *PLACEHOLDER_LOOKALIKES]
+
+        _, rows = c.preview(sql, limit=500)
+        assert sorted(lower(r)["id"] for r in rows) == LIKE_IDS
+        for row in rows:
+            check_lookalike_row(row)
+
+        assert c.count(sql) == len(LIKE_IDS)
+        assert c.count(sql, incremental_column="ts") == len(LIKE_IDS)
+        assert c.count(sql, since=since_ts, incremental_column="ts") == 49  # ids 151-199
+        assert c.count(sql, since=150, incremental_column="id") == 49
+
+        streamed = [r for b in c.iter_batches(sql, batch_size=7) for r in b]
+        assert sorted(lower(r)["id"] for r in streamed) == LIKE_IDS
+        for row in streamed:
+            check_lookalike_row(row)
+
+        newer = [
+            lower(r)
+            for b in c.iter_batches(sql, batch_size=7, incremental_column="ts", since=since_ts)
+            for r in b
+        ]
+        assert [r["id"] for r in newer] == list(range(151, 200))
+        for row in newer:
+            check_lookalike_row(row)
+        by_id = c.iter_batches(sql, batch_size=7, incremental_column="id", since=150)
+        assert [lower(r)["id"] for b in by_id for r in b] == list(range(151, 200))

