@@ -839,10 +839,10 @@ def _failure_note(message: str, validated: int, kept: int | None) -> str:
 
 
 def _settle_import(run: ImportRun) -> None:
-    """The import's denormalised fields after `run` ended. Only a completed run gives the
-    import its health (DESIGN.md: the latest completed run's); a failed one leaves it as is."""
+    """The import's denormalised fields after `run` ended (its health: see
+    `ImportRun.gives_import_health`)."""
     imports = Import.objects.filter(pk=run.import_obj_id)
-    if run.state == State.COMPLETED:
+    if run.gives_import_health:
         health = compute_health(run.total, run.successful)
         imports.update(health_band=health.band, health_hundredths=health.hundredths, health_run=run)
     imports.filter(current_run=run).update(current_run=None)

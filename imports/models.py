@@ -316,6 +316,15 @@ class ImportRun(models.Model):
         return compute_health(self.total, self.successful)
 
     @property
+    def gives_import_health(self) -> bool:
+        """Whether the import shows this run's health: a completed run's, or Blank from a failed
+        run that kept nothing (the reference's "No data was processed … credentials are invalid").
+        A failed run that kept rows never gives the import a percentage."""
+        return self.state == self.State.COMPLETED or (
+            self.state == self.State.FAILED and self.total == 0
+        )
+
+    @property
     def processed(self) -> int:
         return self.successful + self.failed
 

@@ -80,8 +80,7 @@ def make_run(
     )
     if update_import:
         fields = {"last_run": run, "last_run_at": created_at}
-        # As the engine does: the import's health is its latest completed run's.
-        if state == ImportRun.State.COMPLETED:
+        if run.gives_import_health:  # as the engine does
             health = compute_health(run.total, run.successful)
             fields.update(
                 health_run=run, health_band=health.band, health_hundredths=health.hundredths

@@ -71,10 +71,11 @@ def test_import_health_follows_latest_health_carrying_run(datasource):
     assert imp.health.label == "99.99%"  # stopped runs carry no health
     factories.make_run(imp, state=ImportRun.State.FAILED, total=0, failed=0)
     imp.refresh_from_db()
-    assert imp.health.label == "99.99%"  # nor do failed ones: the latest completed run's
-    factories.make_run(imp, total=0, failed=0)
+    assert imp.health.band == "blank"  # a failed run that kept nothing: no data processed
+    factories.make_run(imp, total=10)
+    factories.make_run(imp, state=ImportRun.State.FAILED, total=5, failed=1)
     imp.refresh_from_db()
-    assert imp.health.band == "blank"
+    assert imp.health.label == "100%"  # a failed run that kept rows gives no percentage
 
 
 def test_status_choices_are_the_reference_ones():

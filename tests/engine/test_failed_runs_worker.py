@@ -1,6 +1,7 @@
 """What a failed run reports, through a real `celery worker`: an event run's withdrawn events
 leave it with no data (Blank health, a note of the rows validated and not kept); a profile run's
-merged profiles stay and its counters say so; the import's health never comes from a failed run."""
+merged profiles stay and its counters say so; a failed run never gives the import a percentage
+(one that kept nothing gives it Blank: no data was processed)."""
 
 from __future__ import annotations
 
@@ -111,10 +112,10 @@ def test_warehouse_error_mid_stream_leaves_an_event_run_blank_with_a_note(start_
     # Whole batches before the failing row were written, then withdrawn.
     assert noted % batch == 0 and batch <= noted < error_row
     imp.refresh_from_db()
-    assert (imp.health_band, imp.health_run) == ("none", None)
+    assert (imp.health_band, imp.health_run) == ("blank", run)
 
 
-def test_reaped_event_run_is_blank_and_the_import_keeps_its_completed_health(
+def test_reaped_event_run_is_blank_and_so_is_the_import(
     start_worker, wh_datasource, warehouse, settings, viewer_client
 ):
     settings.IMPORT_BATCH_SIZE, settings.IMPORT_CHUNK_SIZE = 100, 1000
@@ -141,8 +142,8 @@ def test_reaped_event_run_is_blank_and_the_import_keeps_its_completed_health(
     assert lost.error.startswith(engine.WORKER_LOST)
     _assert_blank_with_note(lost, validated)
     imp.refresh_from_db()
-    assert (imp.health_band, imp.health_hundredths, imp.health_run) == ("yellow", 9500, done)
-    assert imp.health.label == "95.00%"
+    # The latest run processed no data: Blank, never the 95% of the run before it.
+    assert (imp.health_band, imp.health_hundredths, imp.health_run) == ("blank", None, lost)
 
     # The Stats row and the detail pane say the same.
     note = f"{validated:,} rows were validated before the run failed; none were kept."
