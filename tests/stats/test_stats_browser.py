@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,21 +18,10 @@ from validation.errors import ERROR_REFERENCE
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
 
 @pytest.fixture
-def role_groups_survive_flush(django_db_blocker):
-    """The transactional flush drops the migration-made role groups; restore them after."""
-    yield
-    with django_db_blocker.unblock():
-        for name in (VIEWER_GROUP, EDITOR_GROUP):
-            Group.objects.get_or_create(name=name)
+def browser_context_args() -> dict:
+    return {"viewport": {"width": 1440, "height": 1000}}
 
 
 @pytest.fixture
@@ -66,52 +54,44 @@ def stats_data(transactional_db):
 
 
 def test_viewer_drills_into_a_yellow_run(
-    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush, stats_data, page, live_server, tmp_path
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     imp, yellow = stats_data["imp"], stats_data["yellow"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(live_server.url + reverse("login"))
-        page.fill("#id_username", "stats-viewer")
-        page.fill("#id_password", factories.PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
-        expect(page.locator("svg.trend")).to_be_visible()
-        expect(page.locator(".trend-summary")).to_contain_text("Health fell from")
-        expect(page.locator("tbody.run-skipped")).to_contain_text(
-            "Skipped — the previous run was still running"
-        )
-        page.screenshot(path=str(tmp_path / "stats-tab.png"), full_page=True)
+    page.goto(live_server.url + reverse("login"))
+    page.fill("#id_username", "stats-viewer")
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
+    expect(page.locator("svg.trend")).to_be_visible()
+    expect(page.locator(".trend-summary")).to_contain_text("Health fell from")
+    expect(page.locator("tbody.run-skipped")).to_contain_text(
+        "Skipped — the previous run was still running"
+    )
+    page.screenshot(path=str(tmp_path / "stats-tab.png"), full_page=True)
 
-        page.locator(f"#run-{yellow.code} td.when a").click()
-        pane = page.locator("#run-pane #pane")
-        expect(pane).to_be_visible()
-        assert page.url.endswith(reverse("stats-run-detail", args=[imp.code, yellow.code]))
-        summary = pane.locator("table.error-summary tbody tr")
-        expect(summary.first).to_contain_text(ERROR_REFERENCE["invalid_identity"].message)
-        expect(pane.locator("#records tbody tr")).to_have_count(14)  # failed by default
+    page.locator(f"#run-{yellow.code} td.when a").click()
+    pane = page.locator("#run-pane #pane")
+    expect(pane).to_be_visible()
+    assert page.url.endswith(reverse("stats-run-detail", args=[imp.code, yellow.code]))
+    summary = pane.locator("table.error-summary tbody tr")
+    expect(summary.first).to_contain_text(ERROR_REFERENCE["invalid_identity"].message)
+    expect(pane.locator("#records tbody tr")).to_have_count(14)  # failed by default
 
-        pane.locator("#f-code").select_option("invalid_phone")
-        expect(pane.locator("#records tbody tr")).to_have_count(1)
-        expect(pane.locator("#records .error-message")).to_have_text(
-            "Phone number must start with a valid country code and contain more than 4 digits"
-        )
-        assert "code=invalid_phone" in page.url
-        page.screenshot(path=str(tmp_path / "run-pane-filtered.png"), full_page=True)
+    pane.locator("#f-code").select_option("invalid_phone")
+    expect(pane.locator("#records tbody tr")).to_have_count(1)
+    expect(pane.locator("#records .error-message")).to_have_text(
+        "Phone number must start with a valid country code and contain more than 4 digits"
+    )
+    assert "code=invalid_phone" in page.url
+    page.screenshot(path=str(tmp_path / "run-pane-filtered.png"), full_page=True)
 
-        # The pushed URL opens on its own.
-        page.reload()
-        expect(page.locator("#records .error-message")).to_have_text(
-            ERROR_REFERENCE["invalid_phone"].message
-        )
-        page.screenshot(path=str(tmp_path / "run-detail-page.png"), full_page=True)
-        # Django's connections here belong to Playwright's greenlet context, and nothing
-        # else would close them: PostgreSQL could not drop the test database at the end.
-        connections.close_all()
-        browser.close()
+    # The pushed URL opens on its own.
+    page.reload()
+    expect(page.locator("#records .error-message")).to_have_text(
+        ERROR_REFERENCE["invalid_phone"].message
+    )
+    page.screenshot(path=str(tmp_path / "run-detail-page.png"), full_page=True)
     for name in ("stats-tab.png", "run-pane-filtered.png", "run-detail-page.png"):
         assert (tmp_path / name).stat().st_size > 10_000
