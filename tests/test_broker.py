@@ -12,7 +12,14 @@ TRANSPORT = "importcenter.broker:Transport"
 
 
 def _connection(folder) -> Connection:
-    options = {"data_folder_in": str(folder), "data_folder_out": str(folder)}
+    """A connection to a broker in `folder`. Each test uses a queue name of its own: kombu
+    remembers the exchanges it declared for the whole process, not per folder."""
+    (folder / "control").mkdir(exist_ok=True)
+    options = {
+        "data_folder_in": str(folder),
+        "data_folder_out": str(folder),
+        "control_folder": str(folder / "control"),  # kombu's default is ./control
+    }
     return Connection("filesystem://", transport=TRANSPORT, transport_options=options)
 
 
@@ -41,7 +48,7 @@ def test_a_message_being_written_is_not_in_the_queue_yet(tmp_path, monkeypatch):
 
 def test_every_message_arrives_once_and_nothing_is_left_behind(tmp_path):
     with _connection(tmp_path) as conn:
-        queue = conn.SimpleQueue("jobs")
+        queue = conn.SimpleQueue("tasks")
         for n in range(5):
             queue.put({"n": n})
         assert queue.qsize() == 5
@@ -53,4 +60,4 @@ def test_every_message_arrives_once_and_nothing_is_left_behind(tmp_path):
         # In kombu's order: by the millisecond of sending (within one, any order).
         assert sorted(got) == [0, 1, 2, 3, 4]
         queue.close()
-    assert [name for name in os.listdir(tmp_path) if "jobs" in name] == []
+    assert [name for name in os.listdir(tmp_path) if "tasks" in name] == []
