@@ -7,12 +7,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP := $(VENV)/.installed
+# The BigQuery emulator's own venv (its pins clash with the main one), for the connector tests.
+BQEMU_VENV ?= $(CURDIR)/var/bqemu-venv
+BQEMU_STAMP := $(BQEMU_VENV)/.ic-setup-ok
 PORT ?= 8000
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: install run test lint format bench clean
 
-install: $(STAMP)
+install: $(STAMP) $(BQEMU_STAMP)
 
 $(STAMP): requirements/dev.lock Makefile
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +26,10 @@ $(STAMP): requirements/dev.lock Makefile
 	@$(BIN)/python -c 'import pathlib, sys, sysconfig; pathlib.Path(sysconfig.get_paths()["purelib"], "import_center.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	@touch $@
 
+# setup.sh is idempotent and writes this stamp last; make skips it while the stamp is newer.
+$(BQEMU_STAMP): scripts/bqemulator/setup.sh
+	@BQEMU_VENV=$(BQEMU_VENV) bash scripts/bqemulator/setup.sh
+
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input -v 0
 	DEBUG=1 $(BIN)/python manage.py seed_demo --history-days 30 --background $(SEED_ARGS)
@@ -32,7 +39,6 @@ run: install
 	DEBUG=1 PORT=$(PORT) $(BIN)/honcho start -f Procfile
 
 test: install
-	@bash scripts/bqemulator/setup.sh
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint:

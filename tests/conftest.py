@@ -6,6 +6,7 @@ unless `CI` is set: in CI a missing service is a failure, never a silent skip.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ from urllib.parse import urlparse
 
 import pytest
 from django.conf import settings
+from django.db import connections
 
 from tests import factories
 
@@ -131,3 +133,77 @@ def datasource(db, editor):
 @pytest.fixture
 def is_postgres() -> bool:
     return settings.IS_POSTGRES
+
+
+# --- Browser tests (Playwright, headless Chromium) ---------------------------------------------
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+
+@pytest.fixture(scope="session")
+def _chromium():
+    """One headless Chromium for the whole session, and the event loop Playwright drives it on.
+
+    Playwright's sync API marks its loop as this thread's running loop after every call. Left
+    so, every later test in the process would look async to Django (SynchronousOnlyOperation,
+    and connections kept apart per context): the loop is marked only while a test uses the
+    browser (see `browser`)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        loop = asyncio.get_running_loop()
+        asyncio._set_running_loop(None)
+        yield chromium, loop
+        asyncio._set_running_loop(loop)
+        chromium.close()
+    asyncio._set_running_loop(None)
+
+
+@pytest.fixture
+def browser(_chromium, monkeypatch):
+    """The session's Chromium, for this test."""
+    chromium, loop = _chromium
+    # The test's ORM calls are plain blocking calls made between browser steps, never from
+    # inside the loop's callbacks; Django only sees a running loop.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    asyncio._set_running_loop(loop)
+    yield chromium
+    # Django's connections opened while the loop was marked running belong to that context, and
+    # nothing else would close them: PostgreSQL could not drop the test database at the end.
+    connections.close_all()
+    asyncio._set_running_loop(None)
+
+
+@pytest.fixture
+def browser_context_args() -> dict:
+    """Options of the page's browser context; a module overrides this fixture for its own."""
+    return {"viewport": {"width": 1400, "height": 900}}
+
+
+@pytest.fixture
+def page(browser, browser_context_args, live_server):
+    """A fresh page (its own cookies) in the session's Chromium, for the live server."""
+    context = browser.new_context(base_url=live_server.url, **browser_context_args)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def role_groups_survive_flush(django_db_blocker):
+    """A transactional test ends with a flush, which also removes the role groups that a data
+    migration created; put them back so later tests in this process still find them.
+    Request it before `transactional_db` (first), so this teardown runs after the flush."""
+    from django.contrib.auth.models import Group
+
+    from imports.roles import EDITOR_GROUP, VIEWER_GROUP
+
+    yield
+    with django_db_blocker.unblock():
+        for name in (VIEWER_GROUP, EDITOR_GROUP):
+            Group.objects.get_or_create(name=name)

@@ -6,8 +6,9 @@ one way of doing it.
 
 * Snowflake: fakesnow's server plus a password check (fakesnow_auth_server.py), run with this
   interpreter and driven by the real snowflake connector over HTTP.
-* BigQuery: the bqemulator server from its own venv (scripts/bqemulator/setup.sh creates it when
-  missing), driven by the real google-cloud-bigquery client with anonymous credentials.
+* BigQuery: the bqemulator server from its own venv (`make install` creates it with
+  scripts/bqemulator/setup.sh), driven by the real google-cloud-bigquery client with anonymous
+  credentials.
 
 ``users`` has ``rows`` rows: id 1..rows, name ``user_<id>``, d (date: 2024-01-01 + id % 365 days),
 ts (timestamp: 2024-01-01 00:00:00 + id seconds), amt (decimal: id / 100), f (float: id * 1.5),
@@ -156,14 +157,14 @@ FROM UNNEST(GENERATE_ARRAY(1, {int(rows)})) AS x
 
 
 def bqemulator_venv() -> Path:
-    """The emulator's venv, created by scripts/bqemulator/setup.sh when missing."""
+    """The emulator's venv, which `make install` builds (scripts/bqemulator/setup.sh); never
+    built here, during a test run."""
     venv = Path(os.environ.get("BQEMU_VENV", REPO / "var" / "bqemu-venv"))
-    subprocess.run(
-        ["bash", str(REPO / "scripts" / "bqemulator" / "setup.sh")],
-        check=True,
-        env={**os.environ, "BQEMU_VENV": str(venv)},
-        stdout=subprocess.DEVNULL,
-    )
+    if not (venv / ".ic-setup-ok").is_file() or not (venv / "bin" / "bqemulator").exists():
+        raise RuntimeError(
+            f"The BigQuery emulator's venv is missing ({venv}): run `make install` "
+            "(or scripts/bqemulator/setup.sh) first."
+        )
     return venv
 
 

@@ -32,21 +32,35 @@ def wait_until(check, seconds: float = 10.0) -> None:
 
 
 class Source:
-    """A batch generator that records what it produced, where it ran and where it was closed."""
+    """A batch generator that records what it produced, where it ran and where it was closed.
+
+    The tests wait on its events, never on the clock: `started` is set when it is first asked
+    for an item, `fetched[i]` once item i is made. A consumer that keeps `requested` (how many
+    items it has asked for) makes it note each item asked for before the consumer has even
+    asked for the one before it (`early`): the check happens at the fetch itself, so it needs
+    no grace period."""
 
     def __init__(self, count: int = 10, fail_at: int | None = None):
         self.count, self.fail_at = count, fail_at
         self.produced: list[int] = []
         self.threads: set[str] = set()
         self.closed_on: str | None = None
+        self.started = threading.Event()
+        self.fetched = [threading.Event() for _ in range(count)]
+        self.requested: int | None = None
+        self.early: list[int] = []
 
     def __call__(self):
         try:
             for i in range(self.count):
+                self.started.set()
                 self.threads.add(threading.current_thread().name)
+                if self.requested is not None and i > self.requested:
+                    self.early.append(i)
                 if i == self.fail_at:
                     raise ConnectorError("query", "The warehouse could not run it.", "boom")
                 self.produced.append(i)
+                self.fetched[i].set()
                 yield [i] * 3
         finally:
             self.closed_on = threading.current_thread().name
@@ -93,23 +107,28 @@ def test_error_surfaces_after_the_earlier_items_as_the_same_error(no_thread_erro
 
 def test_thread_is_never_more_than_one_item_ahead(no_thread_errors):
     src = Source(8)
+    src.requested = 1  # the `for` asks for item 0
     with ReadAhead(src()) as items:
         for k, item in enumerate(items):
             assert item == [k] * 3
             # While item k is held, the thread fetches item k + 1 and no further.
             assert len(src.produced) <= k + 2
             if k + 1 < src.count:
-                wait_until(lambda k=k: len(src.produced) == k + 2)
-                time.sleep(0.02)
+                assert src.fetched[k + 1].wait(10)
                 assert len(src.produced) == k + 2
+            src.requested = k + 2  # the `for` asks for item k + 1 next
+    # Item j was never fetched before the consumer asked for item j - 1.
+    assert src.early == []
 
 
 def test_nothing_runs_until_the_first_item_is_asked_for():
     baseline = threading.active_count()
     src = Source(3)
     items = ReadAhead(src())
-    time.sleep(0.02)
-    assert src.produced == [] and threading.active_count() == baseline
+    # A thread started here would be counted at once (it would wait for the consumer with
+    # item 0 made), and `started` would be set.
+    assert threading.active_count() == baseline
+    assert not src.started.is_set() and src.produced == []
     items.close()
     assert threading.active_count() == baseline
     assert list(items) == []
@@ -159,16 +178,26 @@ def test_stopping_waits_for_the_fetch_in_progress(no_thread_errors):
             closed.append(threading.current_thread().name)
 
     items = ReadAhead(slow(), name="slow-read-ahead")
+    # `close()` calls `on_end` once it has asked the thread to stop, before waiting for it.
+    stop_asked = threading.Event()
+    items.on_end = lambda _: stop_asked.set()
+    closed_when_close_returned: list[list[str]] = []
+
+    def stop():
+        items.close()
+        closed_when_close_returned.append(list(closed))
+
     assert next(items) == 1
     assert started.wait(10)
-    stopper = threading.Thread(target=items.close)
+    stopper = threading.Thread(target=stop)
     stopper.start()
-    time.sleep(0.02)
+    assert stop_asked.wait(10)
     assert stopper.is_alive() and closed == []  # the driver is still busy: close waits for it
     release.set()
     stopper.join(10)
     assert not stopper.is_alive()
     assert closed == ["slow-read-ahead"]
+    assert closed_when_close_returned == [["slow-read-ahead"]]
 
 
 def test_a_failure_while_closing_early_is_not_printed(no_thread_errors, capfd):

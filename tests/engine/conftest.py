@@ -162,13 +162,28 @@ class Worker:
         return [int(p) for p in out.stdout.split()]
 
     def kill_hard(self) -> None:
-        """kill -9 the worker and its pool processes, as a machine dying would."""
-        for pid in [*self.child_pids(), self.proc.pid]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        """kill -9 the worker and its pool processes at once, as a machine dying would: one
+        signal to its process group. (Killed one by one, pool processes first, the worker
+        outlived them and reacted to their death, as its log showed.) Returns once they are
+        all gone, so that none of them writes anything after this."""
+        pids = [*self.child_pids(), self.proc.pid]
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
         self.proc.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while any(Path(f"/proc/{pid}").exists() for pid in pids):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"worker processes still alive after kill -9: {pids}")
+            time.sleep(0.01)
+
+    def assert_alive(self) -> None:
+        """Fail at once, with the worker's log, when the worker has exited."""
+        if self.proc.poll() is not None:
+            raise AssertionError(
+                f"the worker exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}"
+            )
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -262,6 +277,7 @@ def start_worker(transactional_db, isolated_broker, tmp_path):
             env=env,
             stdout=log.open("wb"),
             stderr=subprocess.STDOUT,
+            process_group=0,  # its own group, so that `kill_hard` is one signal to all of it
         )
         worker = Worker(proc, log)
         workers.append(worker)

@@ -99,9 +99,15 @@ def test_kill_9_mid_run_is_reaped_and_a_rerun_writes_no_duplicates(
     imp.refresh_from_db()
     assert imp.status == Import.Status.SCHEDULED and imp.current_run is None
 
-    start_worker(concurrency=2)
+    worker = start_worker(concurrency=2)
     rerun = services.run_now(imp)
-    wait_for(_finished(rerun), 180, what="re-run")
+    finished = _finished(rerun)
+
+    def rerun_finished():
+        worker.assert_alive()  # a worker that died makes the re-run wait forever: say so now
+        return finished()
+
+    wait_for(rerun_finished, 180, what="re-run")
     assert (rerun.state, rerun.total) == (State.COMPLETED, 20_000)
     good = 20_000 - expected_bad_events(20_000)
     assert Event.objects.count() == good  # the lost run's partial events were withdrawn

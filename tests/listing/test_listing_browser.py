@@ -6,31 +6,12 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
 
 from imports.models import Import
 from imports.roles import EDITOR_GROUP, VIEWER_GROUP
 from tests import factories
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
-
-@pytest.fixture
-def role_groups_survive_flush(django_db_blocker):
-    """A transactional test ends with a flush, which also removes the role groups that a data
-    migration created; put them back so later tests in this process still find them.
-    Requested before `transactional_db`, so this teardown runs after the flush."""
-    yield
-    with django_db_blocker.unblock():
-        for name in (VIEWER_GROUP, EDITOR_GROUP):
-            Group.objects.get_or_create(name=name)
 
 
 @pytest.fixture
@@ -48,73 +29,68 @@ def journey_data(transactional_db):
     return {"editor": editor, "good": good}
 
 
+@pytest.fixture
+def browser_context_args() -> dict:
+    return {"viewport": {"width": 1600, "height": 900}, "timezone_id": "Asia/Kolkata"}
+
+
 def _rows(page) -> list[str]:
     return page.locator("#import-table td.nickname a").all_inner_texts()
 
 
 def test_editor_filters_sorts_pauses_and_resumes(
-    role_groups_survive_flush, journey_data, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush, journey_data, page, live_server, tmp_path
 ):
-    # Playwright's sync API runs an event loop in this thread; the ORM calls below are plain
-    # blocking calls made between browser steps, never from inside the loop's callbacks.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     good = journey_data["good"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1600, "height": 900}, timezone_id="Asia/Kolkata")
-        page.goto(live_server.url + "/settings/partners/import-center/")
+    page.goto(live_server.url + "/settings/partners/import-center/")
 
-        # Every page needs a signed-in user: we land on the sign-in form.
-        expect(page).to_have_url(re.compile(r"/accounts/login/"))
-        page.fill("#id_username", "journey-editor")
-        page.fill("#id_password", factories.PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.locator("h1")).to_have_text("Import center")
-        expect(page.locator("#import-table td.nickname")).to_have_count(3)
+    # Every page needs a signed-in user: we land on the sign-in form.
+    expect(page).to_have_url(re.compile(r"/accounts/login/"))
+    page.fill("#id_username", "journey-editor")
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Import center")
+    expect(page.locator("#import-table td.nickname")).to_have_count(3)
 
-        # Filter by partner: htmx swaps only the table and pushes the filter into the URL.
-        page.select_option("#id_partner", "snowflake")
-        expect(page).to_have_url(re.compile(r"partner=snowflake"))
-        expect(page.locator("#import-table td.nickname")).to_have_count(2)
-        assert set(_rows(page)) == {"Snow users", "Snow orders"}
+    # Filter by partner: htmx swaps only the table and pushes the filter into the URL.
+    page.select_option("#id_partner", "snowflake")
+    expect(page).to_have_url(re.compile(r"partner=snowflake"))
+    expect(page.locator("#import-table td.nickname")).to_have_count(2)
+    assert set(_rows(page)) == {"Snow users", "Snow orders"}
 
-        # Sort by health, then reverse it; the filter stays.
-        page.click("th a[data-sort=health]")
-        expect(page).to_have_url(re.compile(r"o=health"))
-        expect(page.locator("th[aria-sort=ascending] a[data-sort=health]")).to_be_visible()
-        assert _rows(page) == ["Snow orders", "Snow users"]
-        page.click("th a[data-sort=health]")
-        expect(page).to_have_url(re.compile(r"o=-health"))
-        expect(page.locator("th[aria-sort=descending]")).to_be_visible()
-        assert _rows(page) == ["Snow users", "Snow orders"]
-        assert "partner=snowflake" in page.url
+    # Sort by health, then reverse it; the filter stays.
+    page.click("th a[data-sort=health]")
+    expect(page).to_have_url(re.compile(r"o=health"))
+    expect(page.locator("th[aria-sort=ascending] a[data-sort=health]")).to_be_visible()
+    assert _rows(page) == ["Snow orders", "Snow users"]
+    page.click("th a[data-sort=health]")
+    expect(page).to_have_url(re.compile(r"o=-health"))
+    expect(page.locator("th[aria-sort=descending]")).to_be_visible()
+    assert _rows(page) == ["Snow users", "Snow orders"]
+    assert "partner=snowflake" in page.url
 
-        # Pause, then resume, the "Snow users" import; the page comes back filtered and sorted.
-        row = page.locator(f"#import-{good.code}")
-        row.get_by_role("button", name="Pause").click()
-        expect(page.locator(".messages")).to_contain_text("Paused “Snow users”")
-        expect(row.locator(".status")).to_have_text("Paused")
-        assert "partner=snowflake" in page.url and "o=-health" in page.url
-        good.refresh_from_db()
-        assert good.status == Import.Status.PAUSED
+    # Pause, then resume, the "Snow users" import; the page comes back filtered and sorted.
+    row = page.locator(f"#import-{good.code}")
+    row.get_by_role("button", name="Pause").click()
+    expect(page.locator(".messages")).to_contain_text("Paused “Snow users”")
+    expect(row.locator(".status")).to_have_text("Paused")
+    assert "partner=snowflake" in page.url and "o=-health" in page.url
+    good.refresh_from_db()
+    assert good.status == Import.Status.PAUSED
 
-        row.get_by_role("button", name="Resume").click()
-        expect(page.locator(".messages")).to_contain_text("Resumed “Snow users”")
-        expect(row.locator(".status")).to_have_text("Scheduled")
-        good.refresh_from_db()
-        assert good.status == Import.Status.SCHEDULED
+    row.get_by_role("button", name="Resume").click()
+    expect(page.locator(".messages")).to_contain_text("Resumed “Snow users”")
+    expect(row.locator(".status")).to_have_text("Scheduled")
+    good.refresh_from_db()
+    assert good.status == Import.Status.SCHEDULED
 
-        # Stop asks first; dismissing the question changes nothing.
-        page.once("dialog", lambda dialog: dialog.dismiss())
-        row.get_by_role("button", name="Stop").click()
-        expect(row.locator(".status")).to_have_text("Scheduled")
+    # Stop asks first; dismissing the question changes nothing.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.get_by_role("button", name="Stop").click()
+    expect(row.locator(".status")).to_have_text("Scheduled")
 
-        shot = tmp_path / "import-center.png"
-        page.screenshot(path=str(shot), full_page=True)
-        # Django's connections here belong to Playwright's greenlet context, and nothing
-        # else would close them: PostgreSQL could not drop the test database at the end.
-        connections.close_all()
-        browser.close()
+    shot = tmp_path / "import-center.png"
+    page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

@@ -6,14 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.db import connections
 
 from imports.models import Import
 from tests import factories
-from tests.listing.test_listing_browser import CHROMIUM_ARGS, role_groups_survive_flush
 
 pytestmark = pytest.mark.browser
-__all__ = ["role_groups_survive_flush"]
 
 Status = Import.Status
 
@@ -38,48 +35,41 @@ def sign_in(page, base_url: str, username: str) -> None:
 
 
 def test_back_shows_the_filter_the_rows_were_made_with(
-    role_groups_survive_flush, statuses, live_server, monkeypatch
+    role_groups_survive_flush, statuses, page, live_server
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        sign_in(page, live_server.url, "history-editor")
-        rows = page.locator("#import-table td.nickname a")
-        status = page.locator("#id_status")
-        expect(rows).to_have_count(4)
+    sign_in(page, live_server.url, "history-editor")
+    rows = page.locator("#import-table td.nickname a")
+    status = page.locator("#id_status")
+    expect(rows).to_have_count(4)
 
-        page.select_option("#id_status", "draft")
-        expect(page).to_have_url(re.compile(r"status=draft"))
-        expect(rows).to_have_count(2)
+    page.select_option("#id_status", "draft")
+    expect(page).to_have_url(re.compile(r"status=draft"))
+    expect(rows).to_have_count(2)
 
-        # Another filter, then Back: the Draft rows and the Draft filter come back together.
-        page.select_option("#id_status", "paused")
-        expect(page).to_have_url(re.compile(r"status=paused"))
-        expect(rows).to_have_text(["Paused gamma"])
-        page.go_back()
-        expect(page).to_have_url(re.compile(r"status=draft"))
-        expect(rows).to_have_text(["Draft beta", "Draft alpha"])
-        expect(status).to_have_value("draft")
+    # Another filter, then Back: the Draft rows and the Draft filter come back together.
+    page.select_option("#id_status", "paused")
+    expect(page).to_have_url(re.compile(r"status=paused"))
+    expect(rows).to_have_text(["Paused gamma"])
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"status=draft"))
+    expect(rows).to_have_text(["Draft beta", "Draft alpha"])
+    expect(status).to_have_value("draft")
 
-        # Back again to the unfiltered rows: "All statuses".
-        page.go_back()
-        expect(page).to_have_url(re.compile(r"import-center/$"))
-        expect(rows).to_have_count(4)
-        expect(status).to_have_value("")
-        page.go_forward()
-        expect(rows).to_have_count(2)
-        expect(status).to_have_value("draft")
+    # Back again to the unfiltered rows: "All statuses".
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"import-center/$"))
+    expect(rows).to_have_count(4)
+    expect(status).to_have_value("")
+    page.go_forward()
+    expect(rows).to_have_count(2)
+    expect(status).to_have_value("draft")
 
-        # Leave for another page altogether, then Back.
-        page.click("#import-table td.nickname a >> nth=0")
-        expect(page).not_to_have_url(re.compile(r"import-center/\?"))
-        page.go_back()
-        expect(page).to_have_url(re.compile(r"status=draft"))
-        expect(rows).to_have_text(["Draft beta", "Draft alpha"])
-        expect(status).to_have_value("draft")
-
-        connections.close_all()
-        browser.close()
+    # Leave for another page altogether, then Back.
+    page.click("#import-table td.nickname a >> nth=0")
+    expect(page).not_to_have_url(re.compile(r"import-center/\?"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"status=draft"))
+    expect(rows).to_have_text(["Draft beta", "Draft alpha"])
+    expect(status).to_have_value("draft")

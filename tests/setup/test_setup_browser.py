@@ -12,7 +12,6 @@ import re
 import duckdb
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
 from django.urls import reverse
 
 from imports import engine
@@ -23,12 +22,6 @@ from tests import factories
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
 # Two days of the demo's events: a few thousand rows, every kind of dirty value among them.
 SOURCE = "SELECT * FROM events WHERE day < 2"
 
@@ -41,12 +34,8 @@ def demo_warehouse(tmp_path_factory):
 
 
 @pytest.fixture
-def role_groups_survive_flush(django_db_blocker):
-    """The transactional flush removes the role groups a data migration made; restore them."""
-    yield
-    with django_db_blocker.unblock():
-        for name in (VIEWER_GROUP, EDITOR_GROUP):
-            Group.objects.get_or_create(name=name)
+def browser_context_args() -> dict:
+    return {"viewport": {"width": 1400, "height": 900}, "timezone_id": "UTC"}
 
 
 @pytest.fixture
@@ -70,13 +59,18 @@ def _expected_totals(path, mapping: dict) -> tuple[int, int]:
 
 
 def test_create_event_import_journey(
-    role_groups_survive_flush, journey_editor, demo_warehouse, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush,
+    journey_editor,
+    demo_warehouse,
+    page,
+    live_server,
+    tmp_path,
+    monkeypatch,
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     # The worker's part is played by this test: Run now queues, we execute the run inline.
     queued: list[int] = []
     monkeypatch.setattr(engine, "enqueue_run", queued.append)
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     # Other test suites share this machine's two cores; give slow moments room.
     expect.set_options(timeout=20_000)
@@ -87,115 +81,106 @@ def test_create_event_import_journey(
     def shot(page, name):
         page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900}, timezone_id="UTC")
-        page.goto(live_server.url + reverse("datasources-list"))
-        page.fill("#id_username", "wizard-editor")
-        page.fill("#id_password", factories.PASSWORD)
-        page.click("button[type=submit]")
-        expect(page.locator("h1")).to_have_text("Datasources")
+    page.goto(live_server.url + reverse("datasources-list"))
+    page.fill("#id_username", "wizard-editor")
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Datasources")
 
-        # 1. Datasource: pick DuckDB, fill the path, Test connection (htmx), save.
-        page.click("text=New datasource")
-        page.click("a.partner-card:has-text('DuckDB')")
-        page.fill("#id_name", "Demo warehouse")
-        page.fill("#id_path", str(demo_warehouse))
-        page.click("button:has-text('Test connection')")
-        expect(page.locator("#test-result")).to_contain_text("Connection succeeded.")
-        shot(page, "01-datasource-test-connection")
-        page.click("button:has-text('Save')")
-        expect(page.locator(".msg-success")).to_contain_text("Demo warehouse")
-        # The list's own Test connection button works too.
-        page.click("tbody button:has-text('Test connection')")
-        expect(page.locator(".test-slot")).to_contain_text("Connection succeeded.")
-        shot(page, "02-datasources-list")
+    # 1. Datasource: pick DuckDB, fill the path, Test connection (htmx), save.
+    page.click("text=New datasource")
+    page.click("a.partner-card:has-text('DuckDB')")
+    page.fill("#id_name", "Demo warehouse")
+    page.fill("#id_path", str(demo_warehouse))
+    page.click("button:has-text('Test connection')")
+    expect(page.locator("#test-result")).to_contain_text("Connection succeeded.")
+    shot(page, "01-datasource-test-connection")
+    page.click("button:has-text('Save')")
+    expect(page.locator(".msg-success")).to_contain_text("Demo warehouse")
+    # The list's own Test connection button works too.
+    page.click("tbody button:has-text('Test connection')")
+    expect(page.locator(".test-slot")).to_contain_text("Connection succeeded.")
+    shot(page, "02-datasources-list")
 
-        # 2. Source step: a SQL query, Preview results shows 20 rows with types.
-        page.goto(live_server.url + reverse("imports-create"))
-        page.fill("#id_nickname", "Demo purchases")
-        page.select_option("#id_datasource", label="Demo warehouse")
-        page.check("input[name=source_kind][value=query]")
-        page.fill("#id_source", SOURCE)
-        page.click("button:has-text('Preview results')")
-        expect(page.locator("#preview table tbody tr")).to_have_count(20)
-        expect(page.locator("#preview thead")).to_contain_text("VARCHAR")
-        shot(page, "03-source-preview")
-        page.click("button[name=next]")
+    # 2. Source step: a SQL query, Preview results shows 20 rows with types.
+    page.goto(live_server.url + reverse("imports-create"))
+    page.fill("#id_nickname", "Demo purchases")
+    page.select_option("#id_datasource", label="Demo warehouse")
+    page.check("input[name=source_kind][value=query]")
+    page.fill("#id_source", SOURCE)
+    page.click("button:has-text('Preview results')")
+    expect(page.locator("#preview table tbody tr")).to_have_count(20)
+    expect(page.locator("#preview thead")).to_contain_text("VARCHAR")
+    shot(page, "03-source-preview")
+    page.click("button[name=next]")
 
-        # 3. Mapping step: Event import, event-name and timestamp columns, typed properties.
-        expect(page.locator(".wizard-steps .current")).to_contain_text("Mapping")
-        page.check("input[name=sync_type][value=event]")
-        page.select_option("#id_identity_column", "user_id")
-        page.select_option("#id_event_name_column", "event_name")
-        page.select_option("#id_timestamp_column", "event_time")
-        types = {"amount": "float", "item_count": "integer", "is_first_purchase": "boolean"}
-        for row in page.locator("table.mapping-table tbody tr").all():
-            column = row.locator("code").inner_text()
-            include = row.locator("input[type=checkbox]")
-            if column in ("user_id", "event_name", "event_time", "day", "updated_at"):
-                include.uncheck()
-            else:
-                include.check()
-            if column in types:
-                row.locator("select").select_option(types[column])
-        shot(page, "04-mapping")
-        page.click("button[name=next]")
+    # 3. Mapping step: Event import, event-name and timestamp columns, typed properties.
+    expect(page.locator(".wizard-steps .current")).to_contain_text("Mapping")
+    page.check("input[name=sync_type][value=event]")
+    page.select_option("#id_identity_column", "user_id")
+    page.select_option("#id_event_name_column", "event_name")
+    page.select_option("#id_timestamp_column", "event_time")
+    types = {"amount": "float", "item_count": "integer", "is_first_purchase": "boolean"}
+    for row in page.locator("table.mapping-table tbody tr").all():
+        column = row.locator("code").inner_text()
+        include = row.locator("input[type=checkbox]")
+        if column in ("user_id", "event_name", "event_time", "day", "updated_at"):
+            include.uncheck()
+        else:
+            include.check()
+        if column in types:
+            row.locator("select").select_option(types[column])
+    shot(page, "04-mapping")
+    page.click("button[name=next]")
 
-        # 4. Dry run: the sample's errors include system events and prohibited characters.
-        expect(page.locator(".wizard-steps .current")).to_contain_text("Dry run")
-        page.fill("#id_sample_size", "5000")
-        page.click("button[name=run]")
-        groups = page.locator("#error-groups")
-        expect(groups).to_contain_text(
-            "The system event name cannot be processed from the data source"
-        )
-        expect(groups).to_contain_text("Event name contains a prohibited character")
-        expect(page.locator("#failed-rows tbody tr").first).to_be_visible()
-        shot(page, "05-dry-run")
-        page.click("button:has-text('Continue to schedule')")
+    # 4. Dry run: the sample's errors include system events and prohibited characters.
+    expect(page.locator(".wizard-steps .current")).to_contain_text("Dry run")
+    page.fill("#id_sample_size", "5000")
+    page.click("button[name=run]")
+    groups = page.locator("#error-groups")
+    expect(groups).to_contain_text("The system event name cannot be processed from the data source")
+    expect(groups).to_contain_text("Event name contains a prohibited character")
+    expect(page.locator("#failed-rows tbody tr").first).to_be_visible()
+    shot(page, "05-dry-run")
+    page.click("button:has-text('Continue to schedule')")
 
-        # 5. Schedule: every 2 hours; the next five runs update live; Publish.
-        page.check("input[name=schedule_kind][value=interval]")
-        page.fill("#id_interval_every", "2")
-        page.select_option("#id_interval_unit", "hours")
-        page.select_option("#id_schedule_timezone", "Asia/Kolkata")
-        expect(page.locator("#next-runs li")).to_have_count(5)
-        shot(page, "06-schedule")
-        page.click("button[name=publish]")
-        expect(page.locator(".msg-success")).to_contain_text("published")
+    # 5. Schedule: every 2 hours; the next five runs update live; Publish.
+    page.check("input[name=schedule_kind][value=interval]")
+    page.fill("#id_interval_every", "2")
+    page.select_option("#id_interval_unit", "hours")
+    page.select_option("#id_schedule_timezone", "Asia/Kolkata")
+    expect(page.locator("#next-runs li")).to_have_count(5)
+    shot(page, "06-schedule")
+    page.click("button[name=publish]")
+    expect(page.locator(".msg-success")).to_contain_text("published")
 
-        imp = Import.objects.get(nickname="Demo purchases")
-        assert imp.status == Import.Status.SCHEDULED and imp.next_run_at is not None
-        assert imp.sync_type == "event" and imp.timestamp_column == "event_time"
+    imp = Import.objects.get(nickname="Demo purchases")
+    assert imp.status == Import.Status.SCHEDULED and imp.next_run_at is not None
+    assert imp.sync_type == "event" and imp.timestamp_column == "event_time"
 
-        # 6. Run now from the listing; the "worker" executes it.
-        row = page.locator("tr", has_text="Demo purchases")
-        row.locator("button:has-text('Run now')").click()
-        expect(page.locator(".msg").first).to_be_visible()
-        assert len(queued) == 1
-        engine.execute_run(queued[0], fan_out=False)
-        run = ImportRun.objects.get(pk=queued[0])
-        total, failed = _expected_totals(demo_warehouse, imp.mapping)
-        assert run.state == ImportRun.State.COMPLETED, run.error
-        assert (run.total, run.failed, run.successful) == (total, failed, total - failed)
-        assert failed > 0
+    # 6. Run now from the listing; the "worker" executes it.
+    row = page.locator("tr", has_text="Demo purchases")
+    row.locator("button:has-text('Run now')").click()
+    expect(page.locator(".msg").first).to_be_visible()
+    assert len(queued) == 1
+    engine.execute_run(queued[0], fan_out=False)
+    run = ImportRun.objects.get(pk=queued[0])
+    total, failed = _expected_totals(demo_warehouse, imp.mapping)
+    assert run.state == ImportRun.State.COMPLETED, run.error
+    assert (run.total, run.failed, run.successful) == (total, failed, total - failed)
+    assert failed > 0
 
-        # 7. The Stats tab shows the run with those totals; drill into a failed record.
-        page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
-        stats_row = page.locator(f"#run-{run.code}")
-        expect(stats_row).to_contain_text(f"{total:,}")
-        expect(stats_row).to_contain_text(f"{total - failed:,}")
-        expect(stats_row).to_contain_text(f"{failed:,}")
-        shot(page, "07-stats")
-        stats_row.locator(f"a:has-text('{failed:,}')").click()
-        expect(page).to_have_url(re.compile(r"result=failed"))
-        failed_cell = page.locator("#records tbody tr").first
-        expect(failed_cell).to_contain_text("Failed")
-        expect(failed_cell.locator(".error-message").first).to_be_visible()
-        shot(page, "08-failed-record")
-        # Django's connections here belong to Playwright's greenlet context, and nothing
-        # else would close them: PostgreSQL could not drop the test database at the end.
-        connections.close_all()
-        browser.close()
+    # 7. The Stats tab shows the run with those totals; drill into a failed record.
+    page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
+    stats_row = page.locator(f"#run-{run.code}")
+    expect(stats_row).to_contain_text(f"{total:,}")
+    expect(stats_row).to_contain_text(f"{total - failed:,}")
+    expect(stats_row).to_contain_text(f"{failed:,}")
+    shot(page, "07-stats")
+    stats_row.locator(f"a:has-text('{failed:,}')").click()
+    expect(page).to_have_url(re.compile(r"result=failed"))
+    failed_cell = page.locator("#records tbody tr").first
+    expect(failed_cell).to_contain_text("Failed")
+    expect(failed_cell.locator(".error-message").first).to_be_visible()
+    shot(page, "08-failed-record")
     assert len(list(shots.glob("*.png"))) == 8

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group
-from django.db import connections
 from django.urls import reverse
 from django.utils import timezone
 
@@ -19,21 +18,10 @@ from validation.errors import ERROR_REFERENCE
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-]
-
 
 @pytest.fixture
-def role_groups_survive_flush(django_db_blocker):
-    """The transactional flush drops the migration-made role groups; restore them after."""
-    yield
-    with django_db_blocker.unblock():
-        for name in (VIEWER_GROUP, EDITOR_GROUP):
-            Group.objects.get_or_create(name=name)
+def browser_context_args() -> dict:
+    return {"viewport": {"width": 1440, "height": 1000}}
 
 
 @pytest.fixture
@@ -66,53 +54,45 @@ def stats_data(transactional_db):
 
 
 def test_viewer_drills_into_a_yellow_run(
-    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch
+    role_groups_survive_flush, stats_data, page, live_server, tmp_path
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     imp, yellow = stats_data["imp"], stats_data["yellow"]
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1440, "height": 1000})
-        page.goto(live_server.url + reverse("login"))
-        page.fill("#id_username", "stats-viewer")
-        page.fill("#id_password", factories.PASSWORD)
-        page.click("button[type=submit]")
-        page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
-        expect(page.locator("svg.trend")).to_be_visible()
-        expect(page.locator(".trend-summary")).to_contain_text("Health fell by more than 10 points")
-        expect(page.locator("tbody.run-skipped")).to_contain_text(
-            "Skipped — the previous run was still running"
-        )
-        page.screenshot(path=str(tmp_path / "stats-tab.png"), full_page=True)
+    page.goto(live_server.url + reverse("login"))
+    page.fill("#id_username", "stats-viewer")
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
+    expect(page.locator("svg.trend")).to_be_visible()
+    expect(page.locator(".trend-summary")).to_contain_text("Health fell by more than 10 points")
+    expect(page.locator("tbody.run-skipped")).to_contain_text(
+        "Skipped — the previous run was still running"
+    )
+    page.screenshot(path=str(tmp_path / "stats-tab.png"), full_page=True)
 
-        page.locator(f"#run-{yellow.code} td.when a").click()
-        pane = page.locator("#run-pane #pane")
-        expect(pane).to_be_visible()
-        assert page.url.endswith(reverse("stats-run-detail", args=[imp.code, yellow.code]))
-        summary = pane.locator("table.error-summary tbody tr")
-        expect(summary.first).to_contain_text(ERROR_REFERENCE["invalid_identity"].message)
-        expect(pane.locator("#records tbody tr")).to_have_count(14)  # failed by default
+    page.locator(f"#run-{yellow.code} td.when a").click()
+    pane = page.locator("#run-pane #pane")
+    expect(pane).to_be_visible()
+    assert page.url.endswith(reverse("stats-run-detail", args=[imp.code, yellow.code]))
+    summary = pane.locator("table.error-summary tbody tr")
+    expect(summary.first).to_contain_text(ERROR_REFERENCE["invalid_identity"].message)
+    expect(pane.locator("#records tbody tr")).to_have_count(14)  # failed by default
 
-        pane.locator("#f-code").select_option("invalid_phone")
-        expect(pane.locator("#records tbody tr")).to_have_count(1)
-        expect(pane.locator("#records .error-message")).to_have_text(
-            "Phone number must start with a valid country code and contain more than 4 digits"
-        )
-        assert "code=invalid_phone" in page.url
-        page.screenshot(path=str(tmp_path / "run-pane-filtered.png"), full_page=True)
+    pane.locator("#f-code").select_option("invalid_phone")
+    expect(pane.locator("#records tbody tr")).to_have_count(1)
+    expect(pane.locator("#records .error-message")).to_have_text(
+        "Phone number must start with a valid country code and contain more than 4 digits"
+    )
+    assert "code=invalid_phone" in page.url
+    page.screenshot(path=str(tmp_path / "run-pane-filtered.png"), full_page=True)
 
-        # The pushed URL opens on its own.
-        page.reload()
-        expect(page.locator("#records .error-message")).to_have_text(
-            ERROR_REFERENCE["invalid_phone"].message
-        )
-        page.screenshot(path=str(tmp_path / "run-detail-page.png"), full_page=True)
-        # Django's connections here belong to Playwright's greenlet context, and nothing
-        # else would close them: PostgreSQL could not drop the test database at the end.
-        connections.close_all()
-        browser.close()
+    # The pushed URL opens on its own.
+    page.reload()
+    expect(page.locator("#records .error-message")).to_have_text(
+        ERROR_REFERENCE["invalid_phone"].message
+    )
+    page.screenshot(path=str(tmp_path / "run-detail-page.png"), full_page=True)
     for name in ("stats-tab.png", "run-pane-filtered.png", "run-detail-page.png"):
         assert (tmp_path / name).stat().st_size > 10_000
 
@@ -134,10 +114,9 @@ def _fits(page) -> bool:
 
 @pytest.mark.parametrize("width", [1280, 1400])
 def test_stopped_run_and_long_search_in_the_pane(
-    role_groups_survive_flush, stats_data, live_server, tmp_path, monkeypatch, width
+    role_groups_survive_flush, stats_data, browser, live_server, tmp_path, width
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     imp, yellow = stats_data["imp"], stats_data["yellow"]
     editor = factories.make_user("stats-editor", role=EDITOR_GROUP)
@@ -159,72 +138,67 @@ def test_stopped_run_and_long_search_in_the_pane(
     ImportRun.objects.filter(pk=stopped.pk).update(successful=19_500, failed=500)
     make_records(stopped, [("kept", []), ("bad", [error("email", "invalid_email")])])
     shots = SHOTS or str(tmp_path)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": width, "height": 1000})
-        _sign_in(page, live_server.url, "stats-viewer")
-        page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
-        row = page.locator(f"#run-{stopped.code}")
-        expect(row).to_contain_text("20,000 records ingested before the stop (partial)")
-        expect(row.locator(".badge")).to_have_count(0)
-        expect(page.locator("table.stats-table thead")).to_contain_text("Triggered by")
-        expect(page.locator("table.stats-table")).to_contain_text("Run now by stats-editor")
-        assert _fits(page)
-        page.screenshot(path=f"{shots}/stats-{width}.png", full_page=True)
+    context = browser.new_context(viewport={"width": width, "height": 1000})
+    page = context.new_page()
+    _sign_in(page, live_server.url, "stats-viewer")
+    page.goto(live_server.url + reverse("stats-stats", args=[imp.code]))
+    row = page.locator(f"#run-{stopped.code}")
+    expect(row).to_contain_text("20,000 records ingested before the stop (partial)")
+    expect(row.locator(".badge")).to_have_count(0)
+    expect(page.locator("table.stats-table thead")).to_contain_text("Triggered by")
+    expect(page.locator("table.stats-table")).to_contain_text("Run now by stats-editor")
+    assert _fits(page)
+    page.screenshot(path=f"{shots}/stats-{width}.png", full_page=True)
 
-        row.locator("td.when a").click()
-        pane = page.locator("#run-pane #pane")
-        expect(pane).to_contain_text(
-            "Stopped — stats not available · 20,000 records ingested before the stop (partial)"
-        )
-        expect(pane.locator("dl.run-facts")).to_have_count(0)
-        expect(pane.locator("#records")).to_have_count(0)
-        assert _fits(page)
-        page.screenshot(path=f"{shots}/stopped-pane-{width}.png", full_page=True)
+    row.locator("td.when a").click()
+    pane = page.locator("#run-pane #pane")
+    expect(pane).to_contain_text(
+        "Stopped — stats not available · 20,000 records ingested before the stop (partial)"
+    )
+    expect(pane.locator("dl.run-facts")).to_have_count(0)
+    expect(pane.locator("#records")).to_have_count(0)
+    assert _fits(page)
+    page.screenshot(path=f"{shots}/stopped-pane-{width}.png", full_page=True)
 
-        # An identity search too long to be one: the message shows in the pane.
-        page.locator(f"#run-{yellow.code} td.when a").click()
-        expect(pane.locator("#records tbody tr")).to_have_count(14)
-        expect(pane.locator("#f-q")).to_have_attribute("placeholder", "Identity (exact match)")
-        pane.locator("#f-q").fill("x" * 1101)
-        pane.locator("#f-q").press("Enter")
-        expect(pane.locator("#records [role=alert]")).to_contain_text("This search is too long")
-        expect(pane.locator("#records tbody tr")).to_have_count(0)
-        assert _fits(page)
-        page.screenshot(path=f"{shots}/long-search-{width}.png", full_page=True)
-        connections.close_all()
-        browser.close()
+    # An identity search too long to be one: the message shows in the pane.
+    page.locator(f"#run-{yellow.code} td.when a").click()
+    expect(pane.locator("#records tbody tr")).to_have_count(14)
+    expect(pane.locator("#f-q")).to_have_attribute("placeholder", "Identity (exact match)")
+    pane.locator("#f-q").fill("x" * 1101)
+    pane.locator("#f-q").press("Enter")
+    expect(pane.locator("#records [role=alert]")).to_contain_text("This search is too long")
+    expect(pane.locator("#records tbody tr")).to_have_count(0)
+    assert _fits(page)
+    page.screenshot(path=f"{shots}/long-search-{width}.png", full_page=True)
+    context.close()
 
 
 def test_overview_follows_a_run_to_its_end(
-    role_groups_survive_flush, stats_data, live_server, monkeypatch
+    role_groups_survive_flush, stats_data, browser, live_server
 ):
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     from imports.models import Import
 
     imp = stats_data["imp"]
     run = factories.make_run(imp, state=ImportRun.State.RUNNING, total=0, update_import=False)
     Import.objects.filter(pk=imp.pk).update(current_run=run, status=Import.Status.RUNNING)
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        _sign_in(page, live_server.url, "stats-viewer")
-        page.goto(live_server.url + reverse("stats-overview", args=[imp.code]))
-        expect(page.locator(".current-run")).to_contain_text("Running · 0 records processed")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    _sign_in(page, live_server.url, "stats-viewer")
+    page.goto(live_server.url + reverse("stats-overview", args=[imp.code]))
+    expect(page.locator(".current-run")).to_contain_text("Running · 0 records processed")
 
-        ImportRun.objects.filter(pk=run.pk).update(successful=7, failed=0)
-        expect(page.locator(".current-run")).to_contain_text("7 records processed")
+    ImportRun.objects.filter(pk=run.pk).update(successful=7, failed=0)
+    expect(page.locator(".current-run")).to_contain_text("7 records processed")
 
-        ImportRun.objects.filter(pk=run.pk).update(
-            state=ImportRun.State.COMPLETED, total=7, finished_at=timezone.now()
-        )
-        Import.objects.filter(pk=imp.pk).update(
-            current_run=None, status=Import.Status.SCHEDULED, health_run=run, health_band="green"
-        )
-        expect(page.locator(".current-run")).to_have_count(0)
-        expect(page.locator(".import-head .status")).to_have_text("Scheduled")
-        expect(page.locator("#overview-live")).not_to_have_attribute("hx-trigger", "every 2s")
-        connections.close_all()
-        browser.close()
+    ImportRun.objects.filter(pk=run.pk).update(
+        state=ImportRun.State.COMPLETED, total=7, finished_at=timezone.now()
+    )
+    Import.objects.filter(pk=imp.pk).update(
+        current_run=None, status=Import.Status.SCHEDULED, health_run=run, health_band="green"
+    )
+    expect(page.locator(".current-run")).to_have_count(0)
+    expect(page.locator(".import-head .status")).to_have_text("Scheduled")
+    expect(page.locator("#overview-live")).not_to_have_attribute("hx-trigger", "every 2s")
+    context.close()

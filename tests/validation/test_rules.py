@@ -101,7 +101,13 @@ INVALID_IDENTITIES = (
 )
 
 
-@pytest.mark.parametrize("value", INVALID_IDENTITIES, ids=lambda v: repr(v)[:30])
+def _identity_id(value) -> str:
+    """A test id that is the same in every process (pytest -n): a bare object's repr is its
+    address."""
+    return "object()" if type(value) is object else repr(value)[:30]
+
+
+@pytest.mark.parametrize("value", INVALID_IDENTITIES, ids=_identity_id)
 def test_invalid_identity(value):
     out = both({"id": value}, profile_spec())
     assert not out.ok
