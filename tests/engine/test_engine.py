@@ -199,8 +199,8 @@ def test_connector_error_fails_the_run_with_its_message_and_blank_health(
     assert run.state == State.FAILED
     assert run.error and run.error_kind
     assert run.health.label == "Blank"
-    # The import's health is its latest completed run's: it has none yet.
-    assert imp.health_band == "none" and imp.status == Import.Status.SCHEDULED
+    # A failed run that kept nothing: the import shows Blank (no data processed).
+    assert imp.health_band == "blank" and imp.status == Import.Status.SCHEDULED
 
 
 def test_due_tick_while_running_records_one_skipped_run(wh_datasource, queue):
