@@ -23,12 +23,6 @@ HEALTH_CHOICES = [
 _UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
 
 
-def _health_rank():
-    # "No indicator" < "Blank" < 0% … 100%: one total order, so ascending reads worst-known
-    # first and descending puts 100% on top. Shared with the index that serves this sort.
-    return health_rank()
-
-
 def _interval_minutes():
     return Case(
         *[
@@ -47,7 +41,9 @@ SORTS: dict[str, tuple] = {
     "status": (F("status"),),
     "sync_type": (F("sync_type"),),
     "frequency": (F("schedule_kind"), _interval_minutes(), F("custom_time")),
-    "health": (_health_rank(), F("health_hundredths")),
+    # "No indicator" < "Blank" < 0% … 100%: one total order, so ascending reads worst-known
+    # first and descending puts 100% on top. Shared with the index that serves this sort.
+    "health": (health_rank(), F("health_hundredths")),
     "last_run": (F("last_run_at"),),
     "datasource": (F("datasource__name"),),
     "created_at": (F("created_at"),),

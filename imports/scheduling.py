@@ -49,30 +49,6 @@ def interval_step(imp: Import) -> timedelta | None:
     return max(unit * imp.interval_every, minimum)
 
 
-def schedule_errors(imp: Import) -> list[str]:
-    """User-facing reasons the schedule cannot work (the wizard's form shows them)."""
-    errors: list[str] = []
-    kind = imp.schedule_kind
-    if kind == Import.ScheduleKind.INTERVAL:
-        unit = _UNIT.get(imp.interval_unit)
-        if unit is None or not imp.interval_every:
-            errors.append("Choose how often the import repeats.")
-        elif unit * imp.interval_every < timedelta(minutes=settings.IMPORT_MIN_INTERVAL_MINUTES):
-            errors.append(
-                f"Imports can repeat at most every {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
-            )
-    elif kind == Import.ScheduleKind.CUSTOM:
-        if not imp.custom_days:
-            errors.append("Choose at least one day.")
-        if imp.custom_time is None:
-            errors.append("Choose a time of day.")
-        try:
-            ZoneInfo(imp.schedule_timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            errors.append("Choose a valid time zone.")
-    return errors
-
-
 def is_schedulable(value: datetime | None) -> bool:
     """False for a stored time past what the product schedules (saved before forms bounded it)."""
     return value is None or value < SCHEDULE_LIMIT

@@ -13,8 +13,7 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
@@ -28,7 +27,6 @@ from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
 from stats.queries import RecordFilters
 
-ROW_ACTIONS_TEMPLATE = "imports/_row_actions.html"
 # Columns a Stats page never reads; skipping them keeps 100 rows cheap.
 _RUN_HEAVY = ("spec_snapshot", "error_detail", "watermark", "since")
 
@@ -75,15 +73,6 @@ def _expired_message() -> str:
     )
 
 
-def _row_actions_template() -> str | None:
-    # The listing owns the actions partial; until it exists the Overview shows none.
-    try:
-        get_template(ROW_ACTIONS_TEMPLATE)
-    except TemplateDoesNotExist:
-        return None
-    return ROW_ACTIONS_TEMPLATE
-
-
 def _mapping_rows(mapping: dict) -> list[dict]:
     """Rows of MappingSpec.to_dict()["fields"]: column, target, type, date format."""
     fields = mapping.get("fields") if isinstance(mapping, dict) else None
@@ -108,7 +97,6 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
     ctx = {
         "imp": imp,
         "tab": "overview",
-        "row_actions_template": _row_actions_template(),
         "polling": in_progress,
         "poll_seconds": OVERVIEW_POLL_SECONDS,
     }
