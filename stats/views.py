@@ -10,9 +10,8 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -20,8 +19,8 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
+from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
-from imports.roles import can_view
 from stats import exports, queries
 from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
@@ -46,23 +45,9 @@ _OVERVIEW_RELATED = (
 OVERVIEW_POLL_SECONDS = 2
 
 
-def _get_import_for_user(
-    request: HttpRequest, code: UUID, related: tuple[str, ...] = _HEADER_RELATED
-) -> Import:
-    if not can_view(request.user):
-        raise PermissionDenied
-    return get_object_or_404(Import.objects.select_related(*related), code=code)
-
-
 def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
-    imp = _get_import_for_user(request, code)
-    run = get_object_or_404(
-        ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by"),
-        import_obj=imp,
-        code=run_code,
-    )
-    run.import_obj = imp  # already loaded; saves a query per use
-    return imp, run
+    runs = ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by")
+    return get_run_for_user(request, code, run_code, _HEADER_RELATED, runs)
 
 
 def _expired_message() -> str:
@@ -92,7 +77,7 @@ def _mapping_rows(mapping: dict) -> list[dict]:
 
 @login_required
 def overview(request: HttpRequest, code: UUID) -> HttpResponse:
-    imp = _get_import_for_user(request, code, _OVERVIEW_RELATED)
+    imp = get_import_for_user(request, code, _OVERVIEW_RELATED)
     in_progress = imp.current_run_id is not None or imp.status == Import.Status.RUNNING
     ctx = {
         "imp": imp,
@@ -111,7 +96,7 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
 
 @login_required
 def stats(request: HttpRequest, code: UUID) -> HttpResponse:
-    imp = _get_import_for_user(request, code)
+    imp = get_import_for_user(request, code, _HEADER_RELATED)
     form = StatsPageForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid page.")
@@ -236,7 +221,7 @@ def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
 
 @login_required
 def stats_export(request: HttpRequest, code: UUID) -> StreamingHttpResponse:
-    imp = _get_import_for_user(request, code)
+    imp = get_import_for_user(request, code, _HEADER_RELATED)
     name = slugify(imp.nickname) or "import"
     return _csv_response(exports.stats_csv(imp), f"{name}-stats.csv")
 
