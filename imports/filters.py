@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from imports.models import Datasource, Import, Partner, health_rank
+from imports.scheduling import UNIT_MINUTES
 
 HEALTH_CHOICES = [
     (Import.HealthBand.GREEN, "100% (Green)"),
@@ -20,14 +21,12 @@ HEALTH_CHOICES = [
     (Import.HealthBand.NONE, "No indicator"),
 ]
 
-_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
-
 
 def _interval_minutes():
     return Case(
         *[
             When(interval_unit=unit, then=F("interval_every") * n)
-            for unit, n in _UNIT_MINUTES.items()
+            for unit, n in UNIT_MINUTES.items()
         ],
         default=Value(0),
         output_field=IntegerField(),

@@ -27,12 +27,15 @@ from django.conf import settings
 
 from imports.models import Import
 
-_UNIT = {
-    Import.IntervalUnit.MINUTES: timedelta(minutes=1),
-    Import.IntervalUnit.HOURS: timedelta(hours=1),
-    Import.IntervalUnit.DAYS: timedelta(days=1),
-    Import.IntervalUnit.WEEKS: timedelta(weeks=1),
+# Minutes in one interval unit: the one table the scheduler, the schedule form and the
+# listing's Frequency sort all read.
+UNIT_MINUTES: dict[str, int] = {
+    Import.IntervalUnit.MINUTES: 1,
+    Import.IntervalUnit.HOURS: 60,
+    Import.IntervalUnit.DAYS: 1440,
+    Import.IntervalUnit.WEEKS: 10080,
 }
+_UNIT = {unit: timedelta(minutes=n) for unit, n in UNIT_MINUTES.items()}
 LATEST_SCHEDULE_YEAR = 2999
 # 2 January 3000 UTC: 31 Dec 2999 23:59 wall time in the westernmost zone (UTC-12) is before it.
 SCHEDULE_LIMIT = datetime(LATEST_SCHEDULE_YEAR + 1, 1, 2, tzinfo=UTC)
