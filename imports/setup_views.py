@@ -704,6 +704,7 @@ def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
     Nothing is written: no run, no records, no profiles or events.
     """
     from validation import validate_batch
+    from validation.errors import error_summary_key
     from validation.health import compute_health
 
     try:
@@ -752,13 +753,10 @@ def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
                     "errors": outcome.errors,
                 }
             )
-    identity_col = imp.identity_column
     for key, group in groups.items():
         group["examples"] = examples[key]
-    # Identity errors first (they make a record unusable), then the most frequent.
     result.error_groups = sorted(
-        groups.values(),
-        key=lambda g: (g["code"] != "invalid_identity" and g["field"] != identity_col, -g["count"]),
+        groups.values(), key=lambda g: error_summary_key(g["code"], g["count"], g["field"])
     )[:10]
     result.health = compute_health(result.total, result.successful)
     return result
