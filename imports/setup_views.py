@@ -461,15 +461,9 @@ def _guess(columns: list[str], candidates: tuple[str, ...]) -> str:
 
 
 def mapping_rows(imp: Import) -> list[dict]:
-    """The saved per-column mapping rows, in the stored order."""
+    """The saved mapping rows with the form's `data_type` choice (a lower-case type name)."""
     return [
-        {
-            "column": f.get("column", ""),
-            "target": f.get("target", ""),
-            "data_type": str(f.get("type") or "String").lower(),
-            "date_format": f.get("date_format") or "",
-        }
-        for f in (imp.mapping or {}).get("fields", [])
+        {**row, "data_type": str(row["type"] or "String").lower()} for row in imp.mapping_rows()
     ]
 
 

@@ -58,23 +58,6 @@ def _expired_message() -> str:
     )
 
 
-def _mapping_rows(mapping: dict) -> list[dict]:
-    """Rows of MappingSpec.to_dict()["fields"]: column, target, type, date format."""
-    fields = mapping.get("fields") if isinstance(mapping, dict) else None
-    if not isinstance(fields, list):
-        return []
-    return [
-        {
-            "column": f.get("column", ""),
-            "target": f.get("target", ""),
-            "type": f.get("type", ""),
-            "date_format": f.get("date_format") or "",
-        }
-        for f in fields
-        if isinstance(f, dict)
-    ]
-
-
 @login_required
 def overview(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = get_import_for_user(request, code, _OVERVIEW_RELATED)
@@ -90,7 +73,7 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
         # HTTP 286, which ends the polling (the region also comes back without its trigger).
         html = render_to_string("stats/overview.html#live", ctx, request)
         return HttpResponse(html) if in_progress else HttpResponseStopPolling(html)
-    ctx["mapping_rows"] = _mapping_rows(imp.mapping)
+    ctx["mapping_rows"] = imp.mapping_rows()
     return render(request, "stats/overview.html", ctx)
 
 
