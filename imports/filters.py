@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
 
 from imports.models import Datasource, Import, Partner, health_rank
+from imports.scheduling import UNIT_MINUTES
 
 HEALTH_CHOICES = [
     (Import.HealthBand.GREEN, "100% (Green)"),
@@ -20,20 +21,12 @@ HEALTH_CHOICES = [
     (Import.HealthBand.NONE, "No indicator"),
 ]
 
-_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
-
-
-def _health_rank():
-    # "No indicator" < "Blank" < 0% … 100%: one total order, so ascending reads worst-known
-    # first and descending puts 100% on top. Shared with the index that serves this sort.
-    return health_rank()
-
 
 def _interval_minutes():
     return Case(
         *[
             When(interval_unit=unit, then=F("interval_every") * n)
-            for unit, n in _UNIT_MINUTES.items()
+            for unit, n in UNIT_MINUTES.items()
         ],
         default=Value(0),
         output_field=IntegerField(),
@@ -47,7 +40,9 @@ SORTS: dict[str, tuple] = {
     "status": (F("status"),),
     "sync_type": (F("sync_type"),),
     "frequency": (F("schedule_kind"), _interval_minutes(), F("custom_time")),
-    "health": (_health_rank(), F("health_hundredths")),
+    # "No indicator" < "Blank" < 0% … 100%: one total order, so ascending reads worst-known
+    # first and descending puts 100% on top. Shared with the index that serves this sort.
+    "health": (health_rank(), F("health_hundredths")),
     "last_run": (F("last_run_at"),),
     "datasource": (F("datasource__name"),),
     "created_at": (F("created_at"),),

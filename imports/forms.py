@@ -18,7 +18,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from imports.models import Datasource, Import, Partner
-from imports.scheduling import LATEST_SCHEDULE_YEAR
+from imports.scheduling import LATEST_SCHEDULE_YEAR, UNIT_MINUTES
 
 MAX_SOURCE_CHARS = 100_000
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -27,7 +27,6 @@ DEFAULT_SAMPLE_ROWS = 1_000
 # Beyond a year the schedule is no longer "repeating" in any useful sense, and bounding it keeps
 # timedelta arithmetic far from overflow whatever number is typed.
 MAX_INTERVAL_MINUTES = 366 * 24 * 60
-_UNIT_MINUTES = {"minutes": 1, "hours": 60, "days": 1440, "weeks": 10080}
 
 
 class SecretInput(forms.PasswordInput):
@@ -615,7 +614,7 @@ class ScheduleForm(forms.Form):
             elif not unit:
                 self.add_error("interval_unit", "Choose a unit.")
             else:
-                minutes = every * _UNIT_MINUTES[unit]
+                minutes = every * UNIT_MINUTES[unit]
                 floor = settings.IMPORT_MIN_INTERVAL_MINUTES
                 if minutes < floor:
                     self.interval_too_short = True

@@ -219,6 +219,23 @@ class Import(models.Model):
     def __str__(self) -> str:
         return self.nickname
 
+    def mapping_rows(self) -> list[dict]:
+        """The saved per-column mapping (`MappingSpec.to_dict()["fields"]`), in stored order:
+        column, target, type and date format of each; anything malformed is left out."""
+        fields = self.mapping.get("fields") if isinstance(self.mapping, dict) else None
+        if not isinstance(fields, list):
+            return []
+        return [
+            {
+                "column": f.get("column", ""),
+                "target": f.get("target", ""),
+                "type": f.get("type", ""),
+                "date_format": f.get("date_format") or "",
+            }
+            for f in fields
+            if isinstance(f, dict)
+        ]
+
     @property
     def health(self) -> Health:
         if self.health_band == self.HealthBand.NONE:

@@ -27,12 +27,15 @@ from django.conf import settings
 
 from imports.models import Import
 
-_UNIT = {
-    Import.IntervalUnit.MINUTES: timedelta(minutes=1),
-    Import.IntervalUnit.HOURS: timedelta(hours=1),
-    Import.IntervalUnit.DAYS: timedelta(days=1),
-    Import.IntervalUnit.WEEKS: timedelta(weeks=1),
+# Minutes in one interval unit: the one table the scheduler, the schedule form and the
+# listing's Frequency sort all read.
+UNIT_MINUTES: dict[str, int] = {
+    Import.IntervalUnit.MINUTES: 1,
+    Import.IntervalUnit.HOURS: 60,
+    Import.IntervalUnit.DAYS: 1440,
+    Import.IntervalUnit.WEEKS: 10080,
 }
+_UNIT = {unit: timedelta(minutes=n) for unit, n in UNIT_MINUTES.items()}
 LATEST_SCHEDULE_YEAR = 2999
 # 2 January 3000 UTC: 31 Dec 2999 23:59 wall time in the westernmost zone (UTC-12) is before it.
 SCHEDULE_LIMIT = datetime(LATEST_SCHEDULE_YEAR + 1, 1, 2, tzinfo=UTC)
@@ -47,30 +50,6 @@ def interval_step(imp: Import) -> timedelta | None:
         return None
     minimum = timedelta(minutes=settings.IMPORT_MIN_INTERVAL_MINUTES)
     return max(unit * imp.interval_every, minimum)
-
-
-def schedule_errors(imp: Import) -> list[str]:
-    """User-facing reasons the schedule cannot work (the wizard's form shows them)."""
-    errors: list[str] = []
-    kind = imp.schedule_kind
-    if kind == Import.ScheduleKind.INTERVAL:
-        unit = _UNIT.get(imp.interval_unit)
-        if unit is None or not imp.interval_every:
-            errors.append("Choose how often the import repeats.")
-        elif unit * imp.interval_every < timedelta(minutes=settings.IMPORT_MIN_INTERVAL_MINUTES):
-            errors.append(
-                f"Imports can repeat at most every {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
-            )
-    elif kind == Import.ScheduleKind.CUSTOM:
-        if not imp.custom_days:
-            errors.append("Choose at least one day.")
-        if imp.custom_time is None:
-            errors.append("Choose a time of day.")
-        try:
-            ZoneInfo(imp.schedule_timezone or "UTC")
-        except (ZoneInfoNotFoundError, ValueError):
-            errors.append("Choose a valid time zone.")
-    return errors
 
 
 def is_schedulable(value: datetime | None) -> bool:

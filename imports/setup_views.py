@@ -17,16 +17,21 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap
 
 from imports import services
+from imports.access import (
+    get_rw_datasource_for_user,
+    get_rw_import_for_user,
+    require_editor,
+    require_viewer,
+)
 from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.forms import (
@@ -44,7 +49,6 @@ from imports.forms import (
     suggest_target,
 )
 from imports.models import Datasource, Import, Partner
-from imports.roles import can_edit, can_view
 
 logger = logging.getLogger(__name__)
 
@@ -81,33 +85,8 @@ SCHEDULE_FIELDS = [
 ]
 COPY_FIELDS = ["datasource", "sync_type", "source_kind", "source", *MAPPING_FIELDS[1:]]
 COPY_FIELDS += SCHEDULE_FIELDS
-
-
-# --- access helpers ---------------------------------------------------------------------------
-
-
-def _require_viewer(request: HttpRequest) -> None:
-    if not can_view(request.user):
-        raise PermissionDenied
-
-
-def _require_editor(request: HttpRequest) -> None:
-    if not can_edit(request.user):
-        raise PermissionDenied
-
-
-def _get_rw_import_for_user(request: HttpRequest, code) -> Import:
-    _require_viewer(request)
-    imp = get_object_or_404(Import.objects.select_related("datasource"), code=code)
-    _require_editor(request)
-    return imp
-
-
-def _get_rw_datasource_for_user(request: HttpRequest, code) -> Datasource:
-    _require_viewer(request)
-    ds = get_object_or_404(Datasource, code=code)
-    _require_editor(request)
-    return ds
+# Every wizard step reads the import's datasource.
+_WIZARD_RELATED = ("datasource",)
 
 
 def _save_config(imp: Import, user, fields: list[str]) -> None:
@@ -161,7 +140,7 @@ def _datasource_tabs_context(active: str) -> dict:
 
 @login_required
 def datasources_list(request: HttpRequest) -> HttpResponse:
-    _require_viewer(request)
+    require_viewer(request)
     datasources = Datasource.objects.order_by("name")
     from django.db.models import Count
 
@@ -180,8 +159,7 @@ def datasources_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def datasource_create(request: HttpRequest) -> HttpResponse:
-    _require_viewer(request)
-    _require_editor(request)
+    require_editor(request)
     choice = PartnerChoiceForm(request.GET)
     if not choice.is_valid():
         return HttpResponseBadRequest("Unknown partner.")
@@ -209,7 +187,7 @@ def datasource_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def datasource_edit(request: HttpRequest, code) -> HttpResponse:
-    ds = _get_rw_datasource_for_user(request, code)
+    ds = get_rw_datasource_for_user(request, code)
     form = DATASOURCE_FORMS[ds.partner](request.POST or None, request.FILES or None, instance=ds)
     if request.method == "POST" and form.is_valid():
         try:
@@ -244,7 +222,7 @@ def _render_datasource_form(request, form, ds: Datasource | None) -> HttpRespons
 @login_required
 @require_POST
 def datasource_delete(request: HttpRequest, code) -> HttpResponse:
-    ds = _get_rw_datasource_for_user(request, code)
+    ds = get_rw_datasource_for_user(request, code)
     users = list(ds.imports.order_by("nickname").values_list("nickname", flat=True))
     if users:
         return render(
@@ -269,7 +247,7 @@ def datasource_delete(request: HttpRequest, code) -> HttpResponse:
 @require_POST
 def datasource_test(request: HttpRequest, code) -> HttpResponse:
     """Test connection of a saved datasource (the button in the list)."""
-    ds = _get_rw_datasource_for_user(request, code)
+    ds = get_rw_datasource_for_user(request, code)
     answer = _warehouse(ds, _test_connection)
     return _render_test_result(request, answer, ds)
 
@@ -278,8 +256,7 @@ def datasource_test(request: HttpRequest, code) -> HttpResponse:
 @require_POST
 def datasource_test_form(request: HttpRequest) -> HttpResponse:
     """Test connection with the values in the form, before saving (blank secrets = stored)."""
-    _require_viewer(request)
-    _require_editor(request)
+    require_editor(request)
     choice = PartnerChoiceForm(request.GET)
     if not choice.is_valid() or not choice.cleaned_data["partner"]:
         return HttpResponseBadRequest("Unknown partner.")
@@ -353,8 +330,7 @@ def _next_url(imp: Import, request: HttpRequest, step: str) -> str:
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_create(request: HttpRequest) -> HttpResponse:
-    _require_viewer(request)
-    _require_editor(request)
+    require_editor(request)
     form = SourceForm(request.POST or None)
     if request.method == "POST" and form.is_valid() and _source_readable(request, form):
         c = form.cleaned_data
@@ -382,14 +358,14 @@ def import_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def import_edit(request: HttpRequest, code) -> HttpResponse:
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code, _WIZARD_RELATED)
     return redirect("imports-wizard", imp.code, "source")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_wizard(request: HttpRequest, code, step: str) -> HttpResponse:
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code, _WIZARD_RELATED)
     handler = {
         "source": _step_source,
         "mapping": _step_mapping,
@@ -456,8 +432,7 @@ def _too_many_columns(count: int) -> str:
 @require_POST
 def import_preview(request: HttpRequest) -> HttpResponse:
     """ "Preview results": the first 20 rows and the column types, or the warehouse's error."""
-    _require_viewer(request)
-    _require_editor(request)
+    require_editor(request)
     form = PreviewForm(request.POST)
     context: dict[str, Any] = {"form_errors": None}
     if not form.is_valid():
@@ -486,15 +461,9 @@ def _guess(columns: list[str], candidates: tuple[str, ...]) -> str:
 
 
 def mapping_rows(imp: Import) -> list[dict]:
-    """The saved per-column mapping rows, in the stored order."""
+    """The saved mapping rows with the form's `data_type` choice (a lower-case type name)."""
     return [
-        {
-            "column": f.get("column", ""),
-            "target": f.get("target", ""),
-            "data_type": str(f.get("type") or "String").lower(),
-            "date_format": f.get("date_format") or "",
-        }
-        for f in (imp.mapping or {}).get("fields", [])
+        {**row, "data_type": str(row["type"] or "String").lower()} for row in imp.mapping_rows()
     ]
 
 
@@ -729,6 +698,7 @@ def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
     Nothing is written: no run, no records, no profiles or events.
     """
     from validation import validate_batch
+    from validation.errors import error_summary_key
     from validation.health import compute_health
 
     try:
@@ -777,13 +747,10 @@ def _dry_run(imp: Import, sample_size: int) -> DryRunResult:
                     "errors": outcome.errors,
                 }
             )
-    identity_col = imp.identity_column
     for key, group in groups.items():
         group["examples"] = examples[key]
-    # Identity errors first (they make a record unusable), then the most frequent.
     result.error_groups = sorted(
-        groups.values(),
-        key=lambda g: (g["code"] != "invalid_identity" and g["field"] != identity_col, -g["count"]),
+        groups.values(), key=lambda g: error_summary_key(g["code"], g["count"], g["field"])
     )[:10]
     result.health = compute_health(result.total, result.successful)
     return result
@@ -880,7 +847,7 @@ def _preview_times(imp: Import, form: ScheduleForm):
 @require_POST
 def schedule_preview(request: HttpRequest, code) -> HttpResponse:
     """The next five run times for the schedule being edited (htmx, live)."""
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code, _WIZARD_RELATED)
     form = ScheduleForm(request.POST, instance=imp)
     times = _preview_times(imp, form)
     return render(
@@ -896,7 +863,7 @@ def schedule_preview(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def import_duplicate(request: HttpRequest, code) -> HttpResponse:
-    original = _get_rw_import_for_user(request, code)
+    original = get_rw_import_for_user(request, code, _WIZARD_RELATED)
     form = DuplicateForm(request.POST or None, initial={"nickname": f"{original.nickname} (copy)"})
     if request.method == "POST" and form.is_valid():
         copy = Import(

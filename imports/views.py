@@ -12,20 +12,19 @@ from functools import cache
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import EmptyPage, Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from imports import services
+from imports.access import get_rw_import_for_user, require_viewer
 from imports.filters import SORT_LABELS, ImportFilter, apply_sort
 from imports.models import Import, ImportRun, Partner
-from imports.roles import can_edit, can_view
 
 # 25 rows: a screenful of the 12-column table, and half the rendering of 50 (most of the
 # page's server time is template work per row, not SQL).
@@ -35,21 +34,6 @@ POLL_SECONDS = 3
 
 class PageForm(forms.Form):
     page = forms.IntegerField(min_value=1, required=False)
-
-
-# --- access helpers -------------------------------------------------------------------------
-
-
-def _get_import_for_user(request: HttpRequest, code) -> Import:
-    if not can_view(request.user):
-        raise PermissionDenied
-    return get_object_or_404(Import, code=code)
-
-
-def _get_rw_import_for_user(request: HttpRequest, code) -> Import:
-    if not can_edit(request.user):
-        raise PermissionDenied
-    return _get_import_for_user(request, code)
 
 
 # The columns a listing row shows (listing_tags.import_row), as `values_list()` lookups and
@@ -200,8 +184,7 @@ def _render_listing(request: HttpRequest, template: str, extra: dict) -> HttpRes
 
 
 def _listing_response(request: HttpRequest, template: str, extra: dict) -> HttpResponse:
-    if not can_view(request.user):
-        raise PermissionDenied
+    require_viewer(request)
     filterset = ImportFilter(request.GET, queryset=Import.objects.all())
     page_form = PageForm(request.GET)
     context = {"filter": filterset, "partners": Partner.choices}
@@ -287,7 +270,7 @@ def _report(request: HttpRequest, changed: bool, done: str, unchanged: str) -> N
 @login_required
 @require_POST
 def pause(request: HttpRequest, code) -> HttpResponse:
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     changed = services.pause_import(imp, request.user)
     _report(
         request,
@@ -301,7 +284,7 @@ def pause(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_POST
 def resume(request: HttpRequest, code) -> HttpResponse:
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     changed = services.resume_import(imp, request.user)
     _report(
         request,
@@ -317,7 +300,7 @@ def resume(request: HttpRequest, code) -> HttpResponse:
 def stop(request: HttpRequest, code) -> HttpResponse:
     """Stop asks first. The row's button confirms in the browser and posts `confirmed=1`;
     without JavaScript (or on GET) this page asks the same question."""
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     if request.method == "GET" or request.POST.get("confirmed") != "1":
         context = {"imp": imp, "next": _back(request).url}
         return render(request, "imports/_listing_stop_confirm.html", context)
@@ -334,7 +317,7 @@ def stop(request: HttpRequest, code) -> HttpResponse:
 @login_required
 @require_POST
 def run_now(request: HttpRequest, code) -> HttpResponse:
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     try:
         run = services.run_now(imp, request.user)
     except services.ActionRefused as refused:
@@ -353,7 +336,7 @@ def run_now(request: HttpRequest, code) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def cancel_run(request: HttpRequest, code) -> HttpResponse:
     """Cancel only the run in progress; the schedule goes on. Asks first, as Stop does."""
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     if request.method == "GET" or request.POST.get("confirmed") != "1":
         context = {"imp": imp, "next": _back(request).url}
         return render(request, "imports/_listing_cancel_confirm.html", context)
@@ -373,7 +356,7 @@ def cancel_run(request: HttpRequest, code) -> HttpResponse:
 def delete(request: HttpRequest, code) -> HttpResponse:
     """A draft is deleted at once (its button confirms in the browser). A published import
     asks first on a page naming what goes and what stays; the POST carries `confirmed=1`."""
-    imp = _get_rw_import_for_user(request, code)
+    imp = get_rw_import_for_user(request, code)
     if request.method == "POST" and imp.status == Import.Status.DRAFT:
         if services.delete_draft(imp, request.user):
             messages.success(request, f"Deleted the draft “{imp.nickname}”.")

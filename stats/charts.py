@@ -171,15 +171,7 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
         return TOP + (100 - percent) / 100 * plot_h
 
     scored = [p for p in points if p.hundredths is not None]
-    # The polyline has a vertex per run: x() and y() inlined (same arithmetic, same order).
-    if several:
-        line = " ".join(
-            f"{LEFT + (p.at.timestamp() - t0) / span * plot_w:.1f},"
-            f"{TOP + (100 - p.hundredths / 100) / 100 * plot_h:.1f}"
-            for p in scored
-        )
-    else:
-        line = " ".join(f"{x(p):.1f},{y(p.percent):.1f}" for p in scored)
+    line = " ".join(f"{x(p):.1f},{y(p.percent):.1f}" for p in scored)
     grid = format_html_join(
         "",
         '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'

@@ -22,10 +22,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from imports.models import Import, ImportRun, RecordResult, RunErrorCount
+from validation.errors import error_summary_key
 
 STATS_PAGE_SIZE = 50
 RECORDS_PAGE_SIZE = 50
-IDENTITY_ERROR_CODE = "invalid_identity"
 
 
 def retention_days() -> int:
@@ -113,7 +113,7 @@ def error_summary(run: ImportRun) -> list[RunErrorCount]:
     """The run's (field, code) counts: identity errors first ("prioritize identity errors"),
     then the most frequent."""
     rows = list(RunErrorCount.objects.filter(run=run))
-    rows.sort(key=lambda r: (r.code != IDENTITY_ERROR_CODE, -r.count, r.field, r.code))
+    rows.sort(key=lambda r: error_summary_key(r.code, r.count, r.field))
     return rows
 
 

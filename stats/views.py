@@ -10,25 +10,22 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.template import TemplateDoesNotExist
-from django.template.loader import get_template, render_to_string
+from django.shortcuts import render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
+from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
-from imports.roles import can_view
 from stats import exports, queries
 from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
 from stats.queries import RecordFilters
 
-ROW_ACTIONS_TEMPLATE = "imports/_row_actions.html"
 # Columns a Stats page never reads; skipping them keeps 100 rows cheap.
 _RUN_HEAVY = ("spec_snapshot", "error_detail", "watermark", "since")
 
@@ -48,23 +45,9 @@ _OVERVIEW_RELATED = (
 OVERVIEW_POLL_SECONDS = 2
 
 
-def _get_import_for_user(
-    request: HttpRequest, code: UUID, related: tuple[str, ...] = _HEADER_RELATED
-) -> Import:
-    if not can_view(request.user):
-        raise PermissionDenied
-    return get_object_or_404(Import.objects.select_related(*related), code=code)
-
-
 def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
-    imp = _get_import_for_user(request, code)
-    run = get_object_or_404(
-        ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by"),
-        import_obj=imp,
-        code=run_code,
-    )
-    run.import_obj = imp  # already loaded; saves a query per use
-    return imp, run
+    runs = ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by")
+    return get_run_for_user(request, code, run_code, _HEADER_RELATED, runs)
 
 
 def _expired_message() -> str:
@@ -75,40 +58,13 @@ def _expired_message() -> str:
     )
 
 
-def _row_actions_template() -> str | None:
-    # The listing owns the actions partial; until it exists the Overview shows none.
-    try:
-        get_template(ROW_ACTIONS_TEMPLATE)
-    except TemplateDoesNotExist:
-        return None
-    return ROW_ACTIONS_TEMPLATE
-
-
-def _mapping_rows(mapping: dict) -> list[dict]:
-    """Rows of MappingSpec.to_dict()["fields"]: column, target, type, date format."""
-    fields = mapping.get("fields") if isinstance(mapping, dict) else None
-    if not isinstance(fields, list):
-        return []
-    return [
-        {
-            "column": f.get("column", ""),
-            "target": f.get("target", ""),
-            "type": f.get("type", ""),
-            "date_format": f.get("date_format") or "",
-        }
-        for f in fields
-        if isinstance(f, dict)
-    ]
-
-
 @login_required
 def overview(request: HttpRequest, code: UUID) -> HttpResponse:
-    imp = _get_import_for_user(request, code, _OVERVIEW_RELATED)
+    imp = get_import_for_user(request, code, _OVERVIEW_RELATED)
     in_progress = imp.current_run_id is not None or imp.status == Import.Status.RUNNING
     ctx = {
         "imp": imp,
         "tab": "overview",
-        "row_actions_template": _row_actions_template(),
         "polling": in_progress,
         "poll_seconds": OVERVIEW_POLL_SECONDS,
     }
@@ -117,13 +73,13 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
         # HTTP 286, which ends the polling (the region also comes back without its trigger).
         html = render_to_string("stats/overview.html#live", ctx, request)
         return HttpResponse(html) if in_progress else HttpResponseStopPolling(html)
-    ctx["mapping_rows"] = _mapping_rows(imp.mapping)
+    ctx["mapping_rows"] = imp.mapping_rows()
     return render(request, "stats/overview.html", ctx)
 
 
 @login_required
 def stats(request: HttpRequest, code: UUID) -> HttpResponse:
-    imp = _get_import_for_user(request, code)
+    imp = get_import_for_user(request, code, _HEADER_RELATED)
     form = StatsPageForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest("Invalid page.")
@@ -248,7 +204,7 @@ def _csv_response(chunks, filename: str) -> StreamingHttpResponse:
 
 @login_required
 def stats_export(request: HttpRequest, code: UUID) -> StreamingHttpResponse:
-    imp = _get_import_for_user(request, code)
+    imp = get_import_for_user(request, code, _HEADER_RELATED)
     name = slugify(imp.nickname) or "import"
     return _csv_response(exports.stats_csv(imp), f"{name}-stats.csv")
 

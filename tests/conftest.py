@@ -13,7 +13,6 @@ import socket
 from urllib.parse import urlparse
 
 import pytest
-from django.conf import settings
 from django.db import connections
 
 from tests import factories
@@ -128,11 +127,6 @@ def outsider_client(client, outsider):
 @pytest.fixture
 def datasource(db, editor):
     return factories.make_datasource(created_by=editor)
-
-
-@pytest.fixture
-def is_postgres() -> bool:
-    return settings.IS_POSTGRES
 
 
 # --- Browser tests (Playwright, headless Chromium) ---------------------------------------------

@@ -144,4 +144,12 @@ ERROR_REFERENCE: dict[str, ErrorInfo] = {info.code: info for info in _REFERENCE}
 ERROR_CODES: tuple[str, ...] = tuple(info.code for info in _REFERENCE)
 ERROR_RANK: dict[str, int] = {code: rank for rank, code in enumerate(ERROR_CODES)}
 
+
+def error_summary_key(code: str, count: int, field: str = "") -> tuple:
+    """Sort key of an error summary row, the same on the dry run and a run's Stats: identity
+    errors first (a record without a usable identity is unusable), then the most frequent, then
+    the reference's order; an unknown code after the known ones."""
+    return (code != INVALID_IDENTITY, -count, ERROR_RANK.get(code, len(ERROR_RANK)), field)
+
+
 MESSAGES: dict[str, str] = {info.code: info.message for info in _REFERENCE}

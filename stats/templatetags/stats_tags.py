@@ -36,11 +36,6 @@ def error_message(code: str) -> str:
 
 
 @register.simple_tag
-def skipped_note() -> str:
-    return queries.SKIPPED_NOTE
-
-
-@register.simple_tag
 def stopped_note() -> str:
     return queries.STOPPED_NOTE
 

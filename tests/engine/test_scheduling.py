@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time
 import pytest
 
 from imports.models import Import
-from imports.scheduling import next_run_after, schedule_errors
+from imports.scheduling import next_run_after
 
 
 def _utc(*args) -> datetime:
@@ -194,17 +194,3 @@ def test_manual_trigger_runs_once_in_the_future_and_then_never():
 def test_custom_schedule_without_days_never_runs():
     imp = _custom("weekdays", [], (9, 0))
     assert next_run_after(imp, _utc(2024, 5, 1)) is None
-    assert "Choose at least one day." in schedule_errors(imp)
-
-
-def test_interval_below_the_minimum_is_reported():
-    assert schedule_errors(_interval(5, "minutes")) == [
-        "Imports can repeat at most every 15 minutes."
-    ]
-    assert schedule_errors(_interval(15, "minutes")) == []
-
-
-def test_unknown_time_zone_is_reported():
-    assert "Choose a valid time zone." in schedule_errors(
-        _custom("weekdays", [0], (9, 0), "Mars/Olympus")
-    )

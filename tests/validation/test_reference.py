@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from validation import ERROR_CODES, ERROR_RANK, ERROR_REFERENCE, MESSAGES
+from validation.errors import error_summary_key
 
 # DESIGN.md "Validation rules": code -> message, character for character.
 DESIGN_MESSAGES = {
@@ -38,6 +39,24 @@ def test_identity_errors_rank_first():
     assert sorted(["invalid_timestamp", "invalid_identity", "not_numeric"], key=ERROR_RANK.get)[
         0
     ] == ("invalid_identity")
+
+
+def test_error_summaries_put_identity_first_then_the_most_frequent_then_reference_order():
+    rows = [
+        ("invalid_email", 5, "email"),
+        ("not_numeric", 5, "age"),
+        ("invalid_date", 9, "born"),
+        ("invalid_identity", 1, "user_id"),
+        ("from_the_future", 5, "x"),
+    ]
+    ordered = [code for code, _, _ in sorted(rows, key=lambda r: error_summary_key(*r))]
+    assert ordered == [
+        "invalid_identity",
+        "invalid_date",
+        "not_numeric",
+        "invalid_email",
+        "from_the_future",
+    ]
 
 
 def test_every_entry_is_complete():
