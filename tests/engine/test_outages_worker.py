@@ -131,8 +131,7 @@ def test_broker_gone_mid_run_fails_the_run_within_seconds_naming_the_broker(
 def _store_pids(admin) -> list[int]:
     """Every session on the test database but the test's own ones: the worker's."""
     rows = admin.execute(
-        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
-        "AND pid <> %s",
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> %s",
         [connection.settings_dict["NAME"], _own_pid()],
     ).fetchall()
     return [pid for (pid,) in rows]
@@ -153,7 +152,10 @@ def _terminate(admin, pids: list[int]) -> None:
 def store_admin(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL as the store")
-    admin = psycopg.connect(_database_url(), autocommit=True)
+    # On the maintenance database: PostgreSQL refuses to close the one it is connected to.
+    info = psycopg.conninfo.conninfo_to_dict(_database_url())
+    info["dbname"] = "postgres"
+    admin = psycopg.connect(**info, autocommit=True)
     yield admin
     admin.execute(
         f'ALTER DATABASE "{connection.settings_dict["NAME"]}" WITH ALLOW_CONNECTIONS true'
