@@ -587,8 +587,19 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expec
     _touch(run.pk, chunks_total=index, watermark=encode_value(batches.watermark))
     if index == 0:
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")  # empty source
-    else:
-        retrying(lambda: maybe_finalize(run.pk), f"finishing run {run.pk}")
+    elif not retrying(lambda: maybe_finalize(run.pk), f"finishing run {run.pk}"):
+        # Chunks shipped to the queue are still to be written. If the broker is gone they never
+        # will be, and the run would sit until the reaper called it "worker lost": check it now
+        # (a lone worker writes most chunks itself, so it may not have published for a while).
+        retrying(_reach_broker, f"reaching the broker for run {run.pk}")
+
+
+def _reach_broker() -> None:
+    """Connect to the broker once; kombu's OperationalError when it cannot be reached."""
+    from importcenter.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=0, timeout=2)
 
 
 def _row_values(columns: list[str]) -> Callable[[dict], Any]:
