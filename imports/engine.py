@@ -85,7 +85,7 @@ OUTAGE_GRACE_SECONDS = 10.0
 
 
 def _outage_kind(exc: BaseException) -> str:
-    """ "broker" or "store" when `exc` says that one could not be reached, else ""."""
+    """What `exc` says could not be reached: "broker", "store", or "" (any other error)."""
     from django.db import InterfaceError, OperationalError
     from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -327,12 +327,12 @@ def execute_run(run_id: int, *, fan_out: bool = True) -> None:
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
-    from django.db import DatabaseError
-
+    """The run's message and error kind for `exc`. Only an outage is named as one: a store that
+    answered with an error (a constraint, bad data) is a bug, not an unreachable database."""
     kind = _outage_kind(exc)
     if kind == "broker":
         return QUEUE_DOWN, "broker"
-    if kind == "store" or isinstance(exc, DatabaseError):
+    if kind == "store":
         return STORE_DOWN, "store"
     return UNEXPECTED, "internal"
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from django.db import OperationalError
+from django.db import IntegrityError, OperationalError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
 from imports import engine
@@ -59,6 +59,8 @@ def test_an_outage_past_the_grace_raises_the_last_error(clock):
     assert 5 <= len(calls) < 20
     assert engine._classify(KombuOperationalError("x")) == (engine.QUEUE_DOWN, "broker")
     assert engine._classify(OperationalError("x")) == (engine.STORE_DOWN, "store")
+    # A store that answered with an error was reached: that is no outage.
+    assert engine._classify(IntegrityError("x")) == (engine.UNEXPECTED, "internal")
 
 
 def test_other_errors_are_not_retried(clock):
