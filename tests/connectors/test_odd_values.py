@@ -6,6 +6,8 @@ may fail the run (issue 15 item 2). Read through each connector's iter_batches, 
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from validation import FieldMapping, MappingSpec, validate_record
@@ -119,3 +121,77 @@ def test_postgres_odd_values_fail_or_keep_their_record(
 def test_postgres_out_of_range_array_elements_load_as_text(postgres_warehouse):
     value = read_one(postgres_warehouse, "SELECT ARRAY['infinity'::date, '2024-01-01'] AS v")
     assert value[0] == "infinity"
+
+
+DUCKDB_DATES = [
+    "'infinity'::DATE",
+    "'-infinity'::DATE",
+    "'4713-01-01 (BC)'::DATE",
+    "'infinity'::TIMESTAMP",
+    "'-infinity'::TIMESTAMP",
+    "'10000-01-01'::TIMESTAMP",
+    "'infinity'::TIMESTAMPTZ",
+    "'-infinity'::TIMESTAMP_NS",
+]
+
+
+@pytest.mark.parametrize("expr", DUCKDB_DATES)
+def test_duckdb_out_of_range_dates_fail_their_record_as_text(duckdb_warehouse, expr):
+    value = read_one(duckdb_warehouse, f"SELECT {expr} AS v")
+    assert isinstance(value, str)
+    assert verdict(value, "Date")[:2] == (False, ["invalid_date"])
+    assert event_verdict(value) == ["invalid_timestamp"]
+    assert verdict(value, "String") == (True, [], value)
+
+
+@pytest.mark.parametrize(
+    ("expr", "expected"),
+    [
+        ("DATE '2024-02-29'", dt.date(2024, 2, 29)),
+        ("DATE '9999-12-31'", dt.date(9999, 12, 31)),
+        ("TIMESTAMP '2024-02-29 10:00:01.5'", dt.datetime(2024, 2, 29, 10, 0, 1, 500000)),
+        (
+            "TIMESTAMP_NS '2024-02-29 10:00:01.123456789'",
+            dt.datetime(2024, 2, 29, 10, 0, 1, 123456),
+        ),
+        (
+            "TIMESTAMPTZ '2024-02-29 10:00:00+05:30'",
+            dt.datetime(2024, 2, 29, 4, 30, tzinfo=dt.UTC),
+        ),
+    ],
+)
+def test_duckdb_ordinary_dates_still_load_as_dates(duckdb_warehouse, expr, expected):
+    value = read_one(duckdb_warehouse, f"SELECT {expr} AS v")
+    assert value == expected and type(value) is type(expected)
+
+
+DUCKDB_VALUES = [
+    ("'NaN'::DOUBLE", "Float", False, ["not_numeric"], None),
+    ("'inf'::DOUBLE", "Integer", False, ["not_numeric"], None),
+    ("'-inf'::FLOAT", "Float", False, ["not_numeric"], None),
+    (
+        "'1234567890123456789012345678.1234567890'::DECIMAL(38,10)",
+        "String",
+        True,
+        [],
+        "1234567890123456789012345678.1234567890",
+    ),
+    ("INTERVAL '1 day'", "String", True, [], "1 day"),
+    ("INTERVAL '1 day'", "Integer", False, ["not_numeric"], None),
+    ("[1, 2]", "String", True, [], "[1, 2]"),
+    ("[1, 2]", "Float", False, ["not_numeric"], None),
+    ("'{\"a\": 1}'::JSON", "String", True, [], '{"a": 1}'),
+    ("'{\"a\": 1}'::JSON", "Integer", False, ["not_numeric"], None),
+    ("'\\x00\\xff'::BLOB", "Integer", False, ["not_numeric"], None),
+]
+
+
+@pytest.mark.parametrize(("expr", "field_type", "ok", "codes", "kept"), DUCKDB_VALUES)
+def test_duckdb_odd_values_fail_or_keep_their_record(
+    duckdb_warehouse, expr, field_type, ok, codes, kept
+):
+    value = read_one(duckdb_warehouse, f"SELECT {expr} AS v")
+    got_ok, got_codes, got_kept = verdict(value, field_type)
+    assert (got_ok, got_codes) == (ok, codes)
+    if ok:
+        assert got_kept == kept
