@@ -131,6 +131,25 @@ def test_an_out_of_range_timestamp_fails_its_record_not_the_run(
     assert Event.objects.filter(run_code=run.code).count() == 10 - bad
 
 
+def test_a_long_event_name_is_stored_whole(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    # Validation sets no length for event names; the store once held 512 characters and a
+    # 513-character name failed the whole run.
+    long_name, just_over = "N" * 5000, "M" * 513
+    warehouse._execute(
+        f"INSERT INTO events VALUES (0, 'u1', '{long_name}', TIMESTAMPTZ '2024-01-01 00:00:00+00',"
+        f" 1.0), (1, 'u2', '{just_over}', TIMESTAMPTZ '2024-01-01 00:00:00+00', 1.0)"
+    )
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert (run.state, run.total) == (State.COMPLETED, 2)
+    assert Event.objects.get(run_code=run.code, row_number=1).event_name == long_name
+    record = RecordResult.objects.get(run=run, row_number=1)
+    assert record.success and record.event_name == long_name
+    assert Event.objects.get(run_code=run.code, row_number=2).event_name == just_over
+
+
 @pytest.mark.parametrize(
     ("remaining", "rows"),
     [
