@@ -107,6 +107,9 @@ def identity_text(value: Any) -> str | None:
         not text
         or len(text) > IDENTITY_MAX_LENGTH
         or (len(text) <= 9 and text.lower() in RESERVED_IDENTITIES)
+        # The store (PostgreSQL text) cannot hold NUL; dropping it would merge "a\0b" into the
+        # profile "ab", so the identity is refused instead (invalid_identity).
+        or "\x00" in text
     ):
         return None
     return text
