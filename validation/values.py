@@ -125,6 +125,9 @@ def coerce_string(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # Binary columns as hexadecimal text ("00ff"), not Python's repr (b'\x00\xff').
+        return bytes(value).hex()
     if isinstance(value, (dict, list, tuple)):
         try:
             return json.dumps(value, ensure_ascii=False, default=str)

@@ -102,6 +102,7 @@ PG_VALUES = [
     ("'{\"a\": 1}'::jsonb", "String", True, [], '{"a": 1}'),
     ("'{\"a\": 1}'::json", "Integer", False, ["not_numeric"], None),
     ("'\\x00ff'::bytea", "Integer", False, ["not_numeric"], None),
+    ("'\\x00ff'::bytea", "String", True, [], "00ff"),
 ]
 
 
@@ -191,6 +192,34 @@ def test_duckdb_odd_values_fail_or_keep_their_record(
     duckdb_warehouse, expr, field_type, ok, codes, kept
 ):
     value = read_one(duckdb_warehouse, f"SELECT {expr} AS v")
+    got_ok, got_codes, got_kept = verdict(value, field_type)
+    assert (got_ok, got_codes) == (ok, codes)
+    if ok:
+        assert got_kept == kept
+
+
+SNOWFLAKE_VALUES = [
+    ("'NaN'::FLOAT", "Float", False, ["not_numeric"], None),
+    ("'inf'::FLOAT", "Integer", False, ["not_numeric"], None),
+    (
+        "1234567890123456789012345678.1234567890::NUMBER(38,10)",
+        "String",
+        True,
+        [],
+        "1234567890123456789012345678.1234567890",
+    ),
+    ("PARSE_JSON('{\"a\": 1}')", "String", True, [], '{"a":1}'),
+    ("PARSE_JSON('{\"a\": 1}')", "Integer", False, ["not_numeric"], None),
+    ("TO_BINARY('00FF', 'HEX')", "String", True, [], "00ff"),
+    ("TO_BINARY('00FF', 'HEX')", "Integer", False, ["not_numeric"], None),
+]
+
+
+@pytest.mark.parametrize(("expr", "field_type", "ok", "codes", "kept"), SNOWFLAKE_VALUES)
+def test_snowflake_odd_values_fail_or_keep_their_record(
+    snowflake_warehouse, expr, field_type, ok, codes, kept
+):
+    value = read_one(snowflake_warehouse, f"SELECT {expr} AS v")
     got_ok, got_codes, got_kept = verdict(value, field_type)
     assert (got_ok, got_codes) == (ok, codes)
     if ok:
