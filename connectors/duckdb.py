@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import os
 from collections.abc import Iterator, Sequence
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -43,6 +44,22 @@ _READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".tsv": "read_csv"}
 # Results the run engine does not take as Python objects are cast to text in the query.
 _TEXT_TYPES = {"UUID", "TIME", "TIME WITH TIME ZONE", "INTERVAL", "BLOB", "BIT", "JSON"}
 _TEXT_PREFIXES = ("STRUCT", "MAP", "UNION")
+
+
+def _date_or_text(text: str) -> Any:
+    # DuckDB turns an infinite date into date.max / date.min on its way to Python, a silent
+    # change; as text 'infinity' stays itself and fails its record (invalid_date).
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return text  # infinity, -infinity, years BC or past 9999
+
+
+def _datetime_or_text(text: str) -> Any:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return text
 
 
 def _literal(text: str) -> str:
@@ -230,7 +247,10 @@ class DuckDBConnector(Connector):
         Exotic columns stay text. DECIMAL columns travel as text and become ``Decimal`` in
         ``row_builder``: DuckDB's own DECIMAL to Python conversion costs about 1.4 us a value,
         several times the text cast plus ``Decimal(text)``, and gives the same value, exponent
-        included (the text has exactly the column's scale).
+        included (the text has exactly the column's scale). DATE and TIMESTAMP columns travel as
+        text too: DuckDB hands an infinite one to Python as date.max / datetime.min, a valid date
+        the record would keep; from text they become dates again, or stay text (infinity, BC,
+        past 9999) and fail their record.
         """
         odd = {
             c.name
@@ -239,7 +259,15 @@ class DuckDBConnector(Connector):
             or c.type.upper().startswith(_TEXT_PREFIXES)
             or c.type.endswith("]")  # lists and arrays
         }
-        convert = {i: Decimal for i, c in enumerate(cols) if c.type.upper().startswith("DECIMAL")}
+        convert: dict[int, Any] = {}
+        for i, c in enumerate(cols):
+            kind = c.type.upper()
+            if kind.startswith("DECIMAL"):
+                convert[i] = Decimal
+            elif kind == "DATE":
+                convert[i] = _date_or_text
+            elif kind.startswith("TIMESTAMP"):
+                convert[i] = _datetime_or_text
         if not odd and not convert:
             return None, convert
         q = self.dialect.ident_quote

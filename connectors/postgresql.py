@@ -24,6 +24,8 @@ from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
+from psycopg.adapt import Loader
+from psycopg.pq import Format
 from psycopg.types.string import TextLoader
 
 from connectors.base import (
@@ -59,6 +61,38 @@ _TEXT_TYPES = (
     "int4range",
     "tstzrange",
 )
+
+
+class _OrTextLoader(Loader):
+    """Loads a value with psycopg's own loader, or as its text when Python cannot hold it.
+
+    PostgreSQL dates and timestamps reach 'infinity', years BC and years past 9999, which
+    Python's datetime cannot represent; the driver raises DataError for them, and one such value
+    would fail the whole run. As text it reaches validation, which fails only its record
+    (invalid_date / invalid_timestamp) and keeps the value. psycopg's C loaders cannot be
+    subclassed, so this one wraps an instance.
+    """
+
+    inner: type[Loader]
+
+    def __init__(self, oid: int, context: Any = None):
+        super().__init__(oid, context)
+        self._inner = self.inner(oid, context)
+
+    def load(self, data: Any) -> Any:
+        try:
+            return self._inner.load(data)
+        except psycopg.DataError:
+            return bytes(data).decode("utf-8", "replace")
+
+
+def _or_text(name: str) -> type[Loader]:
+    inner = psycopg.adapters.get_loader(psycopg.adapters.types[name].oid, Format.TEXT)
+    return type(f"OrText_{name}", (_OrTextLoader,), {"inner": inner})
+
+
+# Types whose values may be out of Python's range: loaded as text when they are.
+_OR_TEXT_LOADERS = {name: _or_text(name) for name in ("date", "timestamp", "timestamptz")}
 
 log = logging.getLogger(__name__)
 _cursor_ids = itertools.count(1)
@@ -167,6 +201,8 @@ class PostgresConnector(Connector):
         conn.server_cursor_factory = psycopg.RawServerCursor
         for name in _TEXT_TYPES:
             conn.adapters.register_loader(name, TextLoader)
+        for name, loader in _OR_TEXT_LOADERS.items():
+            conn.adapters.register_loader(name, loader)
         return conn
 
     def _release(self) -> None:

@@ -779,7 +779,7 @@ def prepare_batch(
         numbers,
         successes,
         _cut(identities, 1100),
-        _cut(names, 512),
+        names,
         errors_json,
         keys,
     )

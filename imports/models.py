@@ -390,7 +390,8 @@ class RecordResult(models.Model):
     row_number = models.PositiveIntegerField(help_text="1-based position in the source stream.")
     success = models.BooleanField()
     identity = models.CharField(max_length=1100, blank=True, default="")
-    event_name = models.CharField(max_length=512, blank=True, default="")
+    # Text, like Event.event_name: validation sets no length for event names.
+    event_name = models.TextField(blank=True, default="")
     errors = models.JSONField(
         default=list, blank=True, help_text='[{"field", "code", "message"}], one per field.'
     )
@@ -467,7 +468,9 @@ class Event(models.Model):
 
     identity_kind = models.CharField(max_length=20, choices=Import.IdentityKind.choices)
     identity = models.CharField(max_length=1100)
-    event_name = models.CharField(max_length=512)
+    # Text: validation sets no length for event names, so the store must hold any it accepts
+    # (a 513-character name once failed a whole run on a 512-character column).
+    event_name = models.TextField()
     occurred_at = models.DateTimeField(help_text='"Created On", or processing time when blank.')
     properties = models.JSONField(default=dict)
     run_code = models.UUIDField()

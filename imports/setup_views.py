@@ -417,7 +417,25 @@ def _source_readable(request: HttpRequest, form: SourceForm) -> bool:
     if len(answer.value) > settings.IMPORT_MAX_MAPPING_COLUMNS:
         form.add_error("source", _too_many_columns(len(answer.value)))
         return False
+    duplicate = _duplicate_column([col.name for col in answer.value])
+    if duplicate:
+        form.add_error("source", duplicate)
+        return False
     return True
+
+
+def _duplicate_column(names: list[str]) -> str | None:
+    """The refusal of a source with two columns of one name (``SELECT a.id, b.id``): each row
+    arrives as a dict, where the later column would silently replace the earlier."""
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            return (
+                f"The source has more than one column named “{name}”. Give each column its own "
+                "name (for example with AS in a query)."
+            )
+        seen.add(name)
+    return None
 
 
 def _too_many_columns(count: int) -> str:
@@ -529,6 +547,13 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
             request,
             "imports/setup/step_mapping.html",
             _wizard_context(imp, "mapping", too_many_columns=_too_many_columns(len(columns))),
+        )
+    duplicate = _duplicate_column([name for name, _ in columns])
+    if duplicate:
+        return render(
+            request,
+            "imports/setup/step_mapping.html",
+            _wizard_context(imp, "mapping", duplicate_column=duplicate),
         )
     if not columns:
         # Warehouse unreachable: the saved mapping can still be reviewed and edited.

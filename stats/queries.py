@@ -298,6 +298,32 @@ def failure_advice(run: ImportRun) -> str:
     return FAILURE_ADVICE.get(run.error_kind, DEFAULT_FAILURE_ADVICE)
 
 
+# Failures whose error_detail is the warehouse driver's own text (secrets already scrubbed by the
+# connector). Not "config" (Import Center's refusal) nor broker/store/internal, whose detail is a
+# Python traceback for the run log only.
+_DRIVER_KINDS = frozenset({"auth", "network", "not_found", "permission", "query"})
+_REASON_MAX = 300
+
+
+def warehouse_reason(run: ImportRun) -> str:
+    """The driver's own reason for a run that failed on the warehouse side, readable: its first
+    line without the exception class, cut to 300 characters; "" when there is none to show.
+
+    Reads error_detail, which Stats pages defer: one query, and only for a failed run."""
+    if run.state != ImportRun.State.FAILED or run.error_kind not in _DRIVER_KINDS:
+        return ""
+    lines = [line.strip() for line in (run.error_detail or "").splitlines() if line.strip()]
+    if not lines:
+        return ""
+    first = lines[0]
+    name, sep, rest = first.partition(": ")
+    if sep and name.isidentifier() and rest:  # "UndefinedTable: relation ..." -> "relation ..."
+        first = rest
+    if len(first) > _REASON_MAX:
+        first = first[: _REASON_MAX - 1] + "…"
+    return "" if first == run.error else first
+
+
 def partial_note(run: ImportRun) -> str:
     """ "1,234 records ingested before the stop (partial)" when a stopped run kept its count."""
     if run.partial and run.processed:

@@ -107,6 +107,9 @@ def identity_text(value: Any) -> str | None:
         not text
         or len(text) > IDENTITY_MAX_LENGTH
         or (len(text) <= 9 and text.lower() in RESERVED_IDENTITIES)
+        # The store (PostgreSQL text) cannot hold NUL; dropping it would merge "a\0b" into the
+        # profile "ab", so the identity is refused instead (invalid_identity).
+        or "\x00" in text
     ):
         return None
     return text
@@ -122,6 +125,9 @@ def coerce_string(value: Any) -> Any:
         return "true" if value else "false"
     if isinstance(value, (datetime, date)):
         return value.isoformat()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        # Binary columns as hexadecimal text ("00ff"), not Python's repr (b'\x00\xff').
+        return bytes(value).hex()
     if isinstance(value, (dict, list, tuple)):
         try:
             return json.dumps(value, ensure_ascii=False, default=str)

@@ -61,6 +61,11 @@ def failure_advice(run: ImportRun) -> str:
 
 
 @register.filter
+def warehouse_reason(run: ImportRun) -> str:
+    return queries.warehouse_reason(run)
+
+
+@register.filter
 def count_mismatch(run: ImportRun) -> bool:
     return queries.count_mismatch(run)
 

@@ -111,6 +111,45 @@ def test_event_run_appends_events_with_their_timestamps(
     assert (failed.event_name, failed.errors[0]["code"]) == ("App Launched", "system_event")
 
 
+def test_an_out_of_range_timestamp_fails_its_record_not_the_run(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    # Issue 15 item 2: 'infinity' once became 9999-12-31 silently (DuckDB) or failed the whole
+    # run (PostgreSQL); year 10000 cannot be a Python datetime either.
+    warehouse.add_events(10)
+    warehouse._execute(
+        "INSERT INTO events VALUES (10, 'u1', 'Charged', 'infinity', 1.0), "
+        "(11, 'u2', 'Charged', '10000-01-01 00:00:00+00', 2.0)"
+    )
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    bad = expected_bad_events(10)
+    assert (run.state, run.total, run.failed) == (State.COMPLETED, 12, bad + 2)
+    for row_number in (11, 12):
+        failed = RecordResult.objects.get(run=run, row_number=row_number)
+        assert [e["code"] for e in failed.errors] == ["invalid_timestamp"]
+    assert Event.objects.filter(run_code=run.code).count() == 10 - bad
+
+
+def test_a_long_event_name_is_stored_whole(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
+):
+    # Validation sets no length for event names; the store once held 512 characters and a
+    # 513-character name failed the whole run.
+    long_name, just_over = "N" * 5000, "M" * 513
+    warehouse._execute(
+        f"INSERT INTO events VALUES (0, 'u1', '{long_name}', TIMESTAMPTZ '2024-01-01 00:00:00+00',"
+        f" 1.0), (1, 'u2', '{just_over}', TIMESTAMPTZ '2024-01-01 00:00:00+00', 1.0)"
+    )
+    imp = make_event_import(wh_datasource)
+    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    assert (run.state, run.total) == (State.COMPLETED, 2)
+    assert Event.objects.get(run_code=run.code, row_number=1).event_name == long_name
+    record = RecordResult.objects.get(run=run, row_number=1)
+    assert record.success and record.event_name == long_name
+    assert Event.objects.get(run_code=run.code, row_number=2).event_name == just_over
+
+
 @pytest.mark.parametrize(
     ("remaining", "rows"),
     [

@@ -122,3 +122,39 @@ def test_wide_mapping_page_as_viewer_and_anonymous(client, viewer, wide_import):
     assert client.get(url).status_code == 302
     client.force_login(viewer)
     assert client.get(url).status_code == 403
+
+
+def test_a_source_with_two_columns_of_one_name_is_refused(
+    editor_client, wide_import, duck, monkeypatch
+):
+    # Issue 15: each row is a dict, so the later "id" silently replaced the earlier one.
+    # PostgreSQL keeps both names (SELECT 1 AS id, 2 AS id); DuckDB renames the second to id_1,
+    # so its connector here answers as PostgreSQL would.
+    from connectors.base import Column
+    from connectors.duckdb import DuckDBConnector
+
+    doubled = [Column("user_id", "VARCHAR"), Column("id", "INTEGER"), Column("id", "INTEGER")]
+    monkeypatch.setattr(DuckDBConnector, "columns", lambda self, source: doubled)
+    url = reverse("imports-wizard", args=[wide_import.code, "mapping"])
+    text = editor_client.get(url).content.decode()
+    assert "The source has more than one column named “id”." in text
+    assert 'name="col-TOTAL_FORMS"' not in text
+    # A POST of a mapping is refused the same way: nothing is saved.
+    response = editor_client.post(url, browser_post(["user_id", "id", "id"]))
+    assert response.status_code == 200
+    assert "more than one column named “id”" in response.content.decode()
+    wide_import.refresh_from_db()
+    assert not wide_import.identity_column
+    # Step 1 says so on the source field.
+    response = editor_client.post(
+        reverse("imports-wizard", args=[wide_import.code, "source"]),
+        {
+            "nickname": "Wide",
+            "datasource": str(wide_import.datasource.code),
+            "source_kind": "table",
+            "source": "wide",
+            "next": "1",
+        },
+    )
+    assert response.status_code == 200
+    assert "The source has more than one column named “id”." in response.content.decode()

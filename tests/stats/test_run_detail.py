@@ -186,6 +186,47 @@ def test_failed_run_pane_shows_the_error(viewer_client, imp):
     assert "This run processed no records." in body
 
 
+def test_failed_run_pane_shows_the_warehouse_reason(viewer_client, imp):
+    # Issue 15: the driver's own reason was only in error_detail, visible in the admin.
+    run = factories.make_run(
+        imp,
+        state=ImportRun.State.FAILED,
+        total=0,
+        error="The warehouse could not run the query.",
+        error_kind="query",
+        error_detail='UndefinedColumn: column "amout" does not exist\nLINE 1: SELECT amout ...',
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "Run failed: The warehouse could not run the query." in body
+    assert "The warehouse said: column &quot;amout&quot; does not exist" in body
+    assert "LINE 1" not in body and "UndefinedColumn" not in body
+
+
+@pytest.mark.parametrize(
+    ("kind", "detail"),
+    [
+        ("internal", "Traceback (most recent call last):\n  File ..."),
+        ("store", "OperationalError: could not write"),
+        ("config", "anything"),
+        ("query", ""),
+    ],
+)
+def test_failed_run_pane_shows_no_reason_that_is_not_the_warehouses(
+    viewer_client, imp, kind, detail
+):
+    run = factories.make_run(
+        imp,
+        state=ImportRun.State.FAILED,
+        total=0,
+        error="Failed.",
+        error_kind=kind,
+        error_detail=detail,
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "Run failed: Failed." in body
+    assert "The warehouse said" not in body
+
+
 def test_detail_query_count_is_flat(viewer_client, imp, django_assert_num_queries):
     small = factories.make_run(imp, total=3, failed=1)
     make_records(small, [("a", []), ("b", [error("email", "invalid_email")]), ("c", [])])

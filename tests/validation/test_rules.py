@@ -98,6 +98,8 @@ INVALID_IDENTITIES = (
     + [None, "", "   ", "\n\t", 0, 0.0, -0.0, Decimal("0.00"), False, True]
     + [math.nan, math.inf, -math.inf, Decimal("NaN"), [], {}, b"u1", object()]
     + ["a" * 1025, " " + "a" * 1025 + " ", 10**1030]
+    # NUL: the store cannot hold it, and dropping it would merge "a\0b" into "ab" (issue 15).
+    + ["a\x00b", "\x00", " u1\x00 "]
 )
 
 
