@@ -51,6 +51,7 @@ from connectors.base import row_builder
 from imports import store
 from imports.models import Event, Import, ImportRun, RecordResult, RunErrorCount
 from imports.scheduling import next_run_after
+from imports.signals import run_ended, run_started, send_on_commit
 from validation.health import compute_health
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ def trigger_run(
                 state=State.SKIPPED, finished_at=now, error=SKIP_REASON
             )
             run.refresh_from_db()
+            send_on_commit(run_ended, run)
             return run
         Import.objects.filter(pk=imp.pk, status=Status.SCHEDULED).update(status=Status.RUNNING)
         transaction.on_commit(lambda: enqueue_run(run.pk))
@@ -256,6 +258,7 @@ def execute_run(run_id: int, *, fan_out: bool = True) -> None:
     if not claimed:
         return  # a duplicate delivery, or stopped before it started
     run = ImportRun.objects.select_related("import_obj__datasource").get(pk=run_id)
+    send_on_commit(run_started, run)
     try:
         with _cyclic_gc_paused():
             _run_body(run, fan_out)
@@ -848,6 +851,7 @@ def _settle_import(run: ImportRun) -> None:
     imports.filter(current_run=run).update(current_run=None)
     # Back to Scheduled unless a user paused or stopped it meanwhile.
     imports.filter(status=Status.RUNNING).update(status=Status.SCHEDULED)
+    send_on_commit(run_ended, run)
 
 
 def stop_active_runs(imp: Import) -> int:
