@@ -211,7 +211,7 @@ class Import(models.Model):
             models.Index(fields=["datasource", "-created_at"], name="import_ds_created_idx"),
             models.Index(fields=["health_band", "health_hundredths"], name="import_health_idx"),
             # Listing sorted by Health: `import_health_rank_idx`, PostgreSQL only (migration
-            # 0005; SQLite has no NULLS FIRST in indexes).
+            # 0003; SQLite has no NULLS FIRST in indexes).
             models.Index(fields=["-last_run_at"], name="import_last_run_idx"),
             models.Index(fields=["-updated_at"], name="import_updated_idx"),
         ]
@@ -352,7 +352,7 @@ class ImportRun(models.Model):
 
 class IdentityHash(models.Func):
     """A 64-bit hash of an identity: PostgreSQL's index on (run, identity) holds this, not the
-    identity itself, which may be longer than a btree entry allows (migration 0007)."""
+    identity itself, which may be longer than a btree entry allows (migration 0003)."""
 
     function = "hashtextextended"
     template = "%(function)s(%(expressions)s, 0)"
