@@ -130,8 +130,8 @@ FORMULAS = [
 
 
 def test_failed_records_csv_neutralises_formula_cells(viewer_client, event_imp):
-    """On SQLite (Python path) and PostgreSQL (COPY path) alike: every text cell a spreadsheet
-    would run as a formula starts with a quote; other cells are untouched."""
+    """Every text cell a spreadsheet would run as a formula starts with a quote; other cells
+    are untouched."""
     import csv
     import io
 
