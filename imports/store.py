@@ -100,8 +100,9 @@ def _nul_free(texts: list[str]) -> list[str]:
 
 
 def _copy_rows(statement: str, types: list[str], rows: list[tuple]) -> None:
-    """COPY `rows` in text format, each field escaped by psycopg. The JSON columns are given
-    as "text": COPY sends text either way, and jsonb's own dumper would re-encode the string."""
+    """COPY `rows` in text format, each field escaped by psycopg's `write_row`. JSON and
+    timestamps arrive as text already, so their columns are typed "text": the format sends text
+    either way, and jsonb's own dumper would encode the string once more."""
     with connection.cursor() as cur:
         with connection.wrap_database_errors, cur.cursor.copy(statement) as copy:
             copy.set_types(types)
@@ -114,12 +115,21 @@ _RECORDS_COPY = (
     "FROM STDIN"
 )
 _RECORDS_TYPES = ["int8", "int8", "bool", "text", "text", "text", "text"]
+
+
+def _timestamp_texts(values: list[datetime]) -> list[str]:
+    """A column of datetimes in ISO 8601, as `isoformat()` writes them (naive values are read in
+    the session time zone, UTC under Django). orjson formats the whole column in one C call:
+    psycopg's own timestamptz dumper costs 1.5-2 us a value, twice what the rest of an event's
+    COPY row costs. The strings hold no quote to split on."""
+    return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
+
+
 _EVENTS_COPY = (
     f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
     "row_number) FROM STDIN"
 )
-# A naive datetime is read in the session time zone: UTC under Django.
-_EVENTS_TYPES = ["text", "text", "text", "timestamptz", "text", "text", "int8"]
+_EVENTS_TYPES = ["text", "text", "text", "text", "text", "text", "int8"]
 
 
 def _nothing() -> None:
@@ -183,7 +193,7 @@ def event_columns_writer(
                 repeat(identity_kind),
                 identities,
                 names,
-                stamps,
+                _timestamp_texts(stamps),
                 properties,
                 repeat(str(run_code)),
                 numbers,
