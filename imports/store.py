@@ -126,10 +126,17 @@ def _timestamp_texts(values: list[datetime]) -> list[str]:
 
 
 _EVENTS_COPY = (
-    f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
+    f"COPY {_EVENTS} (identity_kind, run_code, identity, event_name, occurred_at, properties, "
     "row_number) FROM STDIN"
 )
 _EVENTS_TYPES = ["text", "text", "text", "text", "text", "text", "int8"]
+
+
+def _rows(constants: tuple, *columns: Sequence) -> list[tuple]:
+    """One tuple per row: the `constants`, then a value of each column."""
+    if len({len(column) for column in columns}) != 1:
+        raise ValueError("The columns of a batch differ in length.")
+    return list(zip(*map(repeat, constants), *columns, strict=False))  # repeat() never ends
 
 
 def _nothing() -> None:
@@ -152,9 +159,7 @@ def record_columns_writer(
         return _nothing
     identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
     if connection.vendor == "postgresql":
-        rows = list(
-            zip(repeat(run_id), numbers, successes, identities, names, errors, keys, strict=False)
-        )
+        rows = _rows((run_id,), numbers, successes, identities, names, errors, keys)
         return partial(_copy_rows, _RECORDS_COPY, _RECORDS_TYPES, rows)
     objects = [
         RecordResult(
@@ -188,18 +193,8 @@ def event_columns_writer(
         return _nothing
     identities, names = _nul_free(identities), _nul_free(names)
     if connection.vendor == "postgresql":
-        rows = list(
-            zip(
-                repeat(identity_kind),
-                identities,
-                names,
-                _timestamp_texts(stamps),
-                properties,
-                repeat(str(run_code)),
-                numbers,
-                strict=False,
-            )
-        )
+        texts = _timestamp_texts(stamps)
+        rows = _rows((identity_kind, str(run_code)), identities, names, texts, properties, numbers)
         return partial(_copy_rows, _EVENTS_COPY, _EVENTS_TYPES, rows)
     objects = [
         Event(
