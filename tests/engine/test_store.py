@@ -126,6 +126,12 @@ def test_profiles_keep_odd_text_and_merge_later_rows_winning(wh_datasource):
     assert got[texts[0]] == {"a": 3, "b": 4, "t": texts[0], texts[0]: texts[0]}
 
 
+def test_copy_rows_put_the_constants_first_and_refuse_columns_of_different_lengths():
+    assert store._rows(("k", 7), [1, 2], ["a", "b"]) == [("k", 7, 1, "a"), ("k", 7, 2, "b")]
+    with pytest.raises(ValueError, match="differ in length"):
+        store._rows(("k",), [1, 2], ["a"])
+
+
 def test_a_batch_with_nothing_to_write_writes_nothing():
     # No database access at all: pytest-django refuses it outside a django_db test.
     store.record_columns_writer(1, [], [], [], [], [], [])()
