@@ -100,10 +100,11 @@ def _nul_free(texts: list[str]) -> list[str]:
 
 # --- COPY text built here, not by psycopg's `copy.write_row` ---------------------------------
 # write_row is a Python call per row, made on the engine's writer thread, where it contends for
-# the GIL with the validation of the next batch. Measured on a 1M-event run in one process, three
-# interleaved rounds (issue 14): with write_row, +1.5 us of worker CPU per row (+18%) and 11%
-# fewer rows/s. The format is small: a field's backslash, tab, newline and carriage return are
-# escaped (NUL is gone by then). tests/engine/test_store.py table-tests odd text through it.
+# the GIL with the validation of the next batch. Measured on 1M-event runs in one process, ten
+# interleaved pairs (issue 14): write_row cost 1.2 us more worker CPU per row (+15%; 0.3 to 1.9
+# in every pair), about 5% of a row's CPU with PostgreSQL's. The format is small: a field's
+# backslash, tab, newline and carriage return are escaped (NUL is gone by then).
+# tests/engine/test_store.py table-tests odd text through it.
 _COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
 _COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
