@@ -30,12 +30,6 @@ class TokenForm(forms.Form):
         help_text="Optional: the token stops working at the end of this day (your time zone).",
     )
 
-    def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        if not name:
-            raise forms.ValidationError("Enter a name.")
-        return name
-
     def clean_expires_on(self):
         day = self.cleaned_data.get("expires_on")
         if day is None:

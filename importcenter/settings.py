@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "imports.middleware.UserTimezoneMiddleware",
+    "api.middleware.MethodNotAllowedProblem",
 ]
 
 ROOT_URLCONF = "importcenter.urls"
