@@ -12,6 +12,14 @@ from django.utils import timezone
 from api import tokens
 from imports.models import Import, ImportRun
 from tests import factories
+
+# The engine's fixtures (a DuckDB warehouse, a real Celery worker) for test_worker_api.py.
+from tests.engine.conftest import (  # noqa: F401
+    isolated_broker,
+    start_worker,
+    warehouse,
+    wh_datasource,
+)
 from tests.stats.conftest import error, make_records
 
 State = ImportRun.State
