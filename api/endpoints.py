@@ -106,7 +106,9 @@ def _require_stats(run: ImportRun) -> None:
 # --- Imports --------------------------------------------------------------------------------
 
 
-@router.get("/imports", response={200: ImportPage, **READ_ERRORS}, url_name="imports")
+@router.get(
+    "/imports", tags=["Imports"], response={200: ImportPage, **READ_ERRORS}, url_name="imports"
+)
 def list_imports(request: HttpRequest, query: Query[ImportListQuery]):
     """Imports, with the listing's filters and sort (same parameter names as the page's URL)."""
     require_read(request)
@@ -125,7 +127,10 @@ def list_imports(request: HttpRequest, query: Query[ImportListQuery]):
 
 
 @router.get(
-    "/imports/{uuid:code}", response={200: ImportDetailOut, **READ_ERRORS}, url_name="import"
+    "/imports/{uuid:code}",
+    tags=["Imports"],
+    response={200: ImportDetailOut, **READ_ERRORS},
+    url_name="import",
 )
 def get_import(request: HttpRequest, code: UUID):
     """One import with its schedule, mapping, health and current/last runs."""
@@ -136,6 +141,7 @@ def get_import(request: HttpRequest, code: UUID):
 
 @router.post(
     "/imports/{uuid:code}/runs",
+    tags=["Imports"],
     response={202: TriggerOut, **WRITE_ERRORS, 429: ProblemOut},
     url_name="import-trigger",
 )
@@ -160,7 +166,12 @@ def trigger_run(request: HttpRequest, code: UUID, response: HttpResponse):
     return Status(202, {"run": shapes.run_out(run, imp), "url": url})
 
 
-@router.get("/imports/{uuid:code}/runs", response={200: RunPage, **READ_ERRORS}, url_name="runs")
+@router.get(
+    "/imports/{uuid:code}/runs",
+    tags=["Imports"],
+    response={200: RunPage, **READ_ERRORS},
+    url_name="runs",
+)
 def list_runs(request: HttpRequest, code: UUID, query: Query[PageQuery]):
     """The import's runs in the retention window, newest first: the Stats table's columns plus
     state, duration, trigger and error."""
@@ -205,20 +216,20 @@ Status_ = Import.Status
 ACTION = {"response": {200: ImportActionOut, **WRITE_ERRORS}, "by_alias": True}
 
 
-@router.post("/imports/{uuid:code}/pause", url_name="import-pause", **ACTION)
+@router.post("/imports/{uuid:code}/pause", tags=["Imports"], url_name="import-pause", **ACTION)
 def pause_import(request: HttpRequest, code: UUID):
     """Pause the schedule; a run in progress finishes."""
     return _import_action(request, code, services.pause_import, "pause", {Status_.PAUSED})
 
 
-@router.post("/imports/{uuid:code}/resume", url_name="import-resume", **ACTION)
+@router.post("/imports/{uuid:code}/resume", tags=["Imports"], url_name="import-resume", **ACTION)
 def resume_import(request: HttpRequest, code: UUID):
     """Resume a paused or stopped import: scheduled again."""
     already = {Status_.SCHEDULED, Status_.RUNNING}
     return _import_action(request, code, services.resume_import, "resume", already)
 
 
-@router.post("/imports/{uuid:code}/stop", url_name="import-stop", **ACTION)
+@router.post("/imports/{uuid:code}/stop", tags=["Imports"], url_name="import-stop", **ACTION)
 def stop_import(request: HttpRequest, code: UUID):
     """Stop the import: its run in progress ends stopped, no further runs until resumed."""
     return _import_action(request, code, services.stop_import, "stop", {Status_.STOPPED})
@@ -226,6 +237,7 @@ def stop_import(request: HttpRequest, code: UUID):
 
 @router.get(
     "/imports/{uuid:code}/stats.csv",
+    tags=["Imports"],
     response={200: None, **READ_ERRORS},
     openapi_extra=CSV,
     url_name="import-stats-csv",
@@ -242,7 +254,9 @@ def stats_csv(request: HttpRequest, code: UUID):
 # --- Runs -----------------------------------------------------------------------------------
 
 
-@router.get("/runs/{uuid:code}", response={200: RunDetailOut, **READ_ERRORS}, url_name="run")
+@router.get(
+    "/runs/{uuid:code}", tags=["Runs"], response={200: RunDetailOut, **READ_ERRORS}, url_name="run"
+)
 def get_run(request: HttpRequest, code: UUID):
     """One run with its error summary (identity errors first)."""
     require_read(request)
@@ -264,6 +278,7 @@ def get_run(request: HttpRequest, code: UUID):
 
 @router.post(
     "/runs/{uuid:code}/cancel",
+    tags=["Runs"],
     response={200: RunActionOut, **WRITE_ERRORS},
     url_name="run-cancel",
 )
@@ -289,7 +304,10 @@ def cancel_run(request: HttpRequest, code: UUID):
 
 
 @router.get(
-    "/runs/{uuid:code}/records", response={200: RecordPage, **STATS_ERRORS}, url_name="records"
+    "/runs/{uuid:code}/records",
+    tags=["Runs"],
+    response={200: RecordPage, **STATS_ERRORS},
+    url_name="records",
 )
 def list_records(request: HttpRequest, code: UUID, query: Query[RecordQuery]):
     """The run's records in row order, with the detail pane's filters: result, field, error
@@ -321,6 +339,7 @@ def list_records(request: HttpRequest, code: UUID, query: Query[RecordQuery]):
 
 @router.get(
     "/runs/{uuid:code}/errors",
+    tags=["Runs"],
     response={200: ErrorCountPage, **STATS_ERRORS},
     url_name="run-errors",
 )
@@ -336,6 +355,7 @@ def list_errors(request: HttpRequest, code: UUID):
 
 @router.get(
     "/runs/{uuid:code}/failed-records.csv",
+    tags=["Runs"],
     response={200: None, **STATS_ERRORS},
     openapi_extra=CSV,
     url_name="run-failed-csv",
