@@ -52,8 +52,8 @@ CSV = {"responses": {200: {"description": "CSV", "content": {"text/csv": {}}}}}
 
 # Columns no API answer reads (a run's snapshot can be large).
 _RUN_HEAVY = ("spec_snapshot", "error_detail", "watermark", "since")
-_IMPORT_RELATED = ("datasource", "created_by", "updated_by", "health_run", "current_run")
-_DETAIL_RELATED = (*_IMPORT_RELATED, "last_run", "last_run__triggered_by")
+# The runs one import's answer shows, with who triggered each.
+_DETAIL_RELATED = tuple(f"{run}__triggered_by" for run in ("health_run", "current_run", "last_run"))
 
 
 def reject_unknown(request: HttpRequest, schema: type[Schema] | None = None) -> None:
@@ -122,8 +122,9 @@ def list_imports(request: HttpRequest, query: Query[ImportListQuery]):
     ordered = filterset.qs
     sort = filterset.form.cleaned_data.get("o") or ""
     pks, next_cursor = Keyset(ordered).page(ordered, "imports", sort, query.cursor, query.limit)
-    rows = Import.objects.select_related(*_IMPORT_RELATED).in_bulk(pks)
-    return {"items": [shapes.import_out(rows[pk]) for pk in pks if pk in rows], "next": next_cursor}
+    base = shapes.web_url_base()
+    items = [shapes.import_out(item, base) for item in shapes.import_items(pks)]
+    return {"items": items, "next": next_cursor}
 
 
 @router.get(
@@ -203,13 +204,13 @@ def _import_action(request: HttpRequest, code: UUID, change, done: str, already)
             slug="action-refused",
             import_status=imp.status,
         )
-    imp = _import(request, code, related=_IMPORT_RELATED)
     detail = (
         f"“{imp.nickname}” is now {imp.get_status_display().lower()}."
         if changed
         else f"“{imp.nickname}” already is {imp.get_status_display().lower()}."
     )
-    return {"changed": changed, "detail": detail, "import": shapes.import_out(imp)}
+    item = shapes.import_out(shapes.import_items([imp.pk])[0])
+    return {"changed": changed, "detail": detail, "import": item}
 
 
 Status_ = Import.Status

@@ -8,6 +8,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import BaseModel, ConfigDict
 
 from imports.filters import SORT_CHOICES
 from imports.models import Import, ImportRun, Partner
@@ -56,7 +57,15 @@ class RecordQuery(Schema):
 # --- Answers -------------------------------------------------------------------------------
 
 
-class ProblemOut(Schema):
+class Out(BaseModel):
+    """An answer's shape. Plain pydantic rather than ninja's Schema: the endpoints build dicts,
+    and Schema's per-object validator (there to read ORM attributes) doubled the cost of
+    checking a 500-record page (13.6 against 6.1 ms of CPU)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class ProblemOut(Out):
     """RFC 9457 problem details (`application/problem+json`)."""
 
     type: str
@@ -66,18 +75,18 @@ class ProblemOut(Schema):
     instance: str
 
 
-class HealthOut(Schema):
+class HealthOut(Out):
     band: Literal["green", "yellow", "red", "blank", "none"]
     label: str = Field(description='"100%", "99.99%", "Blank" or "No indicator".')
     percent: float | None = Field(description="Truncated to two decimals; null when none.")
 
 
-class DatasourceOut(Schema):
+class DatasourceOut(Out):
     code: UUID
     name: str
 
 
-class ImportOut(Schema):
+class ImportOut(Out):
     code: UUID
     nickname: str
     status: Import.Status
@@ -97,12 +106,12 @@ class ImportOut(Schema):
     web_url: str
 
 
-class ImportPage(Schema):
+class ImportPage(Out):
     items: list[ImportOut]
     next: str | None
 
 
-class ErrorCountOut(Schema):
+class ErrorCountOut(Out):
     field: str
     code: str
     message: str
@@ -110,7 +119,7 @@ class ErrorCountOut(Schema):
     count: int
 
 
-class RunOut(Schema):
+class RunOut(Out):
     code: UUID
     import_code: UUID
     state: ImportRun.State
@@ -144,17 +153,17 @@ class RunDetailOut(RunOut):
     failed_records_csv_url: str
 
 
-class RunPage(Schema):
+class RunPage(Out):
     items: list[RunOut]
     next: str | None
 
 
-class ErrorCountPage(Schema):
+class ErrorCountPage(Out):
     items: list[ErrorCountOut]
     next: None = Field(description="Always null: a run's summary is one page.")
 
 
-class ScheduleOut(Schema):
+class ScheduleOut(Out):
     kind: Import.ScheduleKind
     description: str
     interval_every: int | None
@@ -167,14 +176,14 @@ class ScheduleOut(Schema):
     next_run_at: datetime | None
 
 
-class MappingFieldOut(Schema):
+class MappingFieldOut(Out):
     column: str
     target: str
     type: str
     date_format: str
 
 
-class MappingOut(Schema):
+class MappingOut(Out):
     identity_column: str
     identity_kind: Import.IdentityKind
     event_name_column: str
@@ -195,14 +204,14 @@ class ImportDetailOut(ImportOut):
     stats_csv_url: str
 
 
-class RecordErrorOut(Schema):
+class RecordErrorOut(Out):
     field: str
     code: str
     message: str
     value: Any = Field(None, description="The failed value, where the run kept it.")
 
 
-class RecordOut(Schema):
+class RecordOut(Out):
     row_number: int
     result: Literal["success", "failed"]
     identity: str
@@ -210,23 +219,23 @@ class RecordOut(Schema):
     errors: list[RecordErrorOut]
 
 
-class RecordPage(Schema):
+class RecordPage(Out):
     items: list[RecordOut]
     next: str | None
 
 
-class TriggerOut(Schema):
+class TriggerOut(Out):
     run: RunOut
     url: str = Field(description="Poll this until the run's state is final.")
 
 
-class ImportActionOut(Schema):
+class ImportActionOut(Out):
     changed: bool = Field(description="False when the import was already so (idempotent).")
     detail: str
     import_: ImportOut = Field(alias="import")
 
 
-class RunActionOut(Schema):
+class RunActionOut(Out):
     changed: bool
     detail: str
     run: RunOut
