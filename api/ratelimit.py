@@ -53,7 +53,7 @@ def _hit_cache(key: str) -> tuple[int, float]:
 
 def caller_key(request: HttpRequest) -> str:
     token = getattr(request, "api_token", None)
-    return f"token:{token.pk}" if token is not None else f"user:{request.user.pk}"
+    return f"token:{token.code}" if token is not None else f"user:{request.user.pk}"
 
 
 def check_trigger_rate(request: HttpRequest) -> None:
