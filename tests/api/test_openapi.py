@@ -104,15 +104,21 @@ def test_every_endpoint_answers_its_success_as_documented(spec, world, editor):
         check_answer(spec, operation, response)
 
 
-def test_every_endpoint_answers_its_errors_as_documented(spec, world, editor, viewer):
+def test_every_endpoint_answers_its_errors_as_documented(spec, world, editor, viewer, outsider):
     editor_api, viewer_api = ApiClient(token_for(editor)), ApiClient(token_for(viewer))
+    outsider_api = ApiClient(token_for(outsider))
     unknown = "00000000-0000-4000-8000-000000000000"
     for method, path, operation in _operations(spec):
         call = (
             (lambda api, url: api.get(url)) if method == "GET" else (lambda api, url: api.post(url))
         )
         url = _url(world, path)
-        cases = [(ApiClient(), url, 401), (editor_api, url + "?bogus=1", 400)]
+        cases = [
+            (ApiClient(), url, 401),
+            (ApiClient("ict_revoked-or-never-issued"), url, 401),
+            (outsider_api, url, 403),
+            (editor_api, url + "?bogus=1", 400),
+        ]
         if "{code}" in path:
             cases.append((editor_api, path.replace("{code}", unknown), 404))
         if method == "POST":

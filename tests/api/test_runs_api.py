@@ -60,6 +60,30 @@ def test_runs_page_by_cursor_and_leave_out_runs_past_the_window(editor_api, imp,
     assert str(old_run.code) not in seen
 
 
+def test_runs_and_records_cost_the_same_queries_for_more_rows(
+    editor_api, imp, run_with_records, django_assert_max_num_queries
+):
+    from tests.stats.conftest import error, make_records
+
+    runs_url = f"/api/v1/imports/{imp.code}/runs"
+    records_url = f"/api/v1/runs/{run_with_records.code}/records"
+    editor_api.get(runs_url)  # the token's last-used write
+    counted = {}
+    for url in (runs_url, records_url):
+        with django_assert_max_num_queries(6) as queries:
+            assert editor_api.get(url).status_code == 200
+        counted[url] = len(queries.captured_queries)
+    for _ in range(20):
+        factories.make_run(imp, update_import=False)
+    more = factories.make_run(imp, total=40, failed=20)
+    make_records(
+        more, [(f"u{i}", [error("mail", "invalid_email")] if i % 2 else []) for i in range(40)]
+    )
+    for url in (runs_url, f"/api/v1/runs/{more.code}/records"):
+        with django_assert_max_num_queries(counted.get(url, counted[records_url])):
+            assert len(editor_api.get(url).json()["items"]) > 20
+
+
 def test_one_run_with_its_error_summary_identity_first(editor_api, run_with_records):
     body = editor_api.get(f"/api/v1/runs/{run_with_records.code}").json()
     assert body["code"] == str(run_with_records.code) and body["stats_available"]
