@@ -213,27 +213,27 @@ def _import_action(request: HttpRequest, code: UUID, change, done: str, already)
     return {"changed": changed, "detail": detail, "import": item}
 
 
-Status_ = Import.Status
+ImportStatus = Import.Status
 ACTION = {"response": {200: ImportActionOut, **WRITE_ERRORS}, "by_alias": True}
 
 
 @router.post("/imports/{uuid:code}/pause", tags=["Imports"], url_name="import-pause", **ACTION)
 def pause_import(request: HttpRequest, code: UUID):
     """Pause the schedule; a run in progress finishes."""
-    return _import_action(request, code, services.pause_import, "pause", {Status_.PAUSED})
+    return _import_action(request, code, services.pause_import, "pause", {ImportStatus.PAUSED})
 
 
 @router.post("/imports/{uuid:code}/resume", tags=["Imports"], url_name="import-resume", **ACTION)
 def resume_import(request: HttpRequest, code: UUID):
     """Resume a paused or stopped import: scheduled again."""
-    already = {Status_.SCHEDULED, Status_.RUNNING}
+    already = {ImportStatus.SCHEDULED, ImportStatus.RUNNING}
     return _import_action(request, code, services.resume_import, "resume", already)
 
 
 @router.post("/imports/{uuid:code}/stop", tags=["Imports"], url_name="import-stop", **ACTION)
 def stop_import(request: HttpRequest, code: UUID):
     """Stop the import: its run in progress ends stopped, no further runs until resumed."""
-    return _import_action(request, code, services.stop_import, "stop", {Status_.STOPPED})
+    return _import_action(request, code, services.stop_import, "stop", {ImportStatus.STOPPED})
 
 
 @router.get(
