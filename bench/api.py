@@ -11,7 +11,8 @@ Then times, through the Django test client with a real API token (server time: r
 response out, token checked), the imports list (first page, filters, sorts, a page 100 deep by
 cursor), the records of the 1M-record run (first page, failed page 500, all from row 900,000,
 by error code, by exact identity), the runs of the 2,880-run import, and a /metrics scrape,
-printing median, p95, max and the query count of each. Target: p95 <= 50 ms for the lists.
+printing median, p95, max and the query count of each, then the listing page and detail pane
+on the same data as a yardstick. Target: p95 <= 50 ms for the lists.
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ def main() -> int:
         times, cpu, queries = _measure(client, endpoint, args.requests, headers)
         p95 = statistics.quantiles(times, n=20)[18]
         worst = max(worst, p95)
+        print(
+            f"{label:<40}{statistics.median(times):>9.1f}{p95:>9.1f}{max(times):>9.1f}"
+            f"{cpu:>9.1f}{queries:>9}"
+        )
+    # The same lists as pages, on the same data at the same moment: a yardstick for the load.
+    browser = Client()
+    browser.force_login(user)
+    print("\nthe pages that show the same lists (session, for comparison)")
+    for label, page_url in [
+        ("listing page: first page", "/settings/partners/import-center/"),
+        ("listing page: sort by health", "/settings/partners/import-center/?o=health"),
+        ("detail pane: failed, first page", f"/settings/partners/import-center/"
+         f"{big.import_obj.code}/stats/runs/{big.code}/?result=failed"),
+    ]:  # fmt: skip
+        times, cpu, queries = _measure(browser, page_url, args.requests, {})
+        p95 = statistics.quantiles(times, n=20)[18]
         print(
             f"{label:<40}{statistics.median(times):>9.1f}{p95:>9.1f}{max(times):>9.1f}"
             f"{cpu:>9.1f}{queries:>9}"
