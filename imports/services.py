@@ -83,8 +83,8 @@ def cancel_run(imp: Import, user=None) -> bool:
 
 
 def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> ImportRun:
-    """Trigger a run now (Run now, or `trigger` API), through the same path as the schedule.
-    Returns the run."""
+    """Trigger a run now (the Run now button; the HTTP API passes `trigger=API`), through the
+    same path as the schedule. Returns the run."""
     from imports import engine
 
     imp.refresh_from_db()
