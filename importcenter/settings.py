@@ -71,8 +71,10 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "ninja",  # its static files: the API docs page's Swagger UI, served locally
     "imports",
     "stats",
+    "api",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +90,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "imports.middleware.UserTimezoneMiddleware",
+    "api.middleware.MethodNotAllowedProblem",
 ]
 
 ROOT_URLCONF = "importcenter.urls"
@@ -180,6 +183,12 @@ DEMO_WAREHOUSE_PATH = Path(envstr("DEMO_WAREHOUSE_PATH", str(VAR_DIR / "demo_war
 DUCKDB_ALLOWED_ROOTS = [
     str((BASE_DIR / root).resolve()) for root in envlist("DUCKDB_ALLOWED_ROOTS", [str(VAR_DIR)])
 ]
+
+# --- HTTP API and metrics ------------------------------------------------------------------
+# Trigger requests (POST /api/v1/imports/{code}/runs) per token (or signed-in user) per minute.
+API_TRIGGER_RATE_LIMIT = envint("API_TRIGGER_RATE_LIMIT", 30, minimum=1)
+# The bearer token Prometheus sends to /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -20,4 +20,5 @@ urlpatterns = [
     path("", include("imports.urls")),
     path("", include("imports.urls_setup")),
     path("", include("stats.urls")),
+    path("", include("api.urls")),
 ]

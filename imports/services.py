@@ -82,8 +82,9 @@ def cancel_run(imp: Import, user=None) -> bool:
     return bool(stopped)
 
 
-def run_now(imp: Import, user=None) -> ImportRun:
-    """Trigger a manual run now, through the same path as the schedule. Returns the run."""
+def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> ImportRun:
+    """Trigger a run now (the Run now button; the HTTP API passes `trigger=API`), through the
+    same path as the schedule. Returns the run."""
     from imports import engine
 
     imp.refresh_from_db()
@@ -93,7 +94,7 @@ def run_now(imp: Import, user=None) -> ImportRun:
         raise ActionRefused("This import is stopped. Resume it before running it.")
     if imp.current_run_id:
         raise ActionRefused("A run of this import is already in progress.")
-    run = engine.trigger_run(imp, trigger=ImportRun.Trigger.MANUAL, user=user)
+    run = engine.trigger_run(imp, trigger=trigger, user=user)
     imp.refresh_from_db()
     if run.state == ImportRun.State.SKIPPED:
         # Lost a race with the schedule: the run that won is in progress.
