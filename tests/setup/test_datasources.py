@@ -493,6 +493,22 @@ def test_test_form_bad_query_string(editor_client):
     url = reverse("datasources-test-form")
     assert editor_client.post(url + "?partner=nope").status_code == 400
     assert editor_client.post(url + "?partner=duckdb&datasource=zzz").status_code == 404
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert editor_client.post(url + f"?partner=duckdb&datasource={unknown}").status_code == 404
+
+
+def test_test_form_of_another_partners_datasource_is_400(editor_client, datasource):
+    url = reverse("datasources-test-form") + f"?partner=postgresql&datasource={datasource.code}"
+    assert editor_client.post(url, {"name": "x"}).status_code == 400
+
+
+def test_a_refused_edit_keeps_the_saved_name_in_the_heading(editor_client, duck):
+    url = reverse("datasources-edit", args=[duck.code])
+    response = editor_client.post(url, {"name": "Renamed", "path": ""})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Edit datasource “Local duck”" in body
+    assert 'value="Renamed"' in body
 
 
 def test_list_query_count_stays_flat(editor_client, django_assert_max_num_queries):

@@ -130,6 +130,7 @@ def test_nickname_unique_case_insensitively(editor_client, duck, draft):
         {"nickname": "n" * 5000},
         {"nickname": "   "},
         {"nickname": "a\x00b"},
+        {"nickname": "\t\u00a0 "},
         {"datasource": "00000000-0000-0000-0000-000000000000"},
         {"datasource": "'; DROP TABLE imports_import; --"},
         {"source_kind": "shell"},
@@ -142,6 +143,24 @@ def test_bad_source_inputs_are_field_errors(editor_client, duck, overrides):
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
     assert not Import.objects.exists()
+
+
+def test_a_long_nickname_without_spaces_is_kept(editor_client, duck):
+    response = editor_client.post(reverse("imports-create"), source_data(duck, nickname="n" * 100))
+    assert response.status_code == 302
+    assert Import.objects.filter(nickname="n" * 100).exists()
+
+
+def test_a_refused_edit_keeps_the_saved_nickname_in_the_heading(editor_client, draft, duck):
+    response = editor_client.post(
+        step_url(draft, "source"), source_data(duck, nickname="Renamed", source="")
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Edit import “Draft events”" in body or "New import “Draft events”" in body
+    assert 'value="Renamed"' in body  # what was typed stays in the field
+    draft.refresh_from_db()
+    assert draft.nickname == "Draft events"
 
 
 def test_unicode_and_sql_looking_source_is_saved_as_text(editor_client, duck):
@@ -311,6 +330,27 @@ def test_preview_with_missing_fields(editor_client):
     assert "Choose a datasource" in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("SELECT 1 AS a\x00", "Null characters are not allowed."),
+        ("\t\u00a0 ", "Enter a table name or a SELECT query."),
+        ("x" * 100_001, "Ensure this value has at most 100000 characters"),
+    ],
+)
+def test_preview_names_the_field_it_cannot_use(editor_client, duck, source, said):
+    response = editor_client.post(
+        reverse("imports-preview"),
+        {"datasource": str(duck.code), "source_kind": "query", "source": source},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'<a href="#id_source">Table or SQL query</a>: {said}' in body
+    # The datasource was chosen: the answer must not say otherwise.
+    assert "Choose a datasource" not in body and "Datasource</a>" not in body
+
+
 # --- step 2: mapping -------------------------------------------------------------------------
 
 
@@ -356,6 +396,10 @@ def test_event_import_needs_event_name_column(editor_client, draft):
         ({"col-3-column": "ghost"}, "Unknown column"),
         ({"col-3-data_type": "money"}, "Select a valid choice"),
         ({"col-3-target": ""}, "Name the target property."),
+        ({"col-3-target": "\t\u00a0"}, "Name the target property."),
+        ({"col-3-target": "amo\x00unt"}, "Null characters are not allowed."),
+        ({"col-3-column": "amo\x00unt"}, "Null characters are not allowed."),
+        ({"col-3-column": "c" * 256}, "Ensure this value has at most 255"),
         ({"col-3-target": "a.b|c"}, "prohibited character"),
         ({"col-3-target": "t" * 300}, "Ensure this value has at most 255"),
         ({"col-3-date_format": "MM/dd/yyyy"}, "A date format applies to Date fields only."),
@@ -614,6 +658,14 @@ def test_next_five_runs_preview_htmx(editor_client, draft):
     assert "Complete the schedule" in editor_client.post(url, incomplete).content.decode()
     draft.refresh_from_db()
     assert draft.schedule_kind == "manual"  # the preview saves nothing
+
+
+def test_schedule_page_of_an_interval_too_long_to_schedule_says_so(editor_client, duck):
+    # Only possible outside the Schedule form (the admin), which allows a year at most.
+    imp = factories.make_import(duck, interval_every=2**31 - 1, interval_unit="weeks")
+    response = editor_client.get(step_url(imp, "schedule"))
+    assert response.status_code == 200
+    assert "The saved interval is too long to schedule" in response.content.decode()
 
 
 def test_next_runs_custom_weekdays(editor_client, draft):
