@@ -149,11 +149,8 @@ def test_dry_run_of_a_malformed_mapping_says_save_the_mapping(duck):
 
 
 @pytest.mark.django_db
-def test_dry_run_groups_errors_by_field_and_code_with_examples(duck, event_mapping):
-    imp = factories.make_import(
-        duck, source="events", sync_type="event", mapping=event_mapping, identity_column="user_id"
-    )
-    result = wizard.dry_run(imp, 100)
+def test_dry_run_groups_errors_by_field_and_code_with_examples(event_import_of):
+    result = wizard.dry_run(event_import_of(), 100)
     assert (result.total, result.successful, result.failed_count) == (4, 2, 2)
     assert [row["row_number"] for row in result.failed_rows] == [2, 3]
     groups = sorted((g["field"], g["count"], g["examples"]) for g in result.error_groups)
@@ -161,14 +158,12 @@ def test_dry_run_groups_errors_by_field_and_code_with_examples(duck, event_mappi
 
 
 @pytest.mark.django_db
-def test_a_copy_takes_the_configuration_and_starts_as_a_draft(duck, editor, event_mapping):
-    original = factories.make_import(
-        duck, nickname="Original", sync_type="event", mapping=event_mapping, watermark={"x": 1}
-    )
+def test_a_copy_takes_the_configuration_and_starts_as_a_draft(editor, event_import_of):
+    original = event_import_of(nickname="Original", watermark={"x": 1})
     copy = wizard.draft_copy(original, editor)
     assert copy.pk is None and copy.nickname == ""
     assert copy.status == Import.Status.DRAFT and copy.created_by == editor
-    assert copy.mapping == event_mapping and copy.interval_every == original.interval_every
+    assert copy.mapping == original.mapping and copy.interval_every == original.interval_every
     assert copy.watermark is None
 
 
