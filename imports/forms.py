@@ -583,6 +583,17 @@ WEEKDAY_CHOICES = [
 MONTHDAY_CHOICES = [(d, str(d)) for d in range(1, 32)]
 
 
+def _days_field(choices: list[tuple[int, str]], label: str) -> forms.TypedMultipleChoiceField:
+    """Days of a custom schedule, as ticked boxes; saved in `custom_days`."""
+    return forms.TypedMultipleChoiceField(
+        choices=choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=label,
+    )
+
+
 class ScheduleForm(ImportPartForm):
     schedule_kind = forms.ChoiceField(
         choices=Import.ScheduleKind.choices, widget=forms.RadioSelect, label="Frequency"
@@ -594,20 +605,8 @@ class ScheduleForm(ImportPartForm):
     custom_mode = forms.ChoiceField(
         choices=Import.CustomMode.choices, required=False, label="On", widget=forms.RadioSelect
     )
-    weekdays = forms.TypedMultipleChoiceField(
-        choices=WEEKDAY_CHOICES,
-        coerce=int,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Days of the week",
-    )
-    monthdays = forms.TypedMultipleChoiceField(
-        choices=MONTHDAY_CHOICES,
-        coerce=int,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Days of the month",
-    )
+    weekdays = _days_field(WEEKDAY_CHOICES, "Days of the week")
+    monthdays = _days_field(MONTHDAY_CHOICES, "Days of the month")
     custom_time = forms.TimeField(
         required=False, label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
