@@ -485,7 +485,7 @@ def import_duplicate(request: HttpRequest, code) -> HttpResponse:
     form = DuplicateForm(
         request.POST or None,
         instance=wizard.draft_copy(original, request.user),
-        initial={"nickname": f"{original.nickname} (copy)"},
+        initial={"nickname": wizard.copy_nickname(original.nickname)},
     )
     if request.method == "POST" and form.is_valid():
         duplicate = _save_named(form, request.user)

@@ -416,3 +416,10 @@ def draft_copy(original: Import, user) -> Import:
         updated_by=user,
         **{name: getattr(original, name) for name in _COPY_FIELDS},
     )
+
+
+def copy_nickname(nickname: str) -> str:
+    """The nickname suggested for a copy: the original's, marked, within the length allowed."""
+    suffix = " (copy)"
+    limit = Import._meta.get_field("nickname").max_length
+    return nickname[: limit - len(suffix)] + suffix

@@ -724,6 +724,16 @@ def test_duplicate_copies_configuration_into_a_draft(
     assert not copy.runs.exists()
 
 
+def test_the_suggested_copy_nickname_fits_the_field(editor_client, duck):
+    original = factories.make_import(duck, nickname="n" * 100)
+    url = reverse("imports-duplicate", args=[original.code])
+    suggested = "n" * 93 + " (copy)"
+    assert f'value="{suggested}"' in editor_client.get(url).content.decode()
+    response = editor_client.post(url, {"nickname": suggested})
+    assert response.status_code == 302
+    assert Import.objects.filter(nickname=suggested).exists()
+
+
 @pytest.mark.parametrize("nickname", ["", "   ", "ORIGINAL", "n" * 500])
 def test_duplicate_needs_a_new_unique_nickname(editor_client, duck, nickname):
     original = factories.make_import(duck, nickname="Original")
