@@ -72,7 +72,7 @@ class DatasourceForm(forms.ModelForm):
         if instance is None:
             instance = Datasource(partner=self.partner)
         else:
-            kwargs["initial"] = {**instance.settings, **kwargs.get("initial", {})}
+            kwargs["initial"] = {**instance.settings, **(kwargs.get("initial") or {})}
         super().__init__(*args, instance=instance, **kwargs)
         stored = self._stored_secret()
         for key in self.SECRETS:
@@ -310,7 +310,7 @@ class PartnerChoiceForm(forms.Form):
     partner = forms.ChoiceField(choices=Partner.choices, required=False)
 
 
-class TestConnectionQuery(forms.Form):
+class ConnectionTestQuery(forms.Form):
     """The query string of "Test connection" in the datasource form: the partner whose form
     was posted and, when editing, the saved datasource whose blank secrets stand."""
 

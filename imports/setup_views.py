@@ -38,6 +38,7 @@ from imports.access import (
 from imports.forms import (
     DATA_TYPES,
     DATASOURCE_FORMS,
+    ConnectionTestQuery,
     DatasourceForm,
     DryRunForm,
     DuplicateForm,
@@ -47,7 +48,6 @@ from imports.forms import (
     PreviewForm,
     ScheduleForm,
     SourceForm,
-    TestConnectionQuery,
     column_mapping_formset,
 )
 from imports.models import Datasource, Import, Partner
@@ -184,7 +184,7 @@ def datasource_test(request: HttpRequest, code) -> HttpResponse:
 def datasource_test_form(request: HttpRequest) -> HttpResponse:
     """Test connection with the values in the form, before saving (blank secrets = stored)."""
     require_editor(request)
-    query = TestConnectionQuery(request.GET)
+    query = ConnectionTestQuery(request.GET)
     if not query.is_valid():
         if "partner" in query.errors:
             return HttpResponseBadRequest("Unknown partner.")
@@ -349,7 +349,9 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
         # Warehouse unreachable: the saved mapping can still be reviewed and edited.
         columns = wizard.saved_columns(imp)
     names = [col.name for col in columns]
-    if request.method == "POST" and _sync_type_switched(request, imp):
+    new_sync_type = _new_sync_type(request, imp) if request.method == "POST" else ""
+    if new_sync_type:
+        wizard.clear_mapping(imp, new_sync_type, request.user)
         messages.warning(
             request,
             f"Sync type changed to {imp.get_sync_type_display()}: the mapping was cleared. "
@@ -392,15 +394,12 @@ def _step_mapping(request: HttpRequest, imp: Import) -> HttpResponse:
     )
 
 
-def _sync_type_switched(request: HttpRequest, imp: Import) -> bool:
-    """A change of sync type clears a mapping made for the other type (and says so)."""
-    posted = request.POST.get("sync_type")
+def _new_sync_type(request: HttpRequest, imp: Import) -> str:
+    """The sync type posted, when it changes one the saved mapping was made for; else ""."""
+    posted = request.POST.get("sync_type", "")
     if posted not in Import.SyncType.values or posted == imp.sync_type:
-        return False
-    if not (imp.mapping or imp.identity_column):
-        return False
-    wizard.clear_mapping(imp, posted, request.user)
-    return True
+        return ""
+    return posted if imp.mapping or imp.identity_column else ""
 
 
 # --- wizard: step 3, dry run ------------------------------------------------------------------

@@ -16,11 +16,13 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 
 from connectors import Column, Connector, ConnectorError
 from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.models import Datasource, Import
+from imports.scheduling import next_run_after
 from validation import FieldMapping, MappingError, MappingSpec, validate_batch
 from validation.errors import error_summary_key
 from validation.health import compute_health
@@ -249,7 +251,7 @@ _MAPPING_FIELDS = [
 ]
 
 
-def clear_mapping(imp: Import, sync_type: str, user) -> None:
+def clear_mapping(imp: Import, sync_type: str, user: AbstractBaseUser) -> None:
     """Switch the import to `sync_type` with an empty mapping, saved."""
     imp.sync_type = sync_type
     imp.mapping = {}
@@ -358,8 +360,6 @@ def next_run_times(imp: Import, now: datetime, count: int = 5) -> list[datetime]
     Raises OverflowError for an interval too long to add to a date (only an import saved
     outside the Schedule form, which allows a year at most, can have one).
     """
-    from imports.scheduling import next_run_after
-
     times: list[datetime] = []
     cursor = now
     for _ in range(count):
@@ -408,7 +408,7 @@ _COPY_FIELDS = [
 ]
 
 
-def draft_copy(original: Import, user) -> Import:
+def draft_copy(original: Import, user: AbstractBaseUser) -> Import:
     """An unsaved Draft with the original's configuration; the caller names it."""
     return Import(
         status=Import.Status.DRAFT,
