@@ -87,6 +87,28 @@ def test_outsider_and_viewer_are_refused(outsider_client, draft, viewer, client)
     assert client.post(reverse("imports-preview"), {}).status_code == 403
 
 
+def test_every_write_needs_the_csrf_token(editor, draft, duck):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor)
+    writes = [
+        (reverse("imports-create"), source_data(duck)),
+        (reverse("imports-preview"), {"datasource": str(duck.code), "source": "events"}),
+        (step_url(draft, "source"), source_data(duck, nickname="Renamed")),
+        (step_url(draft, "mapping"), mapping_post(EVENT_COLUMNS, rows=EVENT_ROWS)),
+        (step_url(draft, "dry-run"), {"sample_size": "10"}),
+        (step_url(draft, "schedule"), {"schedule_kind": "manual", "publish": "1"}),
+        (reverse("imports-schedule-preview", args=[draft.code]), {"schedule_kind": "manual"}),
+        (reverse("imports-duplicate", args=[draft.code]), {"nickname": "Copy"}),
+    ]
+    for url, data in writes:
+        assert client.post(url, data).status_code == 403, url
+    draft.refresh_from_db()
+    assert draft.nickname == "Draft events" and draft.mapping == {}
+    assert list(Import.objects.values_list("nickname", flat=True)) == ["Draft events"]
+
+
 def test_unknown_code_or_step_is_404(editor_client, draft):
     missing = "00000000-0000-0000-0000-000000000000"
     assert editor_client.get(reverse("imports-edit", args=[missing])).status_code == 404
