@@ -23,6 +23,7 @@ from imports import services
 from imports.access import get_rw_import_for_user, require_viewer
 from imports.filters import SORT_LABELS, ImportFilter, apply_sort
 from imports.models import Import, ImportRun
+from imports.setup_views import SCHEDULE_FIELDS
 
 # 25 rows: a screenful of the 12-column table.
 PAGE_SIZE = 25
@@ -35,15 +36,7 @@ ROW_FIELDS = (
     "nickname",
     "sync_type",
     "status",
-    # Frequency (describe_schedule)
-    "schedule_kind",
-    "interval_every",
-    "interval_unit",
-    "custom_mode",
-    "custom_days",
-    "custom_time",
-    "schedule_timezone",
-    "manual_run_at",
+    *SCHEDULE_FIELDS,  # Frequency (describe_schedule)
     # Health (Import.health), Last Run and the progress of a run in progress: see RUN_FIELDS
     "health_band",
     "health_hundredths",
