@@ -45,8 +45,7 @@ def describe_schedule(imp: Import) -> str:
         else:
             when = _join([_WEEKDAYS[d] for d in days if 0 <= d < 7])
         return f"{when} at {imp.custom_time:%H:%M} ({imp.schedule_timezone})"
-    # The listing passes light rows without this field: they show the plain wording.
-    if not is_schedulable(getattr(imp, "manual_run_at", None)):
+    if not is_schedulable(imp.manual_run_at):
         return "Manually Trigger (stored run-once time out of range)"
     return "Manually Trigger"
 
