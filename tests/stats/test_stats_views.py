@@ -140,6 +140,8 @@ def test_completed_run_shows_health_and_counts(viewer_client, imp, total, failed
     assert f'<td class="num">{total}</td>' in row
     assert f'<td class="num">{total - failed}</td>' in row
     assert "mismatch" not in row
+    # The date opens the run's records, and says so to a screen reader.
+    assert '<span class="visually-hidden">Records of the run of </span><time' in row
 
 
 def test_count_mismatch_is_flagged(viewer_client, imp):
