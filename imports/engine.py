@@ -39,6 +39,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 from itertools import chain, compress, islice
 from typing import Any
 
@@ -68,12 +69,61 @@ WORKER_LOST = (
 NEVER_STARTED = "No worker picked this run up in time, so it never started."
 QUEUE_DOWN = "The task queue (broker) could not be reached, so the run could not go on."
 UNEXPECTED = "The run failed on an unexpected error. The run log has the details."
-STORE_DOWN = "The import center's database could not be written to, so the run could not go on."
+STORE_DOWN = "The Import Center database could not be reached, so the run could not go on."
 WAREHOUSE_TIMEOUT = "The warehouse did not answer within {seconds} s."
 
 
 class RunNotActive(Exception):
     """The run left the running state (stopped or reaped) while a worker held it."""
+
+
+# --- Outages of the broker and the store -----------------------------------------------------
+
+# How long a run rides out its broker or store being unreachable (a database restart, a
+# failover) before it fails with QUEUE_DOWN or STORE_DOWN. Not a setting: it only has to be
+# well under the reaper's timeout, so that the run is named for the real cause, not "worker lost".
+OUTAGE_GRACE_SECONDS = 10.0
+
+
+def _outage_kind(exc: BaseException) -> str:
+    """What `exc` says could not be reached: "broker", "store", or "" (any other error)."""
+    from django.db import InterfaceError, OperationalError
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    if isinstance(exc, KombuOperationalError | ConnectionError):
+        return "broker"
+    if isinstance(exc, OperationalError | InterfaceError):
+        return "store"
+    return ""
+
+
+def retrying(op: Callable[[], Any], what: str, grace: float = OUTAGE_GRACE_SECONDS) -> Any:
+    """`op()`, called again with backoff while the broker or the store cannot be reached, for
+    up to `grace` seconds; then the last error is raised (and named by `_classify`). `op` must
+    be safe to repeat: every write of the run path is (conditional UPDATEs, batches skipped when
+    already recorded, chunk tasks with fixed ids).
+
+    A broken store connection is closed before the next try, so Django opens a fresh one. In an
+    atomic block (a test's transaction) closing it would lose the transaction: no retry there."""
+    deadline = time.monotonic() + grace
+    delay = 0.25
+    while True:
+        try:
+            return op()
+        except Exception as exc:
+            kind = _outage_kind(exc)
+            if not kind or time.monotonic() + delay > deadline:
+                raise
+            if kind == "store":
+                if connection.in_atomic_block:
+                    raise
+                try:
+                    connection.close()
+                except Exception:  # a broken connection may fail to close; it is dropped anyway
+                    pass
+            log.warning("%s: the %s could not be reached (%s); retrying", what, kind, exc)
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 # --- Spec snapshot and incremental values ----------------------------------------------------
@@ -252,12 +302,18 @@ def execute_run(run_id: int, *, fan_out: bool = True) -> None:
     from validation import MappingError
 
     now = timezone.now()
-    claimed = ImportRun.objects.filter(pk=run_id, state=State.QUEUED).update(
-        state=State.RUNNING, started_at=now, heartbeat_at=now
+    claimed = retrying(
+        lambda: ImportRun.objects.filter(pk=run_id, state=State.QUEUED).update(
+            state=State.RUNNING, started_at=now, heartbeat_at=now
+        ),
+        f"claiming run {run_id}",
     )
     if not claimed:
         return  # a duplicate delivery, or stopped before it started
-    run = ImportRun.objects.select_related("import_obj__datasource").get(pk=run_id)
+    run = retrying(
+        lambda: ImportRun.objects.select_related("import_obj__datasource").get(pk=run_id),
+        f"reading run {run_id}",
+    )
     send_on_commit(run_started, run)
     try:
         with _cyclic_gc_paused():
@@ -270,19 +326,30 @@ def execute_run(run_id: int, *, fan_out: bool = True) -> None:
         fail_run(run_id, f"The column mapping cannot be used: {exc}", "config", "")
     except Exception as exc:
         log.exception("run %s failed", run_id)
-        message, kind = _classify(exc)
-        fail_run(run_id, message, kind, traceback.format_exc(limit=5))
+        _fail_on_error(run_id, exc)
 
 
 def _classify(exc: Exception) -> tuple[str, str]:
-    from django.db import DatabaseError
-    from kombu.exceptions import OperationalError as KombuOperationalError
-
-    if isinstance(exc, KombuOperationalError | ConnectionError):
+    """The run's message and error kind for `exc`. Only an outage is named as one: a store that
+    answered with an error (a constraint, bad data) is a bug, not an unreachable database."""
+    kind = _outage_kind(exc)
+    if kind == "broker":
         return QUEUE_DOWN, "broker"
-    if isinstance(exc, DatabaseError):
+    if kind == "store":
         return STORE_DOWN, "store"
     return UNEXPECTED, "internal"
+
+
+def _fail_on_error(run_id: int, exc: Exception) -> None:
+    """Fail the run with what `exc` says went wrong. When the store itself is down this write
+    waits for it (up to the reaper's timeout, after which the reaper fails the run anyway), so
+    that a store back after the grace period still gets the real reason, not "worker lost"."""
+    message, kind = _classify(exc)
+    detail = traceback.format_exc(limit=5)
+    patience = settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS if kind == "store" else 0
+    retrying(
+        lambda: fail_run(run_id, message, kind, detail), f"failing run {run_id}", grace=patience
+    )
 
 
 def _run_body(run: ImportRun, fan_out: bool) -> None:
@@ -313,7 +380,7 @@ def _run_body(run: ImportRun, fan_out: bool) -> None:
                     _validate_and_write(ctx, row, batch, write=write)
                     row += len(batch)
             _touch(run.pk, watermark=encode_value(tracked.watermark))
-            finalize_run(run.pk)
+            retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
 
 
 class _Watchdog:
@@ -381,15 +448,18 @@ class _Watchdog:
                     self._cancel()
                 elif now - max(since, beat) >= self.BEAT:
                     beat = now
-                    if not ImportRun.objects.filter(pk=self.run_id, state=State.RUNNING).update(
-                        heartbeat_at=timezone.now()
-                    ):
+                    if not retrying(self._beat, f"heartbeat of run {self.run_id}"):
                         self._acted = True  # stopped, cancelled or reaped meanwhile
                         self._cancel()
         except Exception:
             log.exception("watchdog of run %s failed", self.run_id)
         finally:
             connection.close()  # this thread's own database connection
+
+    def _beat(self) -> int:
+        return ImportRun.objects.filter(pk=self.run_id, state=State.RUNNING).update(
+            heartbeat_at=timezone.now()
+        )
 
     def _cancel(self) -> None:
         if not self.conn.cancel():
@@ -419,7 +489,8 @@ class _track_watermark:  # noqa: N801 - used like a generator function
 def _touch(run_id: int, **fields) -> None:
     """Update a running run (heartbeat included); RunNotActive when it is no longer running."""
     fields["heartbeat_at"] = timezone.now()
-    if not ImportRun.objects.filter(pk=run_id, state=State.RUNNING).update(**fields):
+    running = ImportRun.objects.filter(pk=run_id, state=State.RUNNING)
+    if not retrying(lambda: running.update(**fields), f"updating run {run_id}"):
         raise RunNotActive(run_id)
 
 
@@ -434,7 +505,10 @@ SHIP_POLICY = "adaptive"
 
 
 def _recorded(run_id: int, row_number: int) -> bool:
-    return RecordResult.objects.filter(run_id=run_id, row_number=row_number).exists()
+    return retrying(
+        RecordResult.objects.filter(run_id=run_id, row_number=row_number).exists,
+        f"reading run {run_id}",
+    )
 
 
 def chunk_rows(chunk_size: int, batch_size: int, remaining: int) -> int:
@@ -495,10 +569,16 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expec
                 rest = islice(stream, rows - 1)
                 values = list(map(_row_values(columns), chain((first,), rest)))
                 del first
-                tasks.process_chunk.apply_async(
-                    args=[run.pk, index, first_row, columns, values],
-                    task_id=chunk_task_id(run.code, index),
-                    retry=False,
+                # Retried here, not by kombu, so that a broker gone for good fails the run
+                # within seconds with QUEUE_DOWN (raised to `execute_run`).
+                retrying(
+                    partial(
+                        tasks.process_chunk.apply_async,
+                        args=[run.pk, index, first_row, columns, values],
+                        task_id=chunk_task_id(run.code, index),
+                        retry=False,
+                    ),
+                    f"shipping chunk {index} of run {run.pk}",
                 )
                 waiting, size = first_row, len(values)
                 del values
@@ -509,9 +589,20 @@ def _ship_chunks(run: ImportRun, ctx: _Context, batches: _track_watermark, expec
             index, first_row = index + 1, first_row + size
     _touch(run.pk, chunks_total=index, watermark=encode_value(batches.watermark))
     if index == 0:
-        finalize_run(run.pk)  # the source turned out empty
-    else:
-        maybe_finalize(run.pk)
+        retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")  # empty source
+    elif not retrying(lambda: maybe_finalize(run.pk), f"finishing run {run.pk}"):
+        # Chunks shipped to the queue are still to be written. If the broker is gone they never
+        # will be, and the run would sit until the reaper called it "worker lost": check it now
+        # (a lone worker writes most chunks itself, so it may not have published for a while).
+        retrying(_reach_broker, f"reaching the broker for run {run.pk}")
+
+
+def _reach_broker() -> None:
+    """Connect to the broker once; kombu's OperationalError when it cannot be reached."""
+    from importcenter.celery import app
+
+    with app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=0, timeout=2)
 
 
 def _row_values(columns: list[str]) -> Callable[[dict], Any]:
@@ -553,7 +644,7 @@ def _write_chunk_here(
 
 def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: list) -> None:
     """Validate and write one chunk of a fanned-out run (idempotent on run + row number)."""
-    run = ImportRun.objects.filter(pk=run_id).first()
+    run = retrying(lambda: ImportRun.objects.filter(pk=run_id).first(), f"reading run {run_id}")
     if run is None or run.state != State.RUNNING:
         return
     ctx = _Context(run)
@@ -569,10 +660,9 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
         return
     except Exception as exc:
         log.exception("chunk %s of run %s failed", index, run_id)
-        message, kind = _classify(exc)
-        fail_run(run_id, message, kind, traceback.format_exc(limit=5))
+        _fail_on_error(run_id, exc)
         return
-    maybe_finalize(run_id)
+    retrying(lambda: maybe_finalize(run_id), f"finishing run {run_id}")
 
 
 def _validate_and_write(
@@ -583,7 +673,7 @@ def _validate_and_write(
 
     if not batch:
         return
-    if RecordResult.objects.filter(run_id=ctx.run_id, row_number=first_row).exists():
+    if _recorded(ctx.run_id, first_row):
         return  # written by an earlier delivery of this chunk: skip the validation too
     outcomes = validate_batch(batch, ctx.spec)
     # Prepared here, written there: the batch's COPY buffers are built on this thread while the
@@ -718,6 +808,10 @@ def prepare_batch(
     run_id = ctx.run_id
 
     def write() -> bool:
+        # A store blip rolls the batch back; the next try writes it whole (or finds it written).
+        return retrying(write_once, f"writing a batch of run {run_id}")
+
+    def write_once() -> bool:
         try:
             with transaction.atomic():
                 if RecordResult.objects.filter(run_id=run_id, row_number=first_row).exists():
