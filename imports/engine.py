@@ -205,14 +205,16 @@ def trigger_run(
 
 
 def enqueue_run(run_id: int) -> None:
-    """Hand the run to a worker. A broker that cannot be reached fails the run, visibly."""
+    """Hand the run to a worker. A run that cannot be handed over fails, visibly: as the broker
+    being unreachable only when it is (any other error is Import Center's own)."""
     from imports import tasks
 
     try:
         tasks.execute_run.apply_async(args=[run_id], retry=False)
-    except Exception as exc:  # kombu raises OperationalError and friends
-        log.warning("could not enqueue run %s: %s", run_id, exc)
-        fail_run(run_id, QUEUE_DOWN, "broker", str(exc))
+    except Exception as exc:
+        log.warning("could not enqueue run %s: %r", run_id, exc)
+        message, kind = _classify(exc)
+        fail_run(run_id, message, kind, str(exc))
 
 
 def dispatch_due(now: datetime | None = None, limit: int = 500) -> list[ImportRun]:

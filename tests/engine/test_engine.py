@@ -10,6 +10,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from imports import engine, services
 from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunErrorCount
@@ -451,3 +452,30 @@ def test_cyclic_gc_pauses_while_rows_stream_and_resumes_after_the_last_one():
     with pytest.raises(RuntimeError), engine._cyclic_gc_paused():
         raise RuntimeError("a failing run")
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "error, message, kind",
+    [
+        (KombuOperationalError("Connection refused"), engine.QUEUE_DOWN, "broker"),
+        # Import Center's own failure to publish is not named as the broker being down.
+        (RuntimeError("Acquire on closed pool"), engine.UNEXPECTED, "internal"),
+    ],
+)
+def test_a_run_that_cannot_be_enqueued_fails_naming_why(
+    wh_datasource, monkeypatch, django_capture_on_commit_callbacks, error, message, kind
+):
+    from imports import tasks
+
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tasks.execute_run, "apply_async", refuse)
+    imp = make_profile_import(wh_datasource)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(imp)
+    run.refresh_from_db()
+    imp.refresh_from_db()
+    assert (run.state, run.error, run.error_kind) == (State.FAILED, message, kind)
+    assert run.error_detail == str(error)
+    assert imp.current_run is None

@@ -4,11 +4,13 @@ store blip is ridden out with exact totals."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
 import time
 
+import kombu
 import psycopg
 import pytest
 from django.conf import settings as django_settings
@@ -18,7 +20,7 @@ from imports import engine, services
 from imports.models import ImportRun, RecordResult
 from tests.engine.conftest import (
     _database_url,
-    _reset_pools,
+    broker_switched,
     expected_bad_profiles,
     make_profile_import,
     wait_for,
@@ -35,11 +37,8 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def private_redis(tmp_path):
-    """A Redis of this test's own, as the broker of the test process and of its worker, so the
-    test can kill it without touching the shared one. Yields (url, process)."""
-    from importcenter.celery import app
-
+def private_redis_server(tmp_path):
+    """A Redis of this test's own, which the test may kill. Yields (url, process)."""
     binary = shutil.which("redis-server")
     if binary is None:
         pytest.skip("redis-server is not installed")
@@ -50,7 +49,6 @@ def private_redis(tmp_path):
         stdout=(tmp_path / "redis.log").open("wb"),
         stderr=subprocess.STDOUT,
     )
-    url = f"redis://127.0.0.1:{port}/0"
 
     def up():
         try:
@@ -59,25 +57,61 @@ def private_redis(tmp_path):
         except OSError:
             return False
 
-    wait_for(up, 10, interval=0.05, what="the private Redis")
-    keys = ("broker_url", "broker_read_url", "broker_write_url", "broker_transport")
-    old = {key: app.conf[key] for key in keys}
-    old_options = app.conf.broker_transport_options
-    # Celery resolved the read/write URLs from the settings already: all three are set.
-    app.conf.update(
-        broker_url=url, broker_read_url=url, broker_write_url=url, broker_transport=None
-    )
-    app.conf.broker_transport_options = {}
-    _reset_pools(app)
     try:
-        yield url, proc
+        wait_for(up, 10, interval=0.05, what="the private Redis")
+        yield f"redis://127.0.0.1:{port}/0", proc
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        app.conf.update(old)
-        app.conf.broker_transport_options = old_options
-        _reset_pools(app)
+
+
+def _on_broker(url: str):
+    # Celery resolved the read and write URLs from the settings already: all three are set.
+    return broker_switched(
+        broker_url=url,
+        broker_read_url=url,
+        broker_write_url=url,
+        broker_transport=None,
+        broker_transport_options={},
+    )
+
+
+@pytest.fixture
+def private_redis(private_redis_server):
+    """The private Redis as the broker of the test process (and, through `extra_env`, of its
+    worker), so the test can kill it without touching the shared one. Yields (url, process)."""
+    url, _ = private_redis_server
+    with _on_broker(url):
+        yield private_redis_server
+
+
+def _round_trip() -> str:
+    """Publish a message through the app's producer pool, take it back, and broadcast a revoke
+    through its control mailbox (Stop's path). Returns the URL of the broker used."""
+    from importcenter.celery import app
+
+    probe = kombu.Queue(f"ic-probe-{os.getpid()}")
+    with app.producer_or_acquire() as producer:
+        producer.publish({"probe": 1}, routing_key=probe.name, declare=[probe], retry=False)
+        url = producer.connection.as_uri(include_password=True)
+    with app.connection_for_read() as conn:
+        message = probe(conn.default_channel).get(no_ack=True)
+        probe(conn.default_channel).delete()
+    assert message is not None and message.payload == {"probe": 1}
+    app.control.revoke("ic-probe-task")
+    return url
+
+
+def test_this_process_uses_its_own_broker_again_after_the_private_one(private_redis_server):
+    """The pools of the shared broker, in use before the switch (as after any earlier worker
+    test), are not the closed ones after it: a whole `tests/engine` run enqueues after the
+    outage tests."""
+    url, _ = private_redis_server
+    own = _round_trip()
+    with _on_broker(url):
+        assert _round_trip() == url
+    assert _round_trip() == own
 
 
 def _wait_mid_run(run, at_least: int) -> None:
