@@ -9,9 +9,13 @@ store; and the read + validation rate, the same rows streamed through the connec
 engine's own share of the end-to-end time can be told apart.
 
     .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
+        [--name bench] [--redis-db 7] [--workers 1 2]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it creates the
-databases `ic_bench` (store) and `ic_bench_warehouse` and uses Redis db 7.
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it (re)creates
+the databases `ic_<name>` (store) and `ic_<name>_warehouse` and uses Redis db `--redis-db`, so
+two checkouts can be measured back to back without sharing anything. It prints a calibration
+(the time of `sum(range(10**6))` and the load average) before and after: on a shared machine,
+compare runs by their ratio to it.
 """
 
 from __future__ import annotations
@@ -26,8 +30,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PG = "postgres://postgres@127.0.0.1:5432"
-os.environ["DATABASE_URL"] = f"{PG}/ic_bench"
-os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/7"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 import psycopg  # noqa: E402
@@ -99,12 +101,29 @@ PROFILE_MAPPING = {
 }
 
 
+STORE = "ic_bench"  # set from --name in main()
+WAREHOUSE = "ic_bench_warehouse"
+
+
+def calibration() -> str:
+    """The best of five `sum(range(10**6))` and the load average: how busy the machine is."""
+    best = min(_timed_sum() for _ in range(5))
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"calibration: sum(range(10**6)) {best * 1e3:.1f} ms; load average {load}"
+
+
+def _timed_sum() -> float:
+    started = time.perf_counter()
+    sum(range(10**6))
+    return time.perf_counter() - started
+
+
 def recreate_databases(events: int, profiles: int) -> None:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as con:
-        for db in ("ic_bench", "ic_bench_warehouse"):
+        for db in (STORE, WAREHOUSE):
             con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             con.execute(f"CREATE DATABASE {db}")
-    with psycopg.connect(f"{PG}/ic_bench_warehouse", autocommit=True) as con:
+    with psycopg.connect(f"{PG}/{WAREHOUSE}", autocommit=True) as con:
         con.execute(EVENTS_SQL.replace("%(n)s", str(int(events))))
         con.execute(PROFILES_SQL.replace("%(n)s", str(int(profiles))))
         con.execute("ANALYZE")
@@ -113,8 +132,8 @@ def recreate_databases(events: int, profiles: int) -> None:
 def copy_floor(table: str, columns: str) -> float:
     """rows/s of COPY warehouse → store (no validation, no per-record results)."""
     with (
-        psycopg.connect(f"{PG}/ic_bench_warehouse") as src,
-        psycopg.connect(f"{PG}/ic_bench") as dst,
+        psycopg.connect(f"{PG}/{WAREHOUSE}") as src,
+        psycopg.connect(f"{PG}/{STORE}") as dst,
     ):
         dst.execute(f"CREATE TEMP TABLE floor_{table} AS SELECT * FROM (SELECT 1) x WHERE false")
         dst.execute(f"DROP TABLE floor_{table}")
@@ -214,7 +233,7 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, t
     from imports.models import ImportRun
 
     app.control.purge()
-    log = open(f"/tmp/bench-worker-{processes}.log", "wb")  # noqa: SIM115
+    log = open(f"/tmp/{STORE}-worker-{processes}.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "celery"), "-A", "importcenter", "worker",
          "-P", "prefork", "-c", str(processes), "--without-gossip", "--without-mingle",
@@ -248,7 +267,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--name", default="bench", help="databases ic_NAME, ic_NAME_warehouse")
+    parser.add_argument("--redis-db", type=int, default=7)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
+    global STORE, WAREHOUSE
+    STORE, WAREHOUSE = f"ic_{args.name}", f"ic_{args.name}_warehouse"
+    os.environ["DATABASE_URL"] = f"{PG}/{STORE}"
+    os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{args.redis_db}"
+    print(calibration())
 
     print(f"seeding warehouse: {args.events:,} events, {args.profiles:,} profiles ...")
     recreate_databases(args.events, args.profiles)
@@ -264,7 +291,7 @@ def main() -> None:
     ds = Datasource.objects.create(
         name="bench warehouse",
         partner="postgresql",
-        settings={"host": "127.0.0.1", "port": 5432, "database": "ic_bench_warehouse",
+        settings={"host": "127.0.0.1", "port": 5432, "database": WAREHOUSE,
                   "user": "postgres", "sslmode": "disable"},
     )  # fmt: skip
     ds.set_secret({"password": ""})
@@ -291,7 +318,7 @@ def main() -> None:
             f"{imp.sync_type:8} connector read only: {read:,.0f} rows/s; read + validate_batch: "
             f"{validated:,.0f} rows/s ({validated_cpu:,.0f} rows per CPU second)"
         )
-    for processes in (1, 2):
+    for processes in args.workers:
         for imp in (events, profiles):
             # TRUNCATE, not DELETE: dead rows left by the previous pass would make every
             # upsert probe them, and the figures would depend on the order of the passes.
