@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -237,11 +238,17 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, t
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "celery"), "-A", "importcenter", "worker",
          "-P", "prefork", "-c", str(processes), "--without-gossip", "--without-mingle",
-         "-l", "WARNING", "-n", f"bench{processes}@%h"],
+         "-l", "WARNING", "-n", f"{STORE}-{processes}@%h"],
         cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        time.sleep(4)
+        # Started only once the worker answers: its start-up is no part of the run's time, and
+        # its pool processes exist to be measured.
+        name = f"{STORE}-{processes}@{socket.gethostname()}"
+        deadline = time.monotonic() + 120
+        while not app.control.ping([name], timeout=0.5):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not start: see {log.name}")
         # Read only at the start and the end: the monitor itself must not take the CPU it
         # measures (sampling /proc and spawning pgrep every 100 ms cost ~8% of the event rate).
         pool = children(worker.pid)
