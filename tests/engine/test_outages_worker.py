@@ -16,7 +16,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
-from imports import engine, services
+from imports import runs, services
 from imports.models import ImportRun, RecordResult
 from tests.engine.conftest import (
     _database_url,
@@ -158,11 +158,11 @@ def test_broker_gone_mid_run_fails_the_run_within_seconds_naming_the_broker(
     worker.assert_alive()
     assert run.state == State.FAILED, (run.state, run.error)
     assert run.error_kind == "broker"
-    assert run.error.startswith(engine.QUEUE_DOWN), run.error
-    assert engine.WORKER_LOST not in run.error
+    assert run.error.startswith(runs.QUEUE_DOWN), run.error
+    assert runs.WORKER_LOST not in run.error
     # The coordinator retries for the grace period, then fails the run: far sooner than the
     # reaper, which would only have said "worker lost".
-    assert engine.OUTAGE_GRACE_SECONDS <= took < 60, took
+    assert runs.OUTAGE_GRACE_SECONDS <= took < 60, took
     assert took < django_settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS / 3
     # A profile run keeps what it merged, and its counters say exactly that.
     assert 5000 <= run.total <= rows
@@ -248,7 +248,7 @@ def test_store_gone_past_the_grace_fails_the_run_naming_the_store_once_it_is_bac
     store_admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
     gone = time.monotonic()
     _terminate(store_admin, _store_pids(store_admin))
-    time.sleep(engine.OUTAGE_GRACE_SECONDS + 5)
+    time.sleep(runs.OUTAGE_GRACE_SECONDS + 5)
     run.refresh_from_db()
     assert run.state == State.RUNNING  # nobody could write anything meanwhile
     store_admin.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
@@ -258,6 +258,6 @@ def test_store_gone_past_the_grace_fails_the_run_naming_the_store_once_it_is_bac
     worker.assert_alive()
     assert run.state == State.FAILED, (run.state, run.error)
     assert run.error_kind == "store"
-    assert run.error.startswith(engine.STORE_DOWN), run.error
+    assert run.error.startswith(runs.STORE_DOWN), run.error
     assert took < django_settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS / 3, took
     assert RecordResult.objects.filter(run=run).count() == run.total

@@ -1,4 +1,4 @@
-"""`engine.retrying`: what the run path does while the broker or the store cannot be reached."""
+"""`runs.retrying`: what the run path does while the broker or the store cannot be reached."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from django.db import IntegrityError, OperationalError
 from kombu.exceptions import OperationalError as KombuOperationalError
 
-from imports import engine
+from imports import runs
 
 
 @pytest.fixture
@@ -19,8 +19,8 @@ def clock(monkeypatch):
         sleeps.append(seconds)
         now[0] += seconds
 
-    monkeypatch.setattr(engine.time, "monotonic", lambda: now[0])
-    monkeypatch.setattr(engine.time, "sleep", sleep)
+    monkeypatch.setattr(runs.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(runs.time, "sleep", sleep)
     return sleeps
 
 
@@ -38,33 +38,33 @@ def _failing(times: int, error: Exception):
 
 def test_a_broker_blip_is_retried_with_backoff(clock):
     op, calls = _failing(3, KombuOperationalError("Connection refused"))
-    assert engine.retrying(op, "shipping") == "done"
+    assert runs.retrying(op, "shipping") == "done"
     assert len(calls) == 4
     assert clock == [0.25, 0.5, 1.0]
 
 
 def test_a_store_blip_is_retried_on_a_fresh_connection(clock, monkeypatch):
     closed = []
-    monkeypatch.setattr(engine.connection, "close", lambda: closed.append(1))
+    monkeypatch.setattr(runs.connection, "close", lambda: closed.append(1))
     op, calls = _failing(2, OperationalError("server closed the connection unexpectedly"))
-    assert engine.retrying(op, "writing") == "done"
+    assert runs.retrying(op, "writing") == "done"
     assert len(closed) == 2
 
 
 def test_an_outage_past_the_grace_raises_the_last_error(clock):
     op, calls = _failing(1000, KombuOperationalError("Connection refused"))
     with pytest.raises(KombuOperationalError):
-        engine.retrying(op, "shipping")
-    assert sum(clock) <= engine.OUTAGE_GRACE_SECONDS
+        runs.retrying(op, "shipping")
+    assert sum(clock) <= runs.OUTAGE_GRACE_SECONDS
     assert 5 <= len(calls) < 20
-    assert engine._classify(KombuOperationalError("x")) == (engine.QUEUE_DOWN, "broker")
-    assert engine._classify(OperationalError("x")) == (engine.STORE_DOWN, "store")
+    assert runs._classify(KombuOperationalError("x")) == (runs.QUEUE_DOWN, "broker")
+    assert runs._classify(OperationalError("x")) == (runs.STORE_DOWN, "store")
     # A store that answered with an error was reached: that is no outage.
-    assert engine._classify(IntegrityError("x")) == (engine.UNEXPECTED, "internal")
+    assert runs._classify(IntegrityError("x")) == (runs.UNEXPECTED, "internal")
 
 
 def test_other_errors_are_not_retried(clock):
     op, calls = _failing(1, ValueError("a bug"))
     with pytest.raises(ValueError):
-        engine.retrying(op, "writing")
+        runs.retrying(op, "writing")
     assert (len(calls), clock) == (1, [])
