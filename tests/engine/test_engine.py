@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -359,9 +360,14 @@ def test_retention_purges_old_records_and_runs_in_batches(wh_datasource, setting
         RecordResult.objects.bulk_create(
             RecordResult(run=run, row_number=n, success=True) for n in range(1, 26)
         )
-    assert runs.purge_old_runs(batch_size=10) == (25, 1)
+    with CaptureQueriesContext(connection) as queries:
+        assert runs.purge_old_runs(batch_size=10) == (25, 1)
     assert list(ImportRun.objects.values_list("pk", flat=True)) == [new.pk]
     assert RecordResult.objects.count() == 25
+    # Each range of 10 records goes in one DELETE by key; no record is read into Python.
+    records_sql = [q["sql"] for q in queries if "imports_recordresult" in q["sql"]]
+    assert sum(s.startswith("DELETE") and "row_number" in s for s in records_sql) == 3
+    assert not any('"identity"' in s for s in records_sql)
 
 
 def test_incremental_second_run_reads_only_new_rows(
