@@ -9,7 +9,11 @@ store; and the read + validation rate, the same rows streamed through the connec
 engine's own share of the end-to-end time can be told apart.
 
     .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
-        [--name bench] [--redis-db 7] [--workers 1 2]
+        [--name bench] [--redis-db 7] [--workers 1 2] [--choices ROUNDS]
+
+`--choices ROUNDS` measures instead what the pipeline's speed choices buy (the figures in the
+comments of `imports/pipeline.py`): a lone worker's run with the cyclic-GC pause or the writer
+thread switched off, and the row builders against the plain ways.
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it (re)creates
 the databases `ic_<name>` (store) and `ic_<name>_warehouse` and uses Redis db `--redis-db`, so
@@ -270,6 +274,81 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, t
         worker.wait(30)
 
 
+def measure_choices(imp, rounds: int) -> None:
+    """What the pipeline's speed choices buy, each switched off in turn: the cyclic-GC pause and
+    the writer thread on a lone worker's run (`pipeline.execute_run` in this process, no broker;
+    best of `rounds`, interleaved), and the two row builders on 10,000 rows of `imp`'s source
+    (best of 7)."""
+    import contextlib
+    import timeit
+
+    from django.db import connection
+
+    from connectors import get_connector
+    from connectors.base import row_builder
+    from imports import pipeline, runs
+    from imports.models import Event, Profile
+
+    class inline_writer:  # noqa: N801 - stands in for pipeline._writer
+        def __enter__(self):
+            return pipeline._call
+
+        def __exit__(self, *exc):
+            pass
+
+    variants = {
+        "as is": {},
+        "cyclic GC not paused": {"_cyclic_gc_paused": contextlib.nullcontext},
+        "no writer thread": {"_writer": inline_writer},
+    }
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for name, patch in variants.items():
+            with connection.cursor() as cur:
+                cur.execute(f"TRUNCATE {Event._meta.db_table}, {Profile._meta.db_table}")
+            saved = {key: getattr(pipeline, key) for key in patch}
+            for key, value in patch.items():
+                setattr(pipeline, key, value)
+            try:
+                run = runs.trigger_run(imp, enqueue=lambda run_id: None)
+                wall, cpu = time.perf_counter(), time.process_time()
+                pipeline.execute_run(run.pk)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            finally:
+                for key, value in saved.items():
+                    setattr(pipeline, key, value)
+            run.refresh_from_db()
+            assert run.state == "completed", run.error
+            rate, per_row = run.total / wall, cpu / run.total * 1e6
+            old = best.get(name, (0.0, float("inf")))
+            best[name] = (max(old[0], rate), min(old[1], per_row))
+    for name, (rate, per_row) in best.items():
+        print(
+            f"{imp.sync_type:8} lone worker in this process, {name:20}: {rate:,.0f} rows/s, "
+            f"{per_row:.1f} us CPU per row (all threads)"
+        )
+
+    ds = imp.datasource
+    with get_connector(ds.partner, ds.settings, ds.get_secret()) as conn:
+        rows = next(iter(conn.iter_batches(imp.source, batch_size=10_000)))
+    columns = list(rows[0])
+    tuples = [tuple(row.values()) for row in rows]
+    take, build = pipeline._row_values(columns), row_builder(columns)
+    candidates = {
+        "dict -> values: _row_values (itemgetter)": lambda: list(map(take, rows)),
+        "dict -> values: tuple(row[c] for c)": lambda: [
+            tuple(row[c] for c in columns) for row in rows
+        ],
+        "values -> dict: row_builder": lambda: build(tuples),
+        "values -> dict: dict(zip(columns, row))": lambda: [
+            dict(zip(columns, t, strict=True)) for t in tuples
+        ],
+    }
+    for name, fn in candidates.items():
+        seconds = min(timeit.repeat(fn, number=10, repeat=7)) / 10
+        print(f"row builder {name:42}: {seconds * 1e3:.1f} ms per {len(rows):,} rows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -277,6 +356,9 @@ def main() -> None:
     parser.add_argument("--name", default="bench", help="databases ic_NAME, ic_NAME_warehouse")
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--choices", type=int, metavar="ROUNDS", help="measure the pipeline's speed choices instead"
+    )
     args = parser.parse_args()
     global STORE, WAREHOUSE
     STORE, WAREHOUSE = f"ic_{args.name}", f"ic_{args.name}_warehouse"
@@ -314,6 +396,10 @@ def main() -> None:
         mapping=PROFILE_MAPPING, identity_column="user_id", **common,
     )  # fmt: skip
 
+    if args.choices:
+        measure_choices(events, args.choices)
+        print(calibration())
+        return
     floor_e = copy_floor(
         "events", "id, user_id, event_name, ts, amount, quantity, first_order, sku"
     )
