@@ -1,7 +1,7 @@
 """Destination writes of a run batch: profiles upserted by identity (properties merged), events
 appended, one RecordResult per source row, and the per-run error summary.
 
-These functions only write; the caller (`imports.engine`) wraps one batch in one transaction
+These functions only write; the caller (`imports.pipeline`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
 all. The `*_writer` functions split a write in two halves: the Python half (building the COPY
 buffer) runs when they are called, and the function they return does the database half, so the
