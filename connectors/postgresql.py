@@ -20,12 +20,11 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable, Generator, Iterator
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 from psycopg.types.string import TextLoader
 
 from connectors.base import (
@@ -35,8 +34,8 @@ from connectors.base import (
     Dialect,
     check_batch_size,
     check_since,
+    parsing_row_builder,
     quote_ident,
-    row_builder,
 )
 
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -63,36 +62,27 @@ _TEXT_TYPES = (
 )
 
 
-class _OrTextLoader(Loader):
-    """Loads a value with psycopg's own loader, or as its text when Python cannot hold it.
-
-    PostgreSQL dates and timestamps reach 'infinity', years BC and years past 9999, which
-    Python's datetime cannot represent; the driver raises DataError for them, and one such value
-    would fail the whole run. As text it reaches validation, which fails only its record
-    (invalid_date / invalid_timestamp) and keeps the value. psycopg's C loaders cannot be
-    subclassed, so this one wraps an instance.
-    """
-
-    inner: type[Loader]
-
-    def __init__(self, oid: int, context: Any = None):
-        super().__init__(oid, context)
-        self._inner = self.inner(oid, context)
-
-    def load(self, data: Any) -> Any:
-        try:
-            return self._inner.load(data)
-        except psycopg.DataError:
-            return bytes(data).decode("utf-8", "replace")
+# Dates and timestamps load as text too (psycopg's C text loader) and are parsed by the C
+# ``fromisoformat`` in ``parsing_row_builder``: PostgreSQL holds 'infinity', years BC and years
+# past 9999, which Python cannot; psycopg's own loaders raise DataError on them, failing the
+# whole read, while as text such a value fails only its record. The sessions' DateStyle is ISO
+# (see ``_open``) so that the text is what ``fromisoformat`` reads.
+_PARSED_TYPES: dict[str, Callable[[str], Any]] = {
+    "date": date.fromisoformat,
+    "timestamp": datetime.fromisoformat,
+    "timestamptz": datetime.fromisoformat,
+}
+_PARSERS = {psycopg.adapters.types[name].oid: parse for name, parse in _PARSED_TYPES.items()}
 
 
-def _or_text(name: str) -> type[Loader]:
-    inner = psycopg.adapters.get_loader(psycopg.adapters.types[name].oid, Format.TEXT)
-    return type(f"OrText_{name}", (_OrTextLoader,), {"inner": inner})
+def _builder(cur: psycopg.Cursor) -> Callable[[list[tuple]], list[dict[str, Any]]]:
+    """The function turning ``cur``'s row tuples into dicts, its dates and timestamps parsed."""
+    description = cur.description or ()
+    return parsing_row_builder(
+        [d.name for d in description],
+        {i: _PARSERS[d.type_code] for i, d in enumerate(description) if d.type_code in _PARSERS},
+    )
 
-
-# Types whose values may be out of Python's range: loaded as text when they are.
-_OR_TEXT_LOADERS = {name: _or_text(name) for name in ("date", "timestamp", "timestamptz")}
 
 log = logging.getLogger(__name__)
 _cursor_ids = itertools.count(1)
@@ -189,7 +179,10 @@ class PostgresConnector(Connector):
                 sslmode=self._sslmode,
                 connect_timeout=int(self.settings.get("connect_timeout") or 10),
                 application_name="import-center",
-                options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on",
+                # DateStyle ISO: dates arrive as the text fromisoformat reads, whatever the
+                # server's default (it sets the output format only, not the input order).
+                options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
+                "-c DateStyle=ISO",
                 # psycopg's default cursors take % in the query text for a placeholder (even
                 # with no parameters to bind); the user's SQL is not a psycopg template.
                 cursor_factory=psycopg.RawCursor,
@@ -199,10 +192,8 @@ class PostgresConnector(Connector):
         # Read-only twice over: the session default above and the transaction flag here.
         conn.read_only = True
         conn.server_cursor_factory = psycopg.RawServerCursor
-        for name in _TEXT_TYPES:
+        for name in (*_TEXT_TYPES, *_PARSED_TYPES):
             conn.adapters.register_loader(name, TextLoader)
-        for name, loader in _OR_TEXT_LOADERS.items():
-            conn.adapters.register_loader(name, loader)
         return conn
 
     def _release(self) -> None:
@@ -369,7 +360,7 @@ class PostgresConnector(Connector):
     def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
         cur = self._run(self.select_sql(source, limit=max(0, int(limit))))
         cols = self._describe(cur)
-        rows = row_builder([c.name for c in cols])(cur.fetchall())
+        rows = _builder(cur)(cur.fetchall())
         self._reset()
         return cols, rows
 
@@ -441,7 +432,7 @@ class PostgresConnector(Connector):
                 cur.execute(sql, params)
                 next_batch = functools.partial(cur.fetchmany, batch_size)
             rows = next_batch()
-            build = row_builder([d.name for d in cur.description or ()])
+            build = _builder(cur)
             while rows:
                 yield build, rows
                 rows = next_batch()

@@ -79,6 +79,32 @@ def test_postgres_ordinary_dates_still_load_as_dates(postgres_warehouse, expr):
     assert verdict(value, "Date")[0]
 
 
+@pytest.mark.postgres
+def test_postgres_one_infinity_leaves_the_other_dates_of_its_batch_dates(postgres_warehouse):
+    sql = "SELECT d FROM (VALUES ('2024-01-01'::date), ('infinity'), ('2024-01-02')) AS v(d)"
+    with postgres_warehouse.connect() as c:
+        (batch,) = list(c.iter_batches(sql))
+    assert [r["d"] for r in batch] == [dt.date(2024, 1, 1), "infinity", dt.date(2024, 1, 2)]
+
+
+@pytest.mark.postgres
+def test_postgres_dates_load_as_dates_whatever_the_servers_datestyle(postgres_warehouse):
+    import psycopg
+
+    from .conftest import PG_URL
+
+    db = postgres_warehouse.settings["database"]
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        admin.execute(f"ALTER DATABASE \"{db}\" SET DateStyle = 'German, DMY'")
+        try:
+            date = read_one(postgres_warehouse, "SELECT '2024-02-29'::date AS v")
+            stamp = read_one(postgres_warehouse, "SELECT '2024-02-29 10:00+02'::timestamptz AS v")
+        finally:
+            admin.execute(f'ALTER DATABASE "{db}" RESET DateStyle')
+    assert date == dt.date(2024, 2, 29)
+    assert stamp == dt.datetime(2024, 2, 29, 8, tzinfo=dt.UTC)
+
+
 PG_VALUES = [
     # expression, type, ok, codes, kept value (String only)
     ("'NaN'::numeric", "Float", False, ["not_numeric"], None),
