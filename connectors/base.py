@@ -12,7 +12,9 @@ A connector reads rows out of one warehouse. This module owns what all of them a
 * ``row_builder``: turns driver tuples into dicts keyed by column name, fast;
   ``parsing_row_builder`` also parses text columns, keeping what does not parse as text.
 * ``ReadAhead``: runs a stream's fetch loop on a thread, one batch ahead of its consumer.
-* ``Connector``: the base class with the SQL-building half of the interface.
+* ``Connector``: the base class with the SQL-building half of the interface: ``count`` and
+  ``iter_batches`` check their arguments and build the statement, and each partner runs it
+  (``_count``, ``_stream``).
 """
 
 from __future__ import annotations
@@ -520,6 +522,9 @@ class Connector:
     """Base class: one instance per datasource use, closed by ``close()`` or a ``with`` block."""
 
     partner: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the partner's name in messages
+    # Settings without which the partner cannot work; refused (config) when any is empty.
+    required_settings: ClassVar[tuple[str, ...]] = ()
     dialect: ClassVar[Dialect]
     # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
     # itself: the client must send the user's SQL beside it as written, never read it as a
@@ -531,6 +536,11 @@ class Connector:
         self.secret = dict(secret or {})
         self._secret_values = [str(v) for v in self.secret.values() if v]
         self._streams: set[ReadAhead] = set()
+        missing = [k for k in self.required_settings if not self.settings.get(k)]
+        if missing:
+            raise ConnectorError(
+                "config", f"{self.label} settings are missing: {', '.join(missing)}."
+            )
 
     # Context manager and close ------------------------------------------------------------
     def __enter__(self) -> Connector:
@@ -582,7 +592,10 @@ class Connector:
         raise NotImplementedError
 
     def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        raise NotImplementedError
+        """The source's row count; with an incremental column and ``since``, of the rows past
+        ``since``."""
+        sql, params = self._statement(self.count_sql, source, incremental_column, since)
+        return self._count(sql, params)
 
     def iter_batches(
         self,
@@ -591,6 +604,38 @@ class Connector:
         incremental_column: str | None = None,
         since: Any = None,
     ) -> Iterator[list[dict[str, Any]]]:
+        """The source's rows as lists of up to ``batch_size`` dicts keyed by column name; with
+        an incremental column and ``since``, the rows past ``since`` in that column's order."""
+        check_batch_size(batch_size)
+        sql, params = self._statement(self.select_sql, source, incremental_column, since)
+        yield from self._stream(sql, params, batch_size)
+
+    def _statement(
+        self,
+        build: Callable[..., str],
+        source: str,
+        incremental_column: str | None,
+        since: Any,
+    ) -> tuple[str, list]:
+        """``build``'s SQL (``count_sql`` or ``select_sql``) and its bound parameters. An
+        incremental column is checked to be the source's even without ``since`` (the first
+        run), so that a missing one fails with a message naming it."""
+        check_since(since, incremental_column)
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column)
+            if since is not None:
+                return build(source, col.name), self.since_params(col, since)
+        return build(source), []
+
+    def since_params(self, column: Column, since: Any) -> list:
+        """The bound parameters holding ``since`` for ``column``'s filter."""
+        return [since]
+
+    # Per partner: run the statement ``_statement`` built.
+    def _count(self, sql: str, params: list) -> int:
+        raise NotImplementedError
+
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         raise NotImplementedError
 
     def read_ahead(self, source: Generator[T, None, None]) -> ReadAhead[T]:

@@ -34,8 +34,6 @@ from connectors.base import (
     ConnectorError,
     Dialect,
     TableRef,
-    check_batch_size,
-    check_since,
     row_builder,
 )
 
@@ -74,6 +72,8 @@ def _to_plain(value: Any) -> Any:
 
 class BigQueryConnector(Connector):
     partner = "bigquery"
+    label = "BigQuery"
+    required_settings = ("project", "dataset")
     dialect = Dialect(
         "bigquery",
         ident_quote="`",
@@ -89,9 +89,6 @@ class BigQueryConnector(Connector):
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
-        missing = [k for k in ("project", "dataset") if not self.settings.get(k)]
-        if missing:
-            raise ConnectorError("config", f"BigQuery settings are missing: {', '.join(missing)}.")
         self.project: str = self.settings["project"]
         self.dataset: str = self.settings["dataset"]
         self._emulator = bool(self.settings.get("emulator"))
@@ -234,8 +231,8 @@ class BigQueryConnector(Connector):
             for f in rows.schema
         ]
 
-    def _since_param(self, col: Column, since: Any) -> list:
-        kind = _PARAM_TYPES.get(col.type.upper(), "STRING")
+    def since_params(self, column: Column, since: Any) -> list:
+        kind = _PARAM_TYPES.get(column.type.upper(), "STRING")
         return [bigquery.ScalarQueryParameter("ic_since", kind, since)]
 
     def _shaper(self, cols: list[Column]):
@@ -289,13 +286,7 @@ class BigQueryConnector(Connector):
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc) from None
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        sql, params = self.count_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column)
-            if since is not None:
-                sql, params = self.count_sql(source, col.name), self._since_param(col, since)
+    def _count(self, sql: str, params: list) -> int:
         try:
             return int(next(iter(self._query(sql, params)))[0])
         except ConnectorError:
@@ -303,20 +294,7 @@ class BigQueryConnector(Connector):
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc) from None
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        sql, params = self.select_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column)
-            if since is not None:
-                sql, params = self.select_sql(source, col.name), self._since_param(col, since)
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         # Pages are fetched one ahead on their own thread: the next page's HTTP round trip
         # overlaps the shaping of this one here and whatever the caller does with it.
         with self.read_ahead(self._fetch(sql, params, batch_size)) as pages:

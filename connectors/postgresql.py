@@ -32,8 +32,6 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
-    check_batch_size,
-    check_since,
     parsing_row_builder,
     quote_ident,
 )
@@ -134,6 +132,8 @@ def _take(rows: Iterator[tuple], size: int) -> list[tuple]:
 
 class PostgresConnector(Connector):
     partner = "postgresql"
+    label = "PostgreSQL"
+    required_settings = ("host", "database", "user")
     dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
     # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
     # so a user's %, %s or %(name)s reaches the server as written.
@@ -145,11 +145,6 @@ class PostgresConnector(Connector):
         # Each stream reads on a connection of its own, so the connector's other calls (a
         # count, a preview) neither wait behind a stream nor end its transaction.
         self._stream_conns: set[psycopg.Connection] = set()
-        missing = [k for k in ("host", "database", "user") if not self.settings.get(k)]
-        if missing:
-            raise ConnectorError(
-                "config", f"PostgreSQL settings are missing: {', '.join(missing)}."
-            )
         sslmode = self.settings.get("sslmode") or "prefer"
         if sslmode not in _SSLMODES:
             raise ConnectorError(
@@ -258,11 +253,9 @@ class PostgresConnector(Connector):
             return self.error("auth", exc=exc)
         if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
             return self.error("network", "The connection to the warehouse was lost.", exc)
-        if isinstance(exc, psycopg.Error):
-            return self.error("query", exc=exc)
         return self.error("query", exc=exc)
 
-    def _run(self, sql: str, params: tuple = ()) -> psycopg.Cursor:
+    def _run(self, sql: str, params: list | tuple = ()) -> psycopg.Cursor:
         conn = self._connect()
         try:
             return conn.execute(sql, params)
@@ -364,36 +357,12 @@ class PostgresConnector(Connector):
         self._reset()
         return cols, rows
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                (n,) = self._run(self.count_sql(source, col), (since,)).fetchone()
-                self._reset()
-                return int(n)
-        (n,) = self._run(self.count_sql(source)).fetchone()
+    def _count(self, sql: str, params: list) -> int:
+        (n,) = self._run(sql, params).fetchone()
         self._reset()
         return int(n)
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        params: tuple = ()
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                sql, params = self.select_sql(source, col), (since,)
-            else:
-                sql = self.select_sql(source)
-        else:
-            sql = self.select_sql(source)
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         # Chunked rows overlap the server's work with ours by themselves (a read-ahead thread
         # only added GIL hand-offs: 1.10 -> 1.02x the raw driver). A named cursor's FETCH loop
         # runs one batch ahead on its own thread, so that its round trips and the server's
@@ -404,7 +373,7 @@ class PostgresConnector(Connector):
                 yield build(rows)
 
     def _fetch(
-        self, sql: str, params: tuple, batch_size: int
+        self, sql: str, params: list, batch_size: int
     ) -> Generator[tuple[Callable[[list[tuple]], list[dict[str, Any]]], list[tuple]], None, None]:
         """The stream's driver half (on the read-ahead thread when it is a named cursor), from
         the query's start to its end: each batch of row tuples with the function that makes them

@@ -27,8 +27,6 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
-    check_batch_size,
-    check_since,
     row_builder,
 )
 
@@ -41,14 +39,13 @@ _NETWORK_ERRNOS = {250001, 250003, 251012, 251006, 253002}
 
 class SnowflakeConnector(Connector):
     partner = "snowflake"
+    label = "Snowflake"
+    required_settings = ("account", "user")
     dialect = Dialect("snowflake", backslash_escapes=True, dollar_quotes=True, fold="upper")
     param = "?"
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
-        missing = [k for k in ("account", "user") if not self.settings.get(k)]
-        if missing:
-            raise ConnectorError("config", f"Snowflake settings are missing: {', '.join(missing)}.")
         if not (self.secret.get("password") or self.secret.get("private_key")):
             raise ConnectorError("config", "Give the Snowflake user's password or private key.")
         self._conn: snowflake.connector.SnowflakeConnection | None = None
@@ -179,33 +176,14 @@ class SnowflakeConnector(Connector):
         finally:
             cur.close()
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        sql, params = self.count_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                sql, params = self.count_sql(source, col), [since]
+    def _count(self, sql: str, params: list) -> int:
         cur = self._cursor(sql, params)
         try:
             return int(cur.fetchone()[0])
         finally:
             cur.close()
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        sql, params = self.select_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                sql, params = self.select_sql(source, col), [since]
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         # A DictCursor's rows are dicts keyed by column name, made in the connector's C++
         # result iterator as it converts each row: cheaper than building them from tuples.
         # No read-ahead thread (see ReadAhead): the connector already downloads result chunks
