@@ -517,6 +517,9 @@ def _closed_early() -> ConnectorError:
 
 # --- the interface ---------------------------------------------------------------------------
 
+# What the FROM clause names the source, so that the WHERE and ORDER BY can name its columns.
+SOURCE_ALIAS = "ic_source"
+
 
 class Connector:
     """Base class: one instance per datasource use, closed by ``close()`` or a ``with`` block."""
@@ -525,6 +528,8 @@ class Connector:
     label: ClassVar[str] = ""  # the partner's name in messages
     # Settings without which the partner cannot work; refused (config) when any is empty.
     required_settings: ClassVar[tuple[str, ...]] = ()
+    # The base class of the driver's exceptions.
+    driver_error: ClassVar[type[BaseException]] = Exception
     dialect: ClassVar[Dialect]
     # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
     # itself: the client must send the user's SQL beside it as written, never read it as a
@@ -638,6 +643,26 @@ class Connector:
     def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         raise NotImplementedError
 
+    def _map_error(self, exc: BaseException) -> ConnectorError:
+        """``exc``, raised by the partner's driver, as a ConnectorError."""
+        raise NotImplementedError
+
+    def fetch_batches(
+        self,
+        cur: Any,
+        build: Callable[[list[tuple]], list[dict[str, Any]]],
+        batch_size: int,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A DB-API cursor's rows, ``batch_size`` at a time, made dicts by ``build``; driver
+        errors mapped, and the cursor closed however the stream ends."""
+        try:
+            while rows := cur.fetchmany(batch_size):
+                yield build(rows)
+        except self.driver_error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            cur.close()
+
     def read_ahead(self, source: Generator[T, None, None]) -> ReadAhead[T]:
         """``source`` (a stream's fetch loop) run on its own thread one batch ahead, and stopped
         by ``close()`` if still running then. See ReadAhead."""
@@ -648,14 +673,19 @@ class Connector:
 
     # SQL building ---------------------------------------------------------------------------
     def relation(self, source: str) -> str:
-        """The FROM-clause text for ``source``: a quoted table name or a wrapped subquery."""
+        """The FROM-clause text for ``source``, a quoted table name or a wrapped subquery, named
+        ``ic_source``."""
         parsed = parse_source(source, self.dialect)
         if isinstance(parsed, Query):
-            return f"({parsed.sql}\n) AS ic_source"
-        return self.table_sql(parsed)
+            return f"({parsed.sql}\n) AS {SOURCE_ALIAS}"
+        return f"{self.table_sql(parsed)} AS {SOURCE_ALIAS}"
 
     def table_sql(self, ref: TableRef) -> str:
         return ".".join(quote_ident(name, quoted, self.dialect) for name, quoted in ref.parts)
+
+    def source_column(self, name: str) -> str:
+        """The source's column ``name`` (exact), quoted and qualified by the source's alias."""
+        return f"{SOURCE_ALIAS}.{quote_ident(name, True, self.dialect)}"
 
     def select_sql(
         self, source: str, incremental: str | None = None, *, limit: int | None = None
@@ -669,7 +699,7 @@ class Connector:
         # S608: relation() quotes table names and admits only checked SELECT statements.
         sql = f"SELECT * FROM {self.relation(source)}"  # noqa: S608
         if incremental is not None:
-            col = quote_ident(incremental, True, self.dialect)
+            col = self.source_column(incremental)
             sql += f" WHERE {col} > {self.param} ORDER BY {col}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -678,8 +708,31 @@ class Connector:
     def count_sql(self, source: str, incremental: str | None = None) -> str:
         sql = f"SELECT COUNT(*) FROM {self.relation(source)}"  # noqa: S608 - see select_sql
         if incremental is not None:
-            sql += f" WHERE {quote_ident(incremental, True, self.dialect)} > {self.param}"
+            sql += f" WHERE {self.source_column(incremental)} > {self.param}"
         return sql
+
+    def cast_columns(self, sql: str, columns: Sequence[Column], casts: Mapping[int, str]) -> str:
+        """``sql``, a statement from ``select_sql`` whose columns are ``columns``, with those at
+        the positions in ``casts`` converted by their SQL (``{}`` stands for the column), under
+        their own names: how a partner gets as text what its driver cannot hand to Python.
+
+        The ``*`` is replaced in place rather than the statement wrapped, so that its ORDER BY
+        stays the outermost one (a subquery's order is not kept); its WHERE and ORDER BY name
+        the source's columns through the alias, never a converted column of the same name.
+        Columns are named, so a source with two columns of one name (which setup refuses, and a
+        preview shows so) is left as it is.
+        """
+        if not casts or len({c.name for c in columns}) < len(columns):
+            return sql
+        head = "SELECT * FROM "
+        if not sql.startswith(head):
+            raise ValueError("cast_columns takes a statement made by select_sql")
+        select = ", ".join(
+            (casts[i] if i in casts else "{}").format(self.source_column(c.name))
+            + f" AS {quote_ident(c.name, True, self.dialect)}"
+            for i, c in enumerate(columns)
+        )
+        return f"SELECT {select} FROM {sql[len(head) :]}"  # noqa: S608 - quoted names
 
     def resolve_column(self, source: str, incremental_column: str) -> Column:
         """The source column named ``incremental_column`` (exact, else case-insensitive).

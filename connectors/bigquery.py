@@ -15,13 +15,13 @@ a SELECT resolve against the configured dataset. Results are read page by page
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import decimal
 import json
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as authexc
@@ -57,16 +57,43 @@ _PARAM_TYPES = {
 _EXOTIC = {"RECORD", "STRUCT", "TIME", "BYTES", "JSON", "GEOGRAPHY", "INTERVAL", "RANGE"}
 
 
-def _to_plain(value: Any) -> Any:
-    """Exotic BigQuery values as text the run engine can take."""
-    if value is None or isinstance(value, str | int | float | bool | decimal.Decimal):
-        return value
+def _interval_text(value: relativedelta) -> str:
+    """BigQuery's canonical interval text, ``[-]Y-M D [-]H:M:S[.F]``, from the relativedelta
+    the client parses it into (which carries 24 hours into a day: the same length of time)."""
+    months = value.years * 12 + value.months
+    micros = ((value.hours * 60 + value.minutes) * 60 + value.seconds) * 10**6
+    micros += value.microseconds
+    years, months_left = divmod(abs(months), 12)
+    seconds, fraction = divmod(abs(micros), 10**6)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    text = (
+        f"{'-' if months < 0 else ''}{years}-{months_left} {value.days} "
+        f"{'-' if micros < 0 else ''}{hour}:{minute}:{second}"
+    )
+    return f"{text}.{fraction:06d}".rstrip("0") if fraction else text
+
+
+def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
+        return value.hex()
+    if isinstance(value, relativedelta):
+        return _interval_text(value)
+    return str(value)
+
+
+def _to_plain(value: Any) -> Any:
+    """Exotic BigQuery values in a form the run engine takes: times, intervals and containers
+    (arrays, structs, JSON, ranges) as readable text. Bytes stay bytes: validation gives them
+    as hexadecimal text, as for every partner, and fails them as numbers."""
+    if value is None or isinstance(value, str | int | float | bool | decimal.Decimal | bytes):
+        return value
     if isinstance(value, dt.time):
         return value.isoformat()
+    if isinstance(value, relativedelta):
+        return _interval_text(value)
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=_json_default)
     return value if isinstance(value, dt.date) else str(value)
 
 

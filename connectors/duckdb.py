@@ -119,6 +119,7 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 class DuckDBConnector(Connector):
     partner = "duckdb"
     label = "DuckDB"
+    driver_error = duckdb.Error
     dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
     param = "?"
 
@@ -237,11 +238,11 @@ class DuckDBConnector(Connector):
         would keep; from text they become dates again, or stay text (infinity, BC, past 9999)
         and fail their record (see ``parsing_row_builder``).
         """
-        described = self._execute(f"SELECT * FROM ({sql}) AS ic_source LIMIT 0", params)  # noqa: S608
+        described = self._execute(f"SELECT * FROM ({sql}) AS ic_described LIMIT 0", params)  # noqa: S608
         cols = self._describe(described)
         parse: dict[int, Callable[[str], Any]] = {}
         convert: dict[int, Callable[[str], Any]] = {}
-        texts = set()
+        casts: dict[int, str] = {}
         for i, c in enumerate(cols):
             kind = c.type.upper()
             if kind.startswith("DECIMAL"):
@@ -254,17 +255,9 @@ class DuckDBConnector(Connector):
                 kind in _TEXT_TYPES or kind.startswith(_TEXT_PREFIXES) or kind.endswith("]")
             ):  # lists and arrays end in ]
                 continue
-            texts.add(i)
+            casts[i] = "CAST({} AS VARCHAR)"
         build = parsing_row_builder([c.name for c in cols], parse, convert)
-        if not texts:
-            return sql, build
-        q = self.dialect.ident_quote
-        names = [q + c.name.replace(q, q + q) + q for c in cols]
-        casts = ", ".join(
-            f"CAST({name} AS VARCHAR) AS {name}" if i in texts else name
-            for i, name in enumerate(names)
-        )
-        return f"SELECT {casts} FROM ({sql}) AS ic_typed", build  # noqa: S608 - quoted names
+        return self.cast_columns(sql, cols, casts), build
 
     # Interface ------------------------------------------------------------------------------
     def test_connection(self) -> None:
@@ -291,12 +284,5 @@ class DuckDBConnector(Connector):
 
     def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         sql, build = self._typed(sql, params)
-        cur = self._execute(sql, params)
-        try:
-            # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
-            while rows := cur.fetchmany(batch_size):
-                yield build(rows)
-        except duckdb.Error as exc:
-            raise self._map_error(exc) from None
-        finally:
-            cur.close()
+        # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
+        yield from self.fetch_batches(self._execute(sql, params), build, batch_size)
