@@ -530,6 +530,13 @@ class Connector:
     required_settings: ClassVar[tuple[str, ...]] = ()
     # The base class of the driver's exceptions.
     driver_error: ClassVar[type[BaseException]] = Exception
+    # The driver's exceptions that are not query errors: (classes, kind, message or None for
+    # the kind's default), the first that matches wins. See ``_map_error``.
+    error_kinds: ClassVar[
+        tuple[
+            tuple[type[BaseException] | tuple[type[BaseException], ...], ErrorKind, str | None], ...
+        ]
+    ] = ()
     dialect: ClassVar[Dialect]
     # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
     # itself: the client must send the user's SQL beside it as written, never read it as a
@@ -644,8 +651,14 @@ class Connector:
         raise NotImplementedError
 
     def _map_error(self, exc: BaseException) -> ConnectorError:
-        """``exc``, raised by the partner's driver, as a ConnectorError."""
-        raise NotImplementedError
+        """``exc``, raised by the partner's driver, as a ConnectorError: the first of
+        ``error_kinds`` it is an instance of says which, else it is a query error."""
+        if isinstance(exc, ConnectorError):
+            return exc
+        for types, kind, message in self.error_kinds:
+            if isinstance(exc, types):
+                return self.error(kind, message, exc)
+        return self.error("query", exc=exc)
 
     def fetch_batches(
         self,

@@ -27,6 +27,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as authexc
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
+from requests import RequestException
 
 from connectors.base import (
     Column,
@@ -101,6 +102,27 @@ class BigQueryConnector(Connector):
     partner = "bigquery"
     label = "BigQuery"
     required_settings = ("project", "dataset")
+    error_kinds = (
+        (
+            (authexc.RefreshError, gexc.Unauthorized),
+            "auth",
+            "Google rejected the service account key. Check that the key has not been "
+            "deleted or rotated and that the service account is enabled.",
+        ),
+        (authexc.GoogleAuthError, "auth", None),
+        (gexc.NotFound, "not_found", None),
+        (
+            gexc.Forbidden,
+            "permission",
+            "The service account lacks permission. Grant it BigQuery Job User on the project "
+            "and Data Viewer on the dataset.",
+        ),
+        (
+            (gexc.ServerError, gexc.RetryError, ConnectionError, OSError, RequestException),
+            "network",
+            None,
+        ),
+    )
     dialect = Dialect(
         "bigquery",
         ident_quote="`",
@@ -191,40 +213,6 @@ class BigQueryConnector(Connector):
                 self._client.close()
             finally:
                 self._client = None
-
-    def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        if isinstance(exc, authexc.RefreshError | gexc.Unauthorized):
-            return self.error(
-                "auth",
-                "Google rejected the service account key. Check that the key has not been "
-                "deleted or rotated and that the service account is enabled.",
-                exc,
-            )
-        if isinstance(exc, authexc.GoogleAuthError):
-            return self.error("auth", exc=exc)
-        if isinstance(exc, gexc.NotFound):
-            return self.error("not_found", exc=exc)
-        if isinstance(exc, gexc.Forbidden):
-            return self.error(
-                "permission",
-                "The service account lacks permission. Grant it BigQuery Job User on the "
-                "project and Data Viewer on the dataset.",
-                exc,
-            )
-        if isinstance(exc, gexc.BadRequest):
-            return self.error("query", exc=exc)
-        if isinstance(exc, gexc.ServerError | gexc.RetryError | ConnectionError | OSError):
-            return self.error("network", exc=exc)
-        try:
-            import requests
-
-            if isinstance(exc, requests.RequestException):
-                return self.error("network", exc=exc)
-        except ImportError:  # pragma: no cover - requests ships with the client
-            pass
-        return self.error("query", exc=exc)
 
     # SQL ------------------------------------------------------------------------------------
     def table_sql(self, ref: TableRef) -> str:

@@ -120,6 +120,13 @@ class DuckDBConnector(Connector):
     partner = "duckdb"
     label = "DuckDB"
     driver_error = duckdb.Error
+    error_kinds = (
+        (
+            duckdb.PermissionException,
+            "permission",
+            "The query tried to reach files outside the datasource.",
+        ),
+    )
     dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
     param = "?"
 
@@ -199,18 +206,12 @@ class DuckDBConnector(Connector):
         return conn
 
     def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
         text = str(exc)
         if isinstance(exc, duckdb.CatalogException) and (
             "Table with name" in text or "does not exist" in text
         ):
             return self.error("not_found", exc=exc)
-        if isinstance(exc, duckdb.PermissionException):
-            return self.error(
-                "permission", "The query tried to reach files outside the datasource.", exc
-            )
-        return self.error("query", exc=exc)
+        return super()._map_error(exc)
 
     def _execute(self, sql: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
         conn = self._connect()

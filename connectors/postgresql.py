@@ -134,6 +134,27 @@ class PostgresConnector(Connector):
     partner = "postgresql"
     label = "PostgreSQL"
     required_settings = ("host", "database", "user")
+    driver_error = psycopg.Error
+    error_kinds = (
+        (pgerrors.UndefinedTable, "not_found", None),
+        (pgerrors.InsufficientPrivilege, "permission", None),
+        (
+            pgerrors.QueryCanceled,
+            "query",
+            "The query was cancelled because it ran longer than the statement timeout.",
+        ),
+        (
+            pgerrors.ReadOnlySqlTransaction,
+            "query",
+            "Imports may only read: the statement tried to write.",
+        ),
+        ((pgerrors.InvalidAuthorizationSpecification, pgerrors.InvalidPassword), "auth", None),
+        (
+            (psycopg.OperationalError, psycopg.InterfaceError),
+            "network",
+            "The connection to the warehouse was lost.",
+        ),
+    )
     dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
     # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
     # so a user's %, %s or %(name)s reaches the server as written.
@@ -233,27 +254,6 @@ class PostgresConnector(Connector):
                 "network", "The SSL connection failed. Check the sslmode setting.", exc
             )
         return self.error("network", exc=exc)
-
-    def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        if isinstance(exc, pgerrors.UndefinedTable):
-            return self.error("not_found", exc=exc)
-        if isinstance(exc, pgerrors.InsufficientPrivilege):
-            return self.error("permission", exc=exc)
-        if isinstance(exc, pgerrors.QueryCanceled):
-            return self.error(
-                "query",
-                "The query was cancelled because it ran longer than the statement timeout.",
-                exc,
-            )
-        if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
-            return self.error("query", "Imports may only read: the statement tried to write.", exc)
-        if isinstance(exc, pgerrors.InvalidAuthorizationSpecification | pgerrors.InvalidPassword):
-            return self.error("auth", exc=exc)
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return self.error("network", "The connection to the warehouse was lost.", exc)
-        return self.error("query", exc=exc)
 
     def _run(self, sql: str, params: list | tuple = ()) -> psycopg.Cursor:
         conn = self._connect()
