@@ -329,6 +329,11 @@ class _track_watermark:  # noqa: N801 - used like a generator function
         for batch in self._batches:
             if col:
                 values = [r[col] for r in batch if r.get(col) is not None]
+                texts = sum(isinstance(v, str) for v in values)
+                if 0 < texts < len(values):
+                    # A date the driver could not convert ('infinity', year 10000) arrives as
+                    # text beside real dates: it fails its record, and moves no watermark.
+                    values = [v for v in values if not isinstance(v, str)]
                 if values:
                     top = max(values)
                     if self.watermark is None or top > self.watermark:
