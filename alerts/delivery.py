@@ -179,15 +179,17 @@ def rescue(now: datetime | None = None) -> int:
     """The sweep: re-send deliveries whose task was lost (pending past their time) or whose
     worker died mid-attempt (sending for too long). Returns how many were enqueued."""
     now = now or timezone.now()
-    Delivery.objects.filter(state=State.SENDING, claimed_at__lt=now - STUCK_AFTER).update(
+    stuck = Delivery.objects.filter(state=State.SENDING, claimed_at__lt=now - STUCK_AFTER)
+    ids = set(stuck.values_list("pk", flat=True)[:1000])
+    Delivery.objects.filter(pk__in=ids, state=State.SENDING).update(
         state=State.PENDING, next_attempt_at=now
     )
     # A grace of a minute: a countdown task due just now is on its way.
     due = Delivery.objects.filter(
         state=State.PENDING, next_attempt_at__lte=now - timedelta(minutes=1)
-    ).values_list("pk", flat=True)[:1000]
-    ids = list(due)
-    for pk in ids:
+    )
+    ids.update(due.values_list("pk", flat=True)[:1000])
+    for pk in sorted(ids):
         enqueue(pk)
     return len(ids)
 

@@ -9,7 +9,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from email import message_from_bytes
+from email import message_from_bytes, policy
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,7 +38,7 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str
 @dataclass
 class Request:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased
     body: bytes
 
     def json(self):
@@ -64,7 +64,9 @@ def _handler_for(receiver: HttpReceiver):
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-            status = receiver.answer(Request(self.path, dict(self.headers.items()), body))
+            status = receiver.answer(
+                Request(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+            )
             self.send_response(status)
             if 300 <= status < 400:
                 self.send_header("Location", "http://127.0.0.1:9/elsewhere")
@@ -107,7 +109,7 @@ class Mailbox:
 
     async def handle_DATA(self, server, session, envelope):
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
-        self.messages.append(message_from_bytes(envelope.original_content))
+        self.messages.append(message_from_bytes(envelope.original_content, policy=policy.default))
         return "250 Message accepted for delivery"
 
 
