@@ -36,6 +36,13 @@ from imports.access import (
 )
 from imports.roles import can_edit
 
+# "New email channel", "New Slack channel": Slack keeps its capital.
+KIND_NOUNS = {
+    Channel.Kind.EMAIL: "email",
+    Channel.Kind.WEBHOOK: "webhook",
+    Channel.Kind.SLACK: "Slack",
+}
+
 
 def _read_only(form, request: HttpRequest):
     """Viewers see the rules as a form they cannot change."""
@@ -90,7 +97,7 @@ def alerts_settings(request: HttpRequest) -> HttpResponse:
         "form": _read_only(form, request),
         "defaults": defaults,
         "channels": queries.channels_with_last_delivery(),
-        "kinds": Channel.Kind.choices,
+        "kinds": KIND_NOUNS.items(),
     }
     return render(request, "alerts/settings.html", ctx)
 
@@ -125,7 +132,7 @@ def channel_create(request: HttpRequest, kind: str) -> HttpResponse:
     form = ChannelForm(request.POST or None, kind=kind)
     if request.method == "POST" and form.is_valid():
         return _channel_saved(request, form.save(request.user), form)
-    ctx = {"nav": "alerts", "form": form, "kind_label": Channel.Kind(kind).label}
+    ctx = {"nav": "alerts", "form": form, "kind_noun": KIND_NOUNS[kind]}
     return render(request, "alerts/channel_form.html", ctx)
 
 

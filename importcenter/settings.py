@@ -194,12 +194,10 @@ API_TRIGGER_RATE_LIMIT = envint("API_TRIGGER_RATE_LIMIT", 30, minimum=1)
 METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 
 # --- Alerts and email ----------------------------------------------------------------------
-# Where links in notifications point (emails and Slack messages have no page to be relative to).
+# Where links in notifications point (emails and Slack messages have no page to be relative
+# to). Not derived from PORT: honcho gives each process of `make run` a port of its own.
 SITE_URL = envstr(
-    "SITE_URL",
-    f"https://{ALLOWED_HOSTS[0]}"
-    if PRODUCTION
-    else f"http://127.0.0.1:{envint('PORT', 8000, minimum=1)}",
+    "SITE_URL", f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://127.0.0.1:8000"
 )
 # Channels configured as code, used by every import that follows the default alert rules. In
 # development with DEBUG on (`make run`), alerts go to a local address through the console
