@@ -23,6 +23,7 @@ from tests.engine.conftest import (  # noqa: F401 (fixtures)
     isolated_broker,
     start_worker,
 )
+from tests.engine.test_failed_runs_worker import pg_datasource
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -57,20 +58,6 @@ def pg_warehouse():
     warehouse = Warehouse()
     yield warehouse
     warehouse.drop()
-
-
-def pg_datasource() -> Datasource:
-    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
-    return factories.make_datasource(
-        partner="postgresql",
-        settings={
-            "host": info.get("host", "127.0.0.1"),
-            "port": int(info.get("port", 5432)),
-            "database": info["dbname"],
-            "user": info.get("user", "postgres"),
-            "sslmode": "disable",
-        },
-    )
 
 
 def _worker_env(smtp_port: int) -> dict:
