@@ -417,8 +417,10 @@ def announce_after_mute(now: datetime | None = None) -> int:
                 False,
                 now,
             )
+            # The new start replaces the muted one, so the sweep tries once even when it was
+            # held again (no channel set): the next recovery follows whatever it did.
             ConditionState.objects.filter(pk=state.pk, announced=False).update(
-                announced=not note.held
+                announced=not note.held, started=note
             )
             made += 1
     return made

@@ -254,3 +254,15 @@ def test_a_channel_test(channels):
     note = evaluate.send_test(email, None)
     assert note.event == "test" and note.payload["type"] == "alert.test"
     assert list(note.deliveries.values_list("channel", flat=True)) == [email.pk]
+
+
+def test_a_start_held_by_a_mute_is_tried_once_after_it_even_with_no_channel(imp):
+    alerts = evaluate.import_alerts(imp)
+    alerts.muted_until = timezone.now() + timedelta(hours=1)
+    alerts.save()
+    run(imp, 1, total=100, failed=90)
+    evaluate.evaluate_import(imp.pk)
+    ImportAlerts.objects.filter(pk=alerts.pk).update(muted_until=None)
+    assert evaluate.announce_after_mute() == 1
+    assert evaluate.announce_after_mute() == 0
+    assert Notification.objects.filter(held="No channel is set for this import.").count() == 1
