@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Min, OuterRef, Q, Subquery
+from django.db.models import Exists, F, Min, OuterRef, Q, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
@@ -320,7 +320,14 @@ def catch_up(now: datetime | None = None) -> int:
             # A minute for the run's own task to arrive first.
             finished_at__lte=now - timedelta(minutes=1),
         )
+        # Only runs an evaluation would take (see ImportAlerts.evaluated_since), or the sweep
+        # would call on the same imports every minute for nothing.
+        .filter(
+            Q(import_obj__alerts__isnull=True, finished_at__gte=now - ImportAlerts.GRACE)
+            | Q(finished_at__gte=F("import_obj__alerts__evaluated_since"))
+        )
         .exclude(Exists(EvaluatedRun.objects.filter(run=OuterRef("pk"))))
+        .order_by()
         .values_list("import_obj_id", flat=True)
         .distinct()
     )
@@ -345,6 +352,26 @@ def schedule_interval(imp: Import, now: datetime) -> timedelta | None:
     return max(gaps) if gaps else None
 
 
+# What freshness reads of each import and its alert settings: loading whole rows (mapping,
+# snapshot-sized JSON) took most of a 10,000-import sweep.
+_FRESHNESS_FIELDS = (
+    "id",
+    "code",
+    "nickname",
+    "status",
+    "schedule_kind",
+    "interval_every",
+    "interval_unit",
+    "custom_mode",
+    "custom_days",
+    "custom_time",
+    "schedule_timezone",
+    "manual_run_at",
+    "next_run_at",
+)
+_ALERTS_FIELDS = ("follows_defaults", *Rules.RULE_FIELDS)
+
+
 def check_freshness(now: datetime | None = None) -> int:
     """Start or clear "no completed run in time" for every scheduled import. Returns how
     many notifications that made."""
@@ -366,6 +393,7 @@ def check_freshness(now: datetime | None = None) -> int:
             ),
         )
         .select_related("alerts")
+        .only(*_FRESHNESS_FIELDS, *(f"alerts__{name}" for name in _ALERTS_FIELDS))
     )
     default_rules = rules_for(None)
     active = set(
