@@ -266,3 +266,10 @@ def test_a_start_held_by_a_mute_is_tried_once_after_it_even_with_no_channel(imp)
     assert evaluate.announce_after_mute() == 1
     assert evaluate.announce_after_mute() == 0
     assert Notification.objects.filter(held="No channel is set for this import.").count() == 1
+
+
+def test_catch_up_leaves_runs_no_evaluation_would_take(imp, channels):
+    old = run(imp, 30, total=100, failed=90)
+    ImportRun.objects.filter(pk=old.pk).update(finished_at=timezone.now() - timedelta(minutes=29))
+    assert evaluate.catch_up() == 0
+    assert not ImportAlerts.objects.exists()  # not even asked: the sweep stays cheap
