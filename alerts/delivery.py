@@ -35,6 +35,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.db import transaction
 from django.db.models import F
+from django.dispatch import Signal
 from django.template.loader import render_to_string
 from django.utils import timezone
 from standardwebhooks import Webhook
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 
 State = Delivery.State
 Kind = Channel.Kind
+
+# Sent after each attempt, with `delivery` and `outcome` ("delivered", "retrying" or
+# "failed": the last attempt failed); for metrics (the API's /metrics counts deliveries).
+# Receivers must not raise: their error is logged and the delivery is unaffected.
+delivery_attempted = Signal()
 
 TIMEOUT_SECONDS = 10
 # A retry further away than this is left to the sweep (every minute) instead of a countdown
@@ -154,16 +160,20 @@ def _record(delivery: Delivery, started_at: datetime, duration_ms: int, outcome:
         fields: dict[str, Any] = {"attempts": F("attempts") + 1, "last_error": outcome.error}
         if outcome.ok:
             fields.update(state=State.DELIVERED, delivered_at=timezone.now())
+            result = "delivered"
         elif number <= len(delays) and delivery.channel_id is not None:
             delay = delays[number - 1]
             fields.update(
                 state=State.PENDING, next_attempt_at=timezone.now() + timedelta(seconds=delay)
             )
+            result = "retrying"
             if delay <= COUNTDOWN_LIMIT_SECONDS:
                 transaction.on_commit(lambda: enqueue(delivery.pk, countdown=delay))
         else:
             fields.update(state=State.FAILED)
+            result = "failed"
         Delivery.objects.filter(pk=delivery.pk, state=State.SENDING).update(**fields)
+        transaction.on_commit(lambda: _announce(delivery, result))
     if not outcome.ok:
         log.warning(
             "delivery %s to %s, attempt %s: %s",
@@ -173,6 +183,14 @@ def _record(delivery: Delivery, started_at: datetime, duration_ms: int, outcome:
             outcome.error,
         )
     return outcome.ok
+
+
+def _announce(delivery: Delivery, outcome: str) -> None:
+    for receiver, error in delivery_attempted.send_robust(
+        sender=Delivery, delivery=delivery, outcome=outcome
+    ):
+        if isinstance(error, Exception):
+            log.error("receiver %r of delivery_attempted failed: %r", receiver, error)
 
 
 def rescue(now: datetime | None = None) -> int:

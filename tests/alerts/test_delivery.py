@@ -82,13 +82,25 @@ def test_a_failed_attempt_is_retried_with_the_same_id_then_delivered(http_receiv
     assert [(a.ok, a.status_code) for a in item.attempts_made.all()] == [(False, 500), (True, 200)]
 
 
-def test_it_gives_up_after_the_last_retry(http_receiver, queued, settings):
+def test_it_gives_up_after_the_last_retry(
+    http_receiver, queued, settings, django_capture_on_commit_callbacks
+):
     settings.ALERT_RETRY_SECONDS = [1]
     receiver = http_receiver(statuses=[503, 503, 503])
     item = queued(make_channel(Channel.Kind.WEBHOOK, url=receiver.url))
-    delivery.deliver(item.pk)
-    due_now(item)
-    delivery.deliver(item.pk)
+    heard = []
+    delivery.delivery_attempted.connect(
+        lambda delivery, outcome, **kw: heard.append(outcome), weak=False, dispatch_uid="t"
+    )
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery.deliver(item.pk)
+        due_now(item)
+        with django_capture_on_commit_callbacks(execute=True):
+            delivery.deliver(item.pk)
+    finally:
+        delivery.delivery_attempted.disconnect(dispatch_uid="t")
+    assert heard == ["retrying", "failed"]  # for metrics
     item.refresh_from_db()
     assert (item.state, item.attempts) == (State.FAILED, 2)
     due_now(item)
