@@ -26,12 +26,14 @@ _NOTE_FIELDS = (
 )
 
 
-def notifications(**filters) -> QuerySet[Notification]:
-    """Notifications newest first, each with its deliveries and their attempts (three queries
-    in all, whatever the number of rows)."""
-    deliveries = Delivery.objects.defer("payload").prefetch_related(
-        Prefetch("attempts_made", queryset=DeliveryAttempt.objects.order_by("number"))
-    )
+def notifications(attempts: bool = True, **filters) -> QuerySet[Notification]:
+    """Notifications newest first, each with its deliveries and (unless `attempts` is False)
+    their attempts: three queries in all, whatever the number of rows."""
+    deliveries = Delivery.objects.defer("payload")
+    if attempts:
+        deliveries = deliveries.prefetch_related(
+            Prefetch("attempts_made", queryset=DeliveryAttempt.objects.order_by("number"))
+        )
     return (
         Notification.objects.filter(**filters)
         .select_related("import_obj", "run")

@@ -172,12 +172,33 @@ def _time_page(n: int) -> None:
 
 
 def _time_alerting(n: int) -> None:
-    from django.db import transaction
+    from django.db import connection, transaction
+    from django.db.models import F, Max
     from django.utils import timezone
 
     from alerts import evaluate
+    from alerts.models import ConditionState, EvaluatedRun
     from imports.models import Import, ImportRun
 
+    # The data set ages between runs of the bench: shift it so its latest run ended a minute
+    # ago, and time the sweep's steady state (nothing starts or clears), as most minutes are.
+    latest = ImportRun.objects.aggregate(latest=Max("finished_at"))["latest"]
+    shift = timezone.now() - timedelta(minutes=1) - latest
+    ImportRun.objects.update(
+        created_at=F("created_at") + shift,
+        started_at=F("started_at") + shift,
+        finished_at=F("finished_at") + shift,
+    )
+    ConditionState.objects.all().delete()
+    # Every run has been evaluated by its own task, as in a steady state: the catch-up finds
+    # nothing lost.
+    recent = ImportRun.objects.filter(created_at__gte=timezone.now() - timedelta(hours=3))
+    EvaluatedRun.objects.bulk_create(
+        [EvaluatedRun(run_id=pk) for pk in recent.values_list("pk", flat=True)],
+        ignore_conflicts=True,
+    )
+    with connection.cursor() as cursor:  # the shift's dead rows are the bench's, not the sweep's
+        cursor.execute("VACUUM ANALYZE imports_importrun")
     sweeps = []
     for _ in range(5):
         t0 = time.perf_counter()
