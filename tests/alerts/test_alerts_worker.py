@@ -21,9 +21,9 @@ from tests.alerts.conftest import SECRET, make_channel, wait_until
 from tests.engine.conftest import (  # noqa: F401 (fixtures)
     PROFILE_MAPPING,
     isolated_broker,
+    pg_datasource,
     start_worker,
 )
-from tests.engine.test_failed_runs_worker import pg_datasource
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
