@@ -21,4 +21,5 @@ urlpatterns = [
     path("", include("imports.urls_setup")),
     path("", include("stats.urls")),
     path("", include("api.urls")),
+    path("", include("alerts.urls")),
 ]
