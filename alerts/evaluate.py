@@ -30,7 +30,7 @@ from alerts.models import (
     Rules,
 )
 from imports.models import Import, ImportRun
-from imports.scheduling import interval_step, next_run_after
+from imports.scheduling import SCHEDULE_FIELDS, interval_step, next_run_after
 
 log = logging.getLogger(__name__)
 
@@ -359,14 +359,7 @@ _FRESHNESS_FIELDS = (
     "code",
     "nickname",
     "status",
-    "schedule_kind",
-    "interval_every",
-    "interval_unit",
-    "custom_mode",
-    "custom_days",
-    "custom_time",
-    "schedule_timezone",
-    "manual_run_at",
+    *SCHEDULE_FIELDS,
     "next_run_at",
 )
 _ALERTS_FIELDS = ("follows_defaults", *Rules.RULE_FIELDS)
