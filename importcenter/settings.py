@@ -7,6 +7,8 @@ Production (`ENVIRONMENT=production`) refuses to start without real secrets and 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -71,8 +73,11 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "template_partials",
+    "ninja",  # its static files: the API docs page's Swagger UI, served locally
     "imports",
     "stats",
+    "api",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -88,6 +93,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "imports.middleware.UserTimezoneMiddleware",
+    "api.middleware.MethodNotAllowedProblem",
 ]
 
 ROOT_URLCONF = "importcenter.urls"
@@ -180,6 +186,64 @@ DEMO_WAREHOUSE_PATH = Path(envstr("DEMO_WAREHOUSE_PATH", str(VAR_DIR / "demo_war
 DUCKDB_ALLOWED_ROOTS = [
     str((BASE_DIR / root).resolve()) for root in envlist("DUCKDB_ALLOWED_ROOTS", [str(VAR_DIR)])
 ]
+
+# --- HTTP API and metrics ------------------------------------------------------------------
+# Trigger requests (POST /api/v1/imports/{code}/runs) per token (or signed-in user) per minute.
+API_TRIGGER_RATE_LIMIT = envint("API_TRIGGER_RATE_LIMIT", 30, minimum=1)
+# The bearer token Prometheus sends to /metrics; unset, /metrics answers 404.
+METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+
+# --- Alerts and email ----------------------------------------------------------------------
+# Where links in notifications point (emails and Slack messages have no page to be relative
+# to). Not derived from PORT: honcho gives each process of `make run` a port of its own.
+SITE_URL = envstr(
+    "SITE_URL", f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://127.0.0.1:8000"
+)
+# Channels configured as code, used by every import that follows the default alert rules. In
+# development with DEBUG on (`make run`), alerts go to a local address through the console
+# email backend, so the worker's output shows them.
+ALERT_EMAIL_TO = envlist("ALERT_EMAIL_TO", ["alerts@localhost"] if DEBUG and not PRODUCTION else [])
+ALERT_WEBHOOK_URL = envstr("ALERT_WEBHOOK_URL")
+ALERT_SLACK_WEBHOOK_URL = envstr("ALERT_SLACK_WEBHOOK_URL")
+ALERT_WEBHOOK_SECRET = envstr("ALERT_WEBHOOK_SECRET")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
+    raise ImproperlyConfiguredEnv(
+        "ALERT_WEBHOOK_SECRET is required with ALERT_WEBHOOK_URL: webhooks are always signed."
+    )
+if ALERT_WEBHOOK_SECRET:
+    try:
+        _secret = base64.b64decode(ALERT_WEBHOOK_SECRET.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        _secret = b""
+    if len(_secret) < 16:
+        raise ImproperlyConfiguredEnv(
+            "ALERT_WEBHOOK_SECRET must be whsec_ followed by base64 of at least 16 bytes."
+        )
+# Seconds before each retry of a failed delivery; its length is the number of retries.
+try:
+    ALERT_RETRY_SECONDS = [
+        int(s) for s in envlist("ALERT_RETRY_SECONDS", ["10", "60", "300", "1800", "7200"])
+    ]
+except ValueError:
+    raise ImproperlyConfiguredEnv(
+        "ALERT_RETRY_SECONDS must be comma-separated whole seconds, e.g. 10,60,300."
+    ) from None
+
+# Email: SMTP when EMAIL_HOST is set (or in production); the console in development.
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION or envstr("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Import Center <importcenter@localhost>")
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

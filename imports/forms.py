@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import re
 import zoneinfo
-from datetime import datetime
+from collections import Counter
 from functools import cache
 
 from django import forms
 from django.conf import settings
 from django.utils import timezone
 
+from imports.fields import SecretUnreadable
 from imports.models import Datasource, Import, Partner
-from imports.scheduling import LATEST_SCHEDULE_YEAR, UNIT_MINUTES
+from imports.scheduling import LATEST_SCHEDULE_YEAR, UNIT_MINUTES, next_run_after
+from imports.wizard import build_mapping
+from validation import MappingError
 
 MAX_SOURCE_CHARS = 100_000
 MAX_KEY_FILE_BYTES = 64 * 1024
@@ -49,7 +52,7 @@ class SecretTextarea(forms.Textarea):
 # --- Datasources ------------------------------------------------------------------------------
 
 
-class DatasourceForm(forms.Form):
+class DatasourceForm(forms.ModelForm):
     """Common part of every datasource form; subclasses declare their settings and secrets.
 
     `SETTINGS` and `SECRETS` name exactly the connector's keys: what the form stores in
@@ -60,13 +63,17 @@ class DatasourceForm(forms.Form):
     SETTINGS: tuple[str, ...] = ()
     SECRETS: tuple[str, ...] = ()
 
-    name = forms.CharField(max_length=100, help_text="How imports will refer to this warehouse.")
+    class Meta:
+        model = Datasource
+        fields = ["name"]
+        help_texts = {"name": "How imports will refer to this warehouse."}
 
     def __init__(self, *args, instance: Datasource | None = None, **kwargs):
-        self.instance = instance
-        if instance is not None and "initial" not in kwargs:
-            kwargs["initial"] = {"name": instance.name, **instance.settings}
-        super().__init__(*args, **kwargs)
+        if instance is None:
+            instance = Datasource(partner=self.partner)
+        else:
+            kwargs["initial"] = {**instance.settings, **(kwargs.get("initial") or {})}
+        super().__init__(*args, instance=instance, **kwargs)
         stored = self._stored_secret()
         for key in self.SECRETS:
             field = self.fields[key]
@@ -76,21 +83,17 @@ class DatasourceForm(forms.Form):
                 field.widget.attrs["placeholder"] = "set — leave blank to keep"
 
     def _stored_secret(self) -> dict:
-        if self.instance is None or not self.instance.has_secret:
-            return {}
         try:
             return self.instance.get_secret() or {}
-        except Exception:
-            # An undecryptable secret (rotated FIELD_ENCRYPTION_KEY) reads as "not set".
+        except SecretUnreadable:
+            # Encrypted with a key no longer configured: "not set", so a new one can be typed.
             return {}
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
         if not name:
             raise forms.ValidationError("Enter a name.")
-        others = Datasource.objects.filter(name__iexact=name)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
+        others = Datasource.objects.filter(name__iexact=name).exclude(pk=self.instance.pk)
         if others.exists():
             raise forms.ValidationError("A datasource with this name already exists.")
         return name
@@ -107,28 +110,21 @@ class DatasourceForm(forms.Form):
         # Blank means "keep": the stored values stay unless a new one is typed.
         return {**self._stored_secret(), **self._new_secret_values(cleaned)}
 
-    def settings_dict(self) -> dict:
-        return {
+    def unsaved(self) -> Datasource:
+        """The datasource with the form's settings and secret, not saved: what "Test
+        connection" connects with, and what `save` writes."""
+        ds = self.instance
+        ds.settings = {
             key: self.cleaned_data[key]
             for key in self.SETTINGS
             if self.cleaned_data.get(key) not in (None, "")
         }
-
-    def save(self, user) -> Datasource:
-        ds = self.instance or Datasource(partner=self.partner, created_by=user)
-        ds.name = self.cleaned_data["name"]
-        ds.settings = self.settings_dict()
-        ds.set_secret(self.secret or None)
-        ds.updated_by = user
-        ds.save()
-        return ds
-
-    def unsaved(self) -> Datasource:
-        """A Datasource carrying the form's values, for "Test connection" before saving."""
-        ds = Datasource(partner=self.partner, name=self.cleaned_data.get("name") or "")
-        ds.settings = self.settings_dict()
         ds.set_secret(self.secret or None)
         return ds
+
+    def save(self, commit: bool = True) -> Datasource:
+        self.unsaved()
+        return super().save(commit)
 
 
 def _text(label: str, required: bool = True, max_length: int = 255, **kwargs) -> forms.CharField:
@@ -314,76 +310,95 @@ class PartnerChoiceForm(forms.Form):
     partner = forms.ChoiceField(choices=Partner.choices, required=False)
 
 
+class ConnectionTestQuery(forms.Form):
+    """The query string of "Test connection" in the datasource form: the partner whose form
+    was posted and, when editing, the saved datasource whose blank secrets stand."""
+
+    partner = forms.ChoiceField(choices=Partner.choices)
+    datasource = forms.ModelChoiceField(
+        queryset=Datasource.objects.all(), to_field_name="code", required=False
+    )
+
+
+# --- The import, part by part -----------------------------------------------------------------
+
+
+class ImportPartForm(forms.ModelForm):
+    """A form over one part of an import's configuration (a wizard step, or the copy's name).
+
+    Saving an import that exists writes only that part (`update_fields`): the run engine may
+    change its status meanwhile, and that change must not be overwritten.
+    """
+
+    def config_fields(self) -> list[str]:
+        """The model fields `save` writes: the form's own, and those derived from them."""
+        return list(self._meta.fields)
+
+    def save(self, commit: bool = True) -> Import:
+        imp = super().save(commit=False)
+        if commit and imp.pk is None:
+            imp.save()
+        elif commit:
+            imp.save(update_fields=[*self.config_fields(), "updated_by", "updated_at"])
+        return imp
+
+
+class NamedImportForm(ImportPartForm):
+    """A form that names the import: nicknames are unique, case-insensitively."""
+
+    def clean_nickname(self) -> str:
+        nickname = self.cleaned_data["nickname"]
+        # Checked here to name the field; the unique constraint stays the guard against a race.
+        others = Import.objects.filter(nickname__iexact=nickname).exclude(pk=self.instance.pk)
+        if others.exists():
+            raise forms.ValidationError("An import with this nickname already exists.")
+        return nickname
+
+
 # --- Wizard step 1: source --------------------------------------------------------------------
 
 
-class SourceForm(forms.Form):
-    nickname = forms.CharField(max_length=100, help_text="Unique name for this import.")
+class SourceForm(NamedImportForm):
     datasource = forms.ModelChoiceField(
-        queryset=Datasource.objects.all(), to_field_name="code", empty_label="Choose…"
-    )
-    source_kind = forms.ChoiceField(
-        choices=Import.SourceKind.choices,
-        initial=Import.SourceKind.TABLE,
-        widget=forms.RadioSelect,
-        label="Read from",
+        queryset=Datasource.objects.all(),
+        to_field_name="code",
+        empty_label="Choose…",
+        error_messages={"required": "Choose a datasource."},
     )
     source = forms.CharField(
         max_length=MAX_SOURCE_CHARS,
         widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
         label="Table or SQL query",
         help_text="A table name (schema.table) or a single SELECT statement.",
+        error_messages={"required": "Enter a table name or a SELECT query."},
     )
 
-    def __init__(self, *args, instance: Import | None = None, **kwargs):
-        self.instance = instance
-        if instance is not None and "initial" not in kwargs:
-            kwargs["initial"] = {
-                "nickname": instance.nickname,
-                "datasource": instance.datasource.code,
-                "source_kind": instance.source_kind,
-                "source": instance.source,
-            }
+    class Meta:
+        model = Import
+        fields = ["nickname", "datasource", "source_kind", "source"]
+        labels = {"source_kind": "Read from"}
+        help_texts = {"nickname": "Unique name for this import."}
+        widgets = {"source_kind": forms.RadioSelect}
+
+    def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-
-    def clean_nickname(self) -> str:
-        nickname = self.cleaned_data["nickname"].strip()
-        if not nickname:
-            raise forms.ValidationError("Enter a nickname.")
-        return check_nickname_free(nickname, self.instance)
-
-    def clean_source(self) -> str:
-        source = self.cleaned_data["source"].strip()
-        if not source:
-            raise forms.ValidationError("Enter a table name or a SELECT query.")
-        return source
+        if self.instance.datasource_id is not None and "datasource" in self.fields:
+            # The choices are keyed by code, not by the primary key the model holds.
+            self.initial["datasource"] = self.instance.datasource
 
 
-def check_nickname_free(nickname: str, instance: Import | None = None) -> str:
-    others = Import.objects.filter(nickname__iexact=nickname)
-    if instance is not None and instance.pk:
-        others = others.exclude(pk=instance.pk)
-    if others.exists():
-        raise forms.ValidationError("An import with this nickname already exists.")
-    return nickname
+class PreviewForm(SourceForm):
+    """What "Preview results" needs, checked as step 1 checks it; posted before the draft exists."""
+
+    class Meta(SourceForm.Meta):
+        fields = ["datasource", "source_kind", "source"]
 
 
-class PreviewForm(forms.Form):
-    """What "Preview results" needs; posted from step 1 before the draft exists."""
-
-    datasource = forms.ModelChoiceField(queryset=Datasource.objects.all(), to_field_name="code")
-    source_kind = forms.ChoiceField(choices=Import.SourceKind.choices)
-    source = forms.CharField(max_length=MAX_SOURCE_CHARS)
-
-
-class DuplicateForm(forms.Form):
-    nickname = forms.CharField(max_length=100, label="New nickname")
-
-    def clean_nickname(self) -> str:
-        nickname = self.cleaned_data["nickname"].strip()
-        if not nickname:
-            raise forms.ValidationError("Enter a nickname.")
-        return check_nickname_free(nickname)
+class DuplicateForm(NamedImportForm):
+    class Meta:
+        model = Import
+        fields = ["nickname"]
+        labels = {"nickname": "New nickname"}
 
 
 # --- Wizard step 2: mapping -------------------------------------------------------------------
@@ -395,64 +410,16 @@ DATA_TYPES = [
     ("boolean", "Boolean"),
     ("date", "Date"),
 ]
-DATA_TYPE_KEYS = {key for key, _ in DATA_TYPES}
-
-# Standard targets: name → (target, data type). Anything else keeps its column name.
-_STANDARD_TARGETS = {
-    "email": ("Email", "string"),
-    "email_address": ("Email", "string"),
-    "phone": ("Phone", "string"),
-    "mobile": ("Phone", "string"),
-    "phone_number": ("Phone", "string"),
-    "mobile_number": ("Phone", "string"),
-    "name": ("Name", "string"),
-    "full_name": ("Name", "string"),
-    "gender": ("Gender", "string"),
-    "dob": ("DOB", "date"),
-    "date_of_birth": ("DOB", "date"),
-    "birthday": ("DOB", "date"),
-    "msg_email": ("MSG-email", "boolean"),
-    "msg_push": ("MSG-push", "boolean"),
-    "msg_sms": ("MSG-sms", "boolean"),
-    "msg_whatsapp": ("MSG-whatsapp", "boolean"),
-    "msg_dndphone": ("MSG-dndPhone", "boolean"),
-    "msg_dnd_phone": ("MSG-dndPhone", "boolean"),
-}
 
 
-def type_from_warehouse(warehouse_type: str) -> str:
-    """A data type guessed from a warehouse column type (INTEGER → Integer, …)."""
-    t = (warehouse_type or "").upper()
-    if t.startswith("BOOL"):
-        return "boolean"
-    if any(k in t for k in ("DATE", "TIME")):
-        return "date"
-    if any(k in t for k in ("FLOAT", "DOUBLE", "REAL", "DECIMAL", "NUMERIC")):
-        # NUMBER(38,0) in Snowflake is an integer, NUMERIC(10,2) is not.
-        return "integer" if re.search(r",\s*0\)", t) else "float"
-    if any(k in t for k in ("INT", "SERIAL")) or t == "NUMBER":
-        return "integer"
-    return "string"
-
-
-def suggest_target(column: str, warehouse_type: str) -> tuple[str, str]:
-    """Pre-fill of one mapping row: (target property, data type)."""
-    key = re.sub(r"[^a-z0-9]+", "_", column.strip().lower()).strip("_")
-    if key in _STANDARD_TARGETS:
-        return _STANDARD_TARGETS[key]
-    return column, type_from_warehouse(warehouse_type)
-
-
-class MappingForm(forms.Form):
-    """Step 2's header: sync type and the special columns. Rows come in `ColumnMappingForm`s."""
+class MappingForm(ImportPartForm):
+    """Step 2's header: sync type and the special columns. Rows come in `ColumnMappingForm`s;
+    `set_mapping` turns them into the mapping spec saved with the header."""
 
     sync_type = forms.ChoiceField(
         choices=Import.SyncType.choices, widget=forms.RadioSelect, label="Sync type"
     )
     identity_column = forms.ChoiceField(label="Identity column")
-    identity_kind = forms.ChoiceField(
-        choices=Import.IdentityKind.choices, widget=forms.RadioSelect, label="Identity kind"
-    )
     event_name_column = forms.ChoiceField(label="Event name column", required=False)
     timestamp_column = forms.ChoiceField(label='Timestamp column ("Created On")', required=False)
     incremental_column = forms.ChoiceField(
@@ -461,6 +428,18 @@ class MappingForm(forms.Form):
         help_text="Optional. The first run imports everything; later runs only newer rows.",
     )
 
+    class Meta:
+        model = Import
+        fields = [
+            "sync_type",
+            "identity_column",
+            "identity_kind",
+            "event_name_column",
+            "timestamp_column",
+            "incremental_column",
+        ]
+        widgets = {"identity_kind": forms.RadioSelect}
+
     def __init__(self, *args, columns: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         choices = [(c, c) for c in columns]
@@ -468,12 +447,31 @@ class MappingForm(forms.Form):
         for name in ("event_name_column", "timestamp_column", "incremental_column"):
             self.fields[name].choices = [("", "—"), *choices]
 
+    def config_fields(self) -> list[str]:
+        return [*super().config_fields(), "mapping"]
+
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("sync_type") == Import.SyncType.EVENT:
-            if not cleaned.get("event_name_column"):
-                self.add_error("event_name_column", "An event import needs an event name column.")
+        if cleaned.get("sync_type") != Import.SyncType.EVENT:
+            # Saved as blank: event name and timestamp mean nothing to a profile import.
+            cleaned["event_name_column"] = cleaned["timestamp_column"] = ""
+        elif not cleaned.get("event_name_column"):
+            self.add_error("event_name_column", "An event import needs an event name column.")
         return cleaned
+
+    def set_mapping(self, formset: BaseColumnMappingFormSet) -> bool:
+        """Put the mapping spec of the valid rows on the import (not saved). When validation
+        refuses it, its reason goes on the row or field it names, and this returns False."""
+        try:
+            self.instance.mapping = build_mapping(self.instance, formset.included_rows())
+        except MappingError as exc:
+            row = formset.row_of(exc.field)
+            if row is not None:
+                row.add_error("target", str(exc))
+            else:
+                self.add_error(exc.field if exc.field in self.fields else None, str(exc))
+            return False
+        return True
 
 
 class ColumnMappingForm(forms.Form):
@@ -487,8 +485,15 @@ class ColumnMappingForm(forms.Form):
         max_length=64, required=False, help_text="Optional, e.g. MM/dd/yyyy."
     )
 
+    def __init__(self, *args, columns: frozenset[str] = frozenset(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.columns = columns
+
     def clean(self):
         cleaned = super().clean()
+        column = cleaned.get("column")
+        if column is not None and column not in self.columns:
+            self.add_error(None, f"Unknown column “{column}”.")
         if cleaned.get("include") and not (cleaned.get("target") or "").strip():
             self.add_error("target", "Name the target property.")
         if cleaned.get("date_format") and cleaned.get("data_type") != "date":
@@ -496,11 +501,45 @@ class ColumnMappingForm(forms.Form):
         return cleaned
 
 
-def column_mapping_formset(column_count: int) -> type[forms.BaseFormSet]:
+class BaseColumnMappingFormSet(forms.BaseFormSet):
+    """The mapping rows of one source. Pass `form_kwargs={"columns": ...}`: the source's
+    column names, the only ones a row may name."""
+
+    def clean(self) -> None:
+        targets = [(row, row.cleaned_data.get("target", "").strip().lower()) for row in self.forms]
+        included = [(row, target) for row, target in targets if row.cleaned_data.get("include")]
+        counts = Counter(target for _, target in included)
+        for row, target in included:
+            if target and counts[target] > 1:
+                row.add_error("target", "Two columns map to this property.")
+
+    def included_rows(self) -> list[dict]:
+        """The ticked rows, as `imports.wizard.build_mapping` takes them."""
+        return [
+            {
+                "column": row.cleaned_data["column"],
+                "target": row.cleaned_data["target"].strip(),
+                "data_type": row.cleaned_data["data_type"],
+                "date_format": row.cleaned_data.get("date_format", "").strip(),
+            }
+            for row in self.forms
+            if row.cleaned_data.get("include")
+        ]
+
+    def row_of(self, column: str | None) -> ColumnMappingForm | None:
+        return next((row for row in self.forms if row.cleaned_data.get("column") == column), None)
+
+
+def column_mapping_formset(column_count: int) -> type[BaseColumnMappingFormSet]:
     """A formset sized to the source: a posted form count above it is refused, never built."""
     limit = max(column_count, 1)
     return forms.formset_factory(
-        ColumnMappingForm, extra=0, max_num=limit, validate_max=True, absolute_max=limit
+        ColumnMappingForm,
+        formset=BaseColumnMappingFormSet,
+        extra=0,
+        max_num=limit,
+        validate_max=True,
+        absolute_max=limit,
     )
 
 
@@ -544,7 +583,18 @@ WEEKDAY_CHOICES = [
 MONTHDAY_CHOICES = [(d, str(d)) for d in range(1, 32)]
 
 
-class ScheduleForm(forms.Form):
+def _days_field(choices: list[tuple[int, str]], label: str) -> forms.TypedMultipleChoiceField:
+    """Days of a custom schedule, as ticked boxes; saved in `custom_days`."""
+    return forms.TypedMultipleChoiceField(
+        choices=choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label=label,
+    )
+
+
+class ScheduleForm(ImportPartForm):
     schedule_kind = forms.ChoiceField(
         choices=Import.ScheduleKind.choices, widget=forms.RadioSelect, label="Frequency"
     )
@@ -555,20 +605,8 @@ class ScheduleForm(forms.Form):
     custom_mode = forms.ChoiceField(
         choices=Import.CustomMode.choices, required=False, label="On", widget=forms.RadioSelect
     )
-    weekdays = forms.TypedMultipleChoiceField(
-        choices=WEEKDAY_CHOICES,
-        coerce=int,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Days of the week",
-    )
-    monthdays = forms.TypedMultipleChoiceField(
-        choices=MONTHDAY_CHOICES,
-        coerce=int,
-        required=False,
-        widget=forms.CheckboxSelectMultiple,
-        label="Days of the month",
-    )
+    weekdays = _days_field(WEEKDAY_CHOICES, "Days of the week")
+    monthdays = _days_field(MONTHDAY_CHOICES, "Days of the month")
     custom_time = forms.TimeField(
         required=False, label="At", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
     )
@@ -590,10 +628,21 @@ class ScheduleForm(forms.Form):
         input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"],
     )
 
-    def __init__(self, *args, instance: Import | None = None, **kwargs):
-        if instance is not None and "initial" not in kwargs:
-            kwargs["initial"] = schedule_initial(instance)
-        super().__init__(*args, **kwargs)
+    class Meta:
+        model = Import
+        fields = [
+            "schedule_kind",
+            "interval_every",
+            "interval_unit",
+            "custom_mode",
+            "custom_time",
+            "schedule_timezone",
+            "manual_run_at",
+        ]
+
+    def __init__(self, *args, instance: Import, **kwargs):
+        kwargs.setdefault("initial", schedule_initial(instance))
+        super().__init__(*args, instance=instance, **kwargs)
         self.fields["schedule_timezone"].choices = timezone_choices()
         self.min_interval_message = (
             f"The shortest interval is {settings.IMPORT_MIN_INTERVAL_MINUTES} minutes."
@@ -647,24 +696,37 @@ class ScheduleForm(forms.Form):
                 if at <= timezone.now():
                     self.add_error("manual_run_at", "Choose a time in the future.")
                 cleaned["manual_run_at"] = at
+        self._clear_other_kinds(cleaned)
         return cleaned
 
-    def apply(self, imp: Import) -> None:
-        """Copy the schedule onto the import (not saved); fields of other kinds are cleared."""
-        c = self.cleaned_data
-        kind = c["schedule_kind"]
-        imp.schedule_kind = kind
-        imp.schedule_timezone = c["schedule_timezone"]
-        imp.interval_every = c.get("interval_every") if kind == "interval" else None
-        imp.interval_unit = (c.get("interval_unit") or "") if kind == "interval" else ""
+    def _clear_other_kinds(self, cleaned: dict) -> None:
+        """Blank the fields of the kinds not chosen, and turn the chosen days into
+        `custom_days`: the saved schedule holds one kind's settings only."""
+        kind = cleaned.get("schedule_kind")
+        if kind != Import.ScheduleKind.INTERVAL:
+            cleaned["interval_every"], cleaned["interval_unit"] = None, ""
         if kind == Import.ScheduleKind.CUSTOM:
-            imp.custom_mode = c["custom_mode"]
-            days = c["weekdays"] if c["custom_mode"] == "weekdays" else c["monthdays"]
-            imp.custom_days = sorted(set(days))
-            imp.custom_time = c["custom_time"]
+            weekly = cleaned.get("custom_mode") == Import.CustomMode.WEEKDAYS
+            days = cleaned.get("weekdays" if weekly else "monthdays") or []
         else:
-            imp.custom_mode, imp.custom_days, imp.custom_time = "", [], None
-        imp.manual_run_at = c.get("manual_run_at") if kind == "manual" else None
+            cleaned["custom_mode"], cleaned["custom_time"], days = "", None, []
+        self.custom_days = sorted(set(days))
+        if kind != Import.ScheduleKind.MANUAL:
+            cleaned["manual_run_at"] = None
+
+    def config_fields(self) -> list[str]:
+        fields = [*super().config_fields(), "custom_days"]
+        if self.instance.status == Import.Status.SCHEDULED:
+            fields.append("next_run_at")
+        return fields
+
+    def save(self, commit: bool = True) -> Import:
+        imp = self.instance
+        imp.custom_days = self.custom_days
+        if commit and imp.status == Import.Status.SCHEDULED:
+            # The new schedule applies from now; runs in progress keep theirs.
+            imp.next_run_at = next_run_after(imp, timezone.now())
+        return super().save(commit)
 
 
 def schedule_initial(imp: Import) -> dict:
@@ -684,18 +746,3 @@ def schedule_initial(imp: Import) -> dict:
         tz = zoneinfo.ZoneInfo(imp.schedule_timezone or "UTC")
         initial["manual_run_at"] = imp.manual_run_at.astimezone(tz).replace(tzinfo=None)
     return initial
-
-
-def next_run_times(imp: Import, now: datetime, count: int = 5) -> list[datetime]:
-    """The next `count` run times, from the run engine's one scheduling function."""
-    from imports.scheduling import next_run_after
-
-    times: list[datetime] = []
-    cursor = now
-    for _ in range(count):
-        nxt = next_run_after(imp, cursor)
-        if nxt is None or (times and nxt <= times[-1]):
-            break
-        times.append(nxt)
-        cursor = nxt
-    return times

@@ -46,20 +46,43 @@ def duck(db, editor, warehouse_path):
     )
 
 
+# An import as step 1 leaves it: a source, no mapping, no schedule yet.
+DRAFT = {
+    "status": Import.Status.DRAFT,
+    "sync_type": Import.SyncType.PROFILE,
+    "identity_column": "",
+    "schedule_kind": Import.ScheduleKind.MANUAL,
+    "interval_every": None,
+    "interval_unit": "",
+}
+
+
 @pytest.fixture
 def draft(duck, editor):
     return factories.make_import(
-        duck,
-        nickname="Draft events",
-        status=Import.Status.DRAFT,
-        sync_type=Import.SyncType.PROFILE,
-        source="events",
-        identity_column="",
-        schedule_kind=Import.ScheduleKind.MANUAL,
-        interval_every=None,
-        interval_unit="",
-        created_by=editor,
+        duck, nickname="Draft events", source="events", created_by=editor, **DRAFT
     )
+
+
+@pytest.fixture
+def wide_draft_of(tmp_path):
+    """Makes a Draft of a DuckDB table `wide` with these VARCHAR columns; each row fills the
+    first columns. The caller's test provides the database."""
+
+    def make(columns: list[str], rows: list[tuple], created_by=None) -> Import:
+        path = tmp_path / "wide.duckdb"
+        con = duckdb.connect(str(path))
+        con.execute("CREATE TABLE wide (" + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")")
+        for row in rows:
+            names = ", ".join(f'"{c}"' for c in columns[: len(row)])
+            con.execute(f"INSERT INTO wide ({names}) VALUES ({', '.join('?' * len(row))})", row)
+        con.close()
+        ds = factories.make_datasource(name="Wide duck", settings={"path": str(path)})
+        return factories.make_import(
+            ds, nickname="Wide", source="wide", created_by=created_by, **DRAFT
+        )
+
+    return make
 
 
 @pytest.fixture
@@ -73,3 +96,33 @@ def event_mapping() -> dict:
         "timestamp_format": None,
         "fields": [{"column": "amount", "target": "amount", "type": "Float", "date_format": None}],
     }
+
+
+def _event_mapped(event_mapping: dict) -> dict:
+    """The fields of an import of `events` whose event mapping is saved."""
+    return {
+        "source": "events",
+        "sync_type": Import.SyncType.EVENT,
+        "mapping": event_mapping,
+        "identity_column": "user_id",
+        "event_name_column": "event_name",
+        "timestamp_column": "created_on",
+    }
+
+
+@pytest.fixture
+def event_import_of(duck, event_mapping):
+    """Makes imports of the `events` table with the event mapping saved."""
+
+    def make(**kwargs) -> Import:
+        return factories.make_import(duck, **{**_event_mapped(event_mapping), **kwargs})
+
+    return make
+
+
+@pytest.fixture
+def mapped(draft, event_mapping) -> Import:
+    """The draft, with the event mapping saved."""
+    Import.objects.filter(pk=draft.pk).update(**_event_mapped(event_mapping))
+    draft.refresh_from_db()
+    return draft

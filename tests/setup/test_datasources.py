@@ -19,6 +19,12 @@ def _create_url(partner: str) -> str:
     return reverse("datasources-create") + f"?partner={partner}"
 
 
+def pg_form(**overrides: str) -> dict:
+    """What the PostgreSQL datasource form posts, with `overrides`."""
+    data = {"name": "PG", "host": "db", "port": "5432", "database": "d", "user": "u"}
+    return {**data, "sslmode": "prefer", "password": SECRET, **overrides}
+
+
 def _assert_never_rendered(response, *secrets: str) -> None:
     body = response.content.decode()
     for secret in secrets:
@@ -237,16 +243,7 @@ def test_bigquery_requires_key_file_on_create(editor_client):
     ],
 )
 def test_postgres_bad_inputs_are_field_errors(editor_client, field, value):
-    data = {
-        "name": "PG",
-        "host": "db",
-        "port": "5432",
-        "database": "d",
-        "user": "u",
-        "password": SECRET,
-        "sslmode": "prefer",
-        field: value,
-    }
+    data = pg_form(**{field: value})
     response = editor_client.post(_create_url("postgresql"), data)
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
@@ -307,15 +304,7 @@ def test_edit_form_never_renders_secret(editor_client, editor):
 def test_edit_blank_secret_keeps_it_and_created_by_stays(editor_client, editor, superuser):
     ds = _pg(editor)
     editor_client.force_login(superuser)
-    data = {
-        "name": "PG2",
-        "host": "db2",
-        "port": "5433",
-        "database": "d",
-        "user": "u",
-        "sslmode": "prefer",
-        "password": "",
-    }
+    data = pg_form(name="PG2", host="db2", port="5433", password="")
     response = editor_client.post(reverse("datasources-edit", args=[ds.code]), data)
     assert response.status_code == 302
     ds.refresh_from_db()
@@ -326,15 +315,7 @@ def test_edit_blank_secret_keeps_it_and_created_by_stays(editor_client, editor, 
 
 def test_edit_new_secret_replaces_it(editor_client, editor):
     ds = _pg(editor)
-    data = {
-        "name": "PG",
-        "host": "db",
-        "port": "5432",
-        "database": "d",
-        "user": "u",
-        "sslmode": "prefer",
-        "password": "new-one",
-    }
+    data = pg_form(password="new-one")
     editor_client.post(reverse("datasources-edit", args=[ds.code]), data)
     ds.refresh_from_db()
     assert ds.get_secret() == {"password": "new-one"}
@@ -342,15 +323,7 @@ def test_edit_new_secret_replaces_it(editor_client, editor):
 
 def test_edit_with_errors_does_not_echo_new_secret(editor_client, editor):
     ds = _pg(editor)
-    data = {
-        "name": "",
-        "host": "db",
-        "port": "5432",
-        "database": "d",
-        "user": "u",
-        "sslmode": "prefer",
-        "password": "fresh-secret-value",
-    }
+    data = pg_form(name="", password="fresh-secret-value")
     response = editor_client.post(reverse("datasources-edit", args=[ds.code]), data)
     assert response.status_code == 200
     _assert_never_rendered(response, "fresh-secret-value", SECRET)
@@ -474,15 +447,7 @@ def test_test_form_uses_stored_secret_when_blank(editor_client, editor, monkeypa
 
     monkeypatch.setattr("connectors.get_connector", fake_get_connector)
     url = reverse("datasources-test-form") + f"?partner=postgresql&datasource={ds.code}"
-    data = {
-        "name": "PG",
-        "host": "db",
-        "port": "5432",
-        "database": "d",
-        "user": "u",
-        "sslmode": "prefer",
-        "password": "",
-    }
+    data = pg_form(password="")
     response = editor_client.post(url, data, HTTP_HX_REQUEST="true")
     assert seen["secret"] == {"password": SECRET}
     assert "Connection failed." in response.content.decode()
@@ -493,6 +458,22 @@ def test_test_form_bad_query_string(editor_client):
     url = reverse("datasources-test-form")
     assert editor_client.post(url + "?partner=nope").status_code == 400
     assert editor_client.post(url + "?partner=duckdb&datasource=zzz").status_code == 404
+    unknown = "00000000-0000-0000-0000-000000000000"
+    assert editor_client.post(url + f"?partner=duckdb&datasource={unknown}").status_code == 404
+
+
+def test_test_form_of_another_partners_datasource_is_400(editor_client, datasource):
+    url = reverse("datasources-test-form") + f"?partner=postgresql&datasource={datasource.code}"
+    assert editor_client.post(url, {"name": "x"}).status_code == 400
+
+
+def test_a_refused_edit_keeps_the_saved_name_in_the_heading(editor_client, duck):
+    url = reverse("datasources-edit", args=[duck.code])
+    response = editor_client.post(url, {"name": "Renamed", "path": ""})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Edit datasource “Local duck”" in body
+    assert 'value="Renamed"' in body
 
 
 def test_list_query_count_stays_flat(editor_client, django_assert_max_num_queries):

@@ -6,21 +6,6 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from imports.models import Import
-
-
-@pytest.fixture
-def mapped(draft, event_mapping) -> Import:
-    Import.objects.filter(pk=draft.pk).update(
-        sync_type="event",
-        mapping=event_mapping,
-        identity_column="user_id",
-        event_name_column="event_name",
-        timestamp_column="created_on",
-    )
-    draft.refresh_from_db()
-    return draft
-
 
 def dry_run(client, imp, size, htmx=True):
     url = reverse("imports-wizard", args=[imp.code, "dry-run"])

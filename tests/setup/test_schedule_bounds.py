@@ -68,15 +68,9 @@ def test_help_text_states_the_range(editor_client, draft):
 
 
 @pytest.fixture
-def far_import(duck, editor, event_mapping):
-    imp = factories.make_import(
-        duck,
+def far_import(event_import_of, editor):
+    imp = event_import_of(
         nickname="Far future",
-        sync_type="event",
-        source="events",
-        mapping=event_mapping,
-        event_name_column="event_name",
-        timestamp_column="created_on",
         schedule_kind=Import.ScheduleKind.MANUAL,
         interval_every=None,
         interval_unit="",

@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import re
 
-import duckdb
 import pytest
 from django.conf import settings
 from django.urls import reverse
 
 from imports.forms import ColumnMappingForm, MappingForm
 from imports.models import Import
-from tests import factories
 
 WIDTH = 1_000
 
@@ -23,22 +21,8 @@ def wide_columns(width: int = WIDTH) -> list[str]:
 
 
 @pytest.fixture
-def wide_import(db, tmp_path, editor):
-    path = tmp_path / "wide.duckdb"
-    columns = wide_columns()
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE wide (" + ", ".join(f'"{c}" VARCHAR' for c in columns) + ")")
-    con.execute("INSERT INTO wide (user_id, " + '"' + "x" * 100 + '"' + ") VALUES ('u1', 'v')")
-    con.close()
-    ds = factories.make_datasource(name="Wide duck", settings={"path": str(path)})
-    return factories.make_import(
-        ds,
-        nickname="Wide",
-        status=Import.Status.DRAFT,
-        source="wide",
-        identity_column="",
-        created_by=editor,
-    )
+def wide_import(db, editor, wide_draft_of):
+    return wide_draft_of(wide_columns(), [("u1", "v")], created_by=editor)
 
 
 def browser_post(columns: list[str]) -> dict:
@@ -64,6 +48,18 @@ def browser_post(columns: list[str]) -> dict:
         data[f"col-{i}-data_type"] = "string"
         data[f"col-{i}-date_format"] = ""
     return data
+
+
+def save_and_continue_source(client, imp: Import):
+    """Step 1 posted again as saved, with "Save and continue" (which reads the columns)."""
+    data = {
+        "nickname": imp.nickname,
+        "datasource": str(imp.datasource.code),
+        "source_kind": imp.source_kind,
+        "source": imp.source,
+        "next": "1",
+    }
+    return client.post(reverse("imports-wizard", args=[imp.code, "source"]), data)
 
 
 def test_a_1000_column_source_is_mapped_end_to_end(editor_client, wide_import):
@@ -103,16 +99,7 @@ def test_a_source_wider_than_the_maximum_is_refused_up_front(
     assert "The source has 1,000 columns; Import Center maps at most 500." in text
     assert 'name="col-TOTAL_FORMS"' not in text
     # Step 1 says so too, on the source field, before a draft is saved.
-    response = editor_client.post(
-        reverse("imports-wizard", args=[wide_import.code, "source"]),
-        {
-            "nickname": "Wide",
-            "datasource": str(wide_import.datasource.code),
-            "source_kind": "table",
-            "source": "wide",
-            "next": "1",
-        },
-    )
+    response = save_and_continue_source(editor_client, wide_import)
     assert response.status_code == 200
     assert "The source has 1,000 columns" in response.content.decode()
 
@@ -146,15 +133,6 @@ def test_a_source_with_two_columns_of_one_name_is_refused(
     wide_import.refresh_from_db()
     assert not wide_import.identity_column
     # Step 1 says so on the source field.
-    response = editor_client.post(
-        reverse("imports-wizard", args=[wide_import.code, "source"]),
-        {
-            "nickname": "Wide",
-            "datasource": str(wide_import.datasource.code),
-            "source_kind": "table",
-            "source": "wide",
-            "next": "1",
-        },
-    )
+    response = save_and_continue_source(editor_client, wide_import)
     assert response.status_code == 200
     assert "The source has more than one column named “id”." in response.content.decode()

@@ -87,6 +87,28 @@ def test_outsider_and_viewer_are_refused(outsider_client, draft, viewer, client)
     assert client.post(reverse("imports-preview"), {}).status_code == 403
 
 
+def test_every_write_needs_the_csrf_token(editor, draft, duck):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor)
+    writes = [
+        (reverse("imports-create"), source_data(duck)),
+        (reverse("imports-preview"), {"datasource": str(duck.code), "source": "events"}),
+        (step_url(draft, "source"), source_data(duck, nickname="Renamed")),
+        (step_url(draft, "mapping"), mapping_post(EVENT_COLUMNS, rows=EVENT_ROWS)),
+        (step_url(draft, "dry-run"), {"sample_size": "10"}),
+        (step_url(draft, "schedule"), {"schedule_kind": "manual", "publish": "1"}),
+        (reverse("imports-schedule-preview", args=[draft.code]), {"schedule_kind": "manual"}),
+        (reverse("imports-duplicate", args=[draft.code]), {"nickname": "Copy"}),
+    ]
+    for url, data in writes:
+        assert client.post(url, data).status_code == 403, url
+    draft.refresh_from_db()
+    assert draft.nickname == "Draft events" and draft.mapping == {}
+    assert list(Import.objects.values_list("nickname", flat=True)) == ["Draft events"]
+
+
 def test_unknown_code_or_step_is_404(editor_client, draft):
     missing = "00000000-0000-0000-0000-000000000000"
     assert editor_client.get(reverse("imports-edit", args=[missing])).status_code == 404
@@ -130,6 +152,7 @@ def test_nickname_unique_case_insensitively(editor_client, duck, draft):
         {"nickname": "n" * 5000},
         {"nickname": "   "},
         {"nickname": "a\x00b"},
+        {"nickname": "\t\u00a0 "},
         {"datasource": "00000000-0000-0000-0000-000000000000"},
         {"datasource": "'; DROP TABLE imports_import; --"},
         {"source_kind": "shell"},
@@ -142,6 +165,24 @@ def test_bad_source_inputs_are_field_errors(editor_client, duck, overrides):
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
     assert not Import.objects.exists()
+
+
+def test_a_long_nickname_without_spaces_is_kept(editor_client, duck):
+    response = editor_client.post(reverse("imports-create"), source_data(duck, nickname="n" * 100))
+    assert response.status_code == 302
+    assert Import.objects.filter(nickname="n" * 100).exists()
+
+
+def test_a_refused_edit_keeps_the_saved_nickname_in_the_heading(editor_client, draft, duck):
+    response = editor_client.post(
+        step_url(draft, "source"), source_data(duck, nickname="Renamed", source="")
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Edit import “Draft events”" in body or "New import “Draft events”" in body
+    assert 'value="Renamed"' in body  # what was typed stays in the field
+    draft.refresh_from_db()
+    assert draft.nickname == "Draft events"
 
 
 def test_unicode_and_sql_looking_source_is_saved_as_text(editor_client, duck):
@@ -158,12 +199,14 @@ def test_unicode_and_sql_looking_source_is_saved_as_text(editor_client, duck):
     assert Import.objects.get(nickname="Ünïcødé 导入").source == source
 
 
+def preview(client, ds, source: str, kind: str = "query"):
+    """ "Preview results", as the source step's button posts it (htmx)."""
+    data = {"datasource": str(ds.code), "source_kind": kind, "source": source}
+    return client.post(reverse("imports-preview"), data, HTTP_HX_REQUEST="true")
+
+
 def test_preview_shows_rows_and_types(editor_client, duck):
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(duck.code), "source_kind": "table", "source": "events"},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, duck, "events", "table")
     body = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in body
@@ -173,11 +216,7 @@ def test_preview_shows_rows_and_types(editor_client, duck):
 
 
 def test_preview_shows_warehouse_error_inline(editor_client, duck):
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(duck.code), "source_kind": "table", "source": "no_such_table"},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, duck, "no_such_table", "table")
     assert response.status_code == 200
     assert "The warehouse returned an error." in response.content.decode()
 
@@ -186,11 +225,7 @@ def test_preview_shows_warehouse_error_inline(editor_client, duck):
     "source", ["DELETE FROM events", "events; drop table events", "SELECT 1; SELECT 2", '"x' * 50]
 )
 def test_preview_refuses_dangerous_sources_without_500(editor_client, duck, source):
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(duck.code), "source_kind": "query", "source": source},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, duck, source, "query")
     assert response.status_code == 200
     body = response.content.decode()
     assert "Import Center refused this source before sending it to the warehouse" in body
@@ -206,11 +241,7 @@ def test_preview_refuses_dangerous_sources_without_500(editor_client, duck, sour
     ],
 )
 def test_preview_refusal_says_import_center_refused_and_why(editor_client, duck, source, reason):
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(duck.code), "source_kind": "query", "source": source},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, duck, source, "query")
     body = response.content.decode()
     assert response.status_code == 200
     assert (
@@ -223,11 +254,7 @@ def test_preview_refusal_says_import_center_refused_and_why(editor_client, duck,
 
 
 def test_preview_of_an_unknown_table_in_a_query_keeps_the_warehouse_prefix(editor_client, duck):
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(duck.code), "source_kind": "query", "source": "SELECT * FROM nope"},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, duck, "SELECT * FROM nope", "query")
     body = response.content.decode()
     assert "<strong>The warehouse returned an error.</strong> The table or view was not found." in (
         body
@@ -247,11 +274,7 @@ def test_preview_of_an_unreachable_warehouse_does_not_claim_it_answered(editor_c
             "sslmode": "disable",
         },
     )
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(ds.code), "source_kind": "table", "source": "events"},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, ds, "events", "table")
     body = response.content.decode()
     assert response.status_code == 200
     assert "Could not reach the warehouse." in body
@@ -290,11 +313,7 @@ def test_preview_on_postgresql_runs_sql_with_percent_as_written(editor_client):
         "  '%s' AS fmt, '%(a)s' AS named, '?' AS q, '$1' AS dollar\n"
         "FROM generate_series(1, 3) AS g"
     )
-    response = editor_client.post(
-        reverse("imports-preview"),
-        {"datasource": str(ds.code), "source_kind": "query", "source": source},
-        HTTP_HX_REQUEST="true",
-    )
+    response = preview(editor_client, ds, source, "query")
     body = response.content.decode()
     assert response.status_code == 200
     assert "The warehouse returned an error." not in body
@@ -309,6 +328,23 @@ def test_preview_with_missing_fields(editor_client):
     response = editor_client.post(reverse("imports-preview"), {}, HTTP_HX_REQUEST="true")
     assert response.status_code == 200
     assert "Choose a datasource" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("source", "said"),
+    [
+        ("SELECT 1 AS a\x00", "Null characters are not allowed."),
+        ("\t\u00a0 ", "Enter a table name or a SELECT query."),
+        ("x" * 100_001, "Ensure this value has at most 100000 characters"),
+    ],
+)
+def test_preview_names_the_field_it_cannot_use(editor_client, duck, source, said):
+    response = preview(editor_client, duck, source, "query")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert f'<a href="#id_source">Table or SQL query</a>: {said}' in body
+    # The datasource was chosen: the answer must not say otherwise.
+    assert "Choose a datasource" not in body and "Datasource</a>" not in body
 
 
 # --- step 2: mapping -------------------------------------------------------------------------
@@ -356,6 +392,10 @@ def test_event_import_needs_event_name_column(editor_client, draft):
         ({"col-3-column": "ghost"}, "Unknown column"),
         ({"col-3-data_type": "money"}, "Select a valid choice"),
         ({"col-3-target": ""}, "Name the target property."),
+        ({"col-3-target": "\t\u00a0"}, "Name the target property."),
+        ({"col-3-target": "amo\x00unt"}, "Null characters are not allowed."),
+        ({"col-3-column": "amo\x00unt"}, "Null characters are not allowed."),
+        ({"col-3-column": "c" * 256}, "Ensure this value has at most 255"),
         ({"col-3-target": "a.b|c"}, "prohibited character"),
         ({"col-3-target": "t" * 300}, "Ensure this value has at most 255"),
         ({"col-3-date_format": "MM/dd/yyyy"}, "A date format applies to Date fields only."),
@@ -433,22 +473,9 @@ def test_wizard_state_survives_leaving_and_returning(editor_client, duck):
 # --- step 3: dry run -------------------------------------------------------------------------
 
 
-def _mapped_event_draft(draft, event_mapping):
-    Import.objects.filter(pk=draft.pk).update(
-        sync_type="event",
-        mapping=event_mapping,
-        identity_column="user_id",
-        event_name_column="event_name",
-        timestamp_column="created_on",
-    )
-    draft.refresh_from_db()
-    return draft
-
-
-def test_dry_run_reports_errors_and_writes_nothing(editor_client, draft, event_mapping):
-    imp = _mapped_event_draft(draft, event_mapping)
+def test_dry_run_reports_errors_and_writes_nothing(editor_client, mapped):
     response = editor_client.post(
-        step_url(imp, "dry-run"), {"sample_size": "1000", "run": "1"}, HTTP_HX_REQUEST="true"
+        step_url(mapped, "dry-run"), {"sample_size": "1000", "run": "1"}, HTTP_HX_REQUEST="true"
     )
     body = response.content.decode()
     assert response.status_code == 200
@@ -466,16 +493,14 @@ def test_dry_run_reports_errors_and_writes_nothing(editor_client, draft, event_m
     )
 
 
-def test_dry_run_sample_size_limits_rows(editor_client, draft, event_mapping):
-    imp = _mapped_event_draft(draft, event_mapping)
-    body = editor_client.post(step_url(imp, "dry-run"), {"sample_size": "1"}).content.decode()
+def test_dry_run_sample_size_limits_rows(editor_client, mapped):
+    body = editor_client.post(step_url(mapped, "dry-run"), {"sample_size": "1"}).content.decode()
     assert "Result of 1 row" in body
 
 
 @pytest.mark.parametrize("size", ["0", "-5", "abc", "1000000", "1e9", ""])
-def test_dry_run_bad_sample_size(editor_client, draft, event_mapping, size):
-    imp = _mapped_event_draft(draft, event_mapping)
-    response = editor_client.post(step_url(imp, "dry-run"), {"sample_size": size})
+def test_dry_run_bad_sample_size(editor_client, mapped, size):
+    response = editor_client.post(step_url(mapped, "dry-run"), {"sample_size": size})
     assert response.status_code == 200
     assert 'class="errorlist"' in response.content.decode()
 
@@ -508,16 +533,17 @@ def schedule_data(**overrides) -> dict:
     }
 
 
-def test_publish_computes_next_run_at(editor_client, draft, event_mapping, editor):
-    imp = _mapped_event_draft(draft, event_mapping)
+def test_publish_computes_next_run_at(editor_client, mapped, editor):
     before = timezone.now()
-    response = editor_client.post(step_url(imp, "schedule"), {**schedule_data(), "publish": "1"})
+    response = editor_client.post(step_url(mapped, "schedule"), {**schedule_data(), "publish": "1"})
     assert response.status_code == 302
-    imp.refresh_from_db()
-    assert imp.status == Import.Status.SCHEDULED
-    assert imp.interval_every == 30 and imp.interval_unit == "minutes"
-    assert imp.schedule_timezone == "Asia/Kolkata"
-    assert before + timedelta(minutes=29) < imp.next_run_at < timezone.now() + timedelta(minutes=31)
+    mapped.refresh_from_db()
+    assert mapped.status == Import.Status.SCHEDULED
+    assert mapped.interval_every == 30 and mapped.interval_unit == "minutes"
+    assert mapped.schedule_timezone == "Asia/Kolkata"
+    assert (
+        before + timedelta(minutes=29) < mapped.next_run_at < timezone.now() + timedelta(minutes=31)
+    )
 
 
 def test_publish_refused_when_incomplete(editor_client, draft):
@@ -528,12 +554,13 @@ def test_publish_refused_when_incomplete(editor_client, draft):
     assert draft.status == Import.Status.DRAFT
 
 
-def test_save_schedule_as_draft_keeps_draft(editor_client, draft, event_mapping):
-    imp = _mapped_event_draft(draft, event_mapping)
-    editor_client.post(step_url(imp, "schedule"), {**schedule_data(), "draft": "1"})
-    imp.refresh_from_db()
+def test_save_schedule_as_draft_keeps_draft(editor_client, mapped):
+    editor_client.post(step_url(mapped, "schedule"), {**schedule_data(), "draft": "1"})
+    mapped.refresh_from_db()
     assert (
-        imp.status == Import.Status.DRAFT and imp.interval_every == 30 and imp.next_run_at is None
+        mapped.status == Import.Status.DRAFT
+        and mapped.interval_every == 30
+        and mapped.next_run_at is None
     )
 
 
@@ -616,6 +643,14 @@ def test_next_five_runs_preview_htmx(editor_client, draft):
     assert draft.schedule_kind == "manual"  # the preview saves nothing
 
 
+def test_schedule_page_of_an_interval_too_long_to_schedule_says_so(editor_client, duck):
+    # Only possible outside the Schedule form (the admin), which allows a year at most.
+    imp = factories.make_import(duck, interval_every=2**31 - 1, interval_unit="weeks")
+    response = editor_client.get(step_url(imp, "schedule"))
+    assert response.status_code == 200
+    assert "The saved interval is too long to schedule" in response.content.decode()
+
+
 def test_next_runs_custom_weekdays(editor_client, draft):
     url = reverse("imports-schedule-preview", args=[draft.code])
     data = schedule_data(
@@ -638,17 +673,9 @@ def test_manual_without_time_has_no_runs(editor_client, draft):
 
 
 def test_edit_updates_updated_fields_never_created(
-    editor_client, duck, editor, superuser, event_mapping
+    editor_client, duck, editor, superuser, event_import_of
 ):
-    imp = factories.make_import(
-        duck,
-        nickname="Live",
-        source="events",
-        sync_type="event",
-        mapping=event_mapping,
-        event_name_column="event_name",
-        created_by=editor,
-    )
+    imp = event_import_of(nickname="Live", created_by=editor)
     created_at = imp.created_at
     editor_client.force_login(superuser)
     response = editor_client.post(
@@ -662,16 +689,8 @@ def test_edit_updates_updated_fields_never_created(
     assert imp.status == Import.Status.SCHEDULED
 
 
-def test_editing_while_running_keeps_the_runs_spec(editor_client, duck, event_mapping):
-    imp = factories.make_import(
-        duck,
-        nickname="Busy",
-        source="events",
-        sync_type="event",
-        mapping=event_mapping,
-        event_name_column="event_name",
-        timestamp_column="created_on",
-    )
+def test_editing_while_running_keeps_the_runs_spec(editor_client, event_import_of, event_mapping):
+    imp = event_import_of(nickname="Busy")
     snapshot = {"source": "events", "mapping": event_mapping}
     run = factories.make_run(imp, state=ImportRun.State.RUNNING, total=0, spec_snapshot=snapshot)
     Import.objects.filter(pk=imp.pk).update(status=Import.Status.RUNNING, current_run=run)
@@ -709,16 +728,10 @@ def test_published_import_has_no_publish_button(editor_client, duck):
 # --- duplicate -------------------------------------------------------------------------------
 
 
-def test_duplicate_copies_configuration_into_a_draft(editor_client, duck, event_mapping, editor):
-    original = factories.make_import(
-        duck,
-        nickname="Original",
-        source="events",
-        sync_type="event",
-        mapping=event_mapping,
-        event_name_column="event_name",
-        timestamp_column="created_on",
-    )
+def test_duplicate_copies_configuration_into_a_draft(
+    editor_client, event_import_of, event_mapping, editor
+):
+    original = event_import_of(nickname="Original")
     factories.make_run(original, total=10, failed=2)
     response = editor_client.post(
         reverse("imports-duplicate", args=[original.code]), {"nickname": "Copy"}
@@ -733,6 +746,16 @@ def test_duplicate_copies_configuration_into_a_draft(editor_client, duck, event_
     assert not copy.runs.exists()
 
 
+def test_the_suggested_copy_nickname_fits_the_field(editor_client, duck):
+    original = factories.make_import(duck, nickname="n" * 100)
+    url = reverse("imports-duplicate", args=[original.code])
+    suggested = "n" * 93 + " (copy)"
+    assert f'value="{suggested}"' in editor_client.get(url).content.decode()
+    response = editor_client.post(url, {"nickname": suggested})
+    assert response.status_code == 302
+    assert Import.objects.filter(nickname=suggested).exists()
+
+
 @pytest.mark.parametrize("nickname", ["", "   ", "ORIGINAL", "n" * 500])
 def test_duplicate_needs_a_new_unique_nickname(editor_client, duck, nickname):
     original = factories.make_import(duck, nickname="Original")
@@ -744,10 +767,9 @@ def test_duplicate_needs_a_new_unique_nickname(editor_client, duck, nickname):
     assert Import.objects.count() == 1
 
 
-def test_every_wizard_page_renders(editor_client, draft, event_mapping):
-    imp = _mapped_event_draft(draft, event_mapping)
+def test_every_wizard_page_renders(editor_client, mapped):
     for step in ("source", "mapping", "dry-run", "schedule"):
-        response = editor_client.get(step_url(imp, step))
+        response = editor_client.get(step_url(mapped, step))
         assert response.status_code == 200, step
         assert "Save as draft" in response.content.decode()
     assert editor_client.get(reverse("imports-create")).status_code == 200

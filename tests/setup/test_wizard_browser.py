@@ -4,12 +4,10 @@ live. Screenshots (1280 px wide) go to tmp_path."""
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from imports.models import Import
 from imports.roles import EDITOR_GROUP, VIEWER_GROUP
 from tests import factories
 
@@ -24,28 +22,12 @@ def browser_context_args() -> dict:
 
 
 @pytest.fixture
-def wide_draft(transactional_db, tmp_path):
+def wide_draft(transactional_db, wide_draft_of):
     for name in (VIEWER_GROUP, EDITOR_GROUP):
         Group.objects.get_or_create(name=name)
     editor = factories.make_user("wide-editor", role=EDITOR_GROUP)
-    path = tmp_path / "wide.duckdb"
     columns = ["user_id", *(f"attr_{i:04d}" for i in range(WIDTH - 1))]
-    con = duckdb.connect(str(path))
-    con.execute("CREATE TABLE wide (" + ", ".join(f"{c} VARCHAR" for c in columns) + ")")
-    con.execute("INSERT INTO wide (user_id, attr_0000) VALUES ('u1', 'a'), ('null', 'b')")
-    con.close()
-    ds = factories.make_datasource(name="Wide duck", settings={"path": str(path)})
-    return factories.make_import(
-        ds,
-        nickname="Wide",
-        status=Import.Status.DRAFT,
-        source="wide",
-        identity_column="",
-        schedule_kind=Import.ScheduleKind.MANUAL,
-        interval_every=None,
-        interval_unit="",
-        created_by=editor,
-    )
+    return wide_draft_of(columns, [("u1", "a"), ("null", "b")], created_by=editor)
 
 
 def test_map_1000_columns_dry_run_and_schedule_minimum(
