@@ -3,23 +3,22 @@ appended, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.pipeline`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
-all. The `*_writer` functions split a write in two halves: the Python half runs when they are
-called, and the function they return does the database half, so the engine prepares the next
-batch while its writer thread waits on the database for this one. PostgreSQL gets `COPY` (rows
-written by psycopg's `write_row`) for the append-only tables, and for profiles a COPY into a
-temp table merged by one `INSERT … SELECT … ON CONFLICT`; SQLite gets bulk inserts and
-`json_patch` merges.
+all. The `*_writer` functions split a write in two halves: the Python half (building the COPY
+text) runs when they are called, and the function they return does the database half, so the
+engine builds the next batch's buffers while its writer thread waits on the database for this
+one. PostgreSQL gets `COPY` for the append-only tables, and for profiles a COPY into a temp table
+merged by one `INSERT … SELECT … ON CONFLICT`; SQLite gets bulk inserts and `json_patch` merges.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
-from itertools import repeat
 from typing import Any
 
 import orjson
@@ -91,52 +90,75 @@ def dumps(value: Any) -> str:
 
 
 def _nul_free(texts: list[str]) -> list[str]:
-    """A column of texts without NUL characters. PostgreSQL text cannot hold them (psycopg
-    refuses the row), so they are dropped on every database and both keep the same text. One
-    scan of the whole column: source values almost never hold one."""
+    """A column of texts without NUL characters. PostgreSQL text cannot hold them, so they are
+    dropped on every database and both keep the same text. One scan of the whole column: source
+    values almost never hold one."""
     if "\x00" not in "".join(texts):
         return texts
     return [t.replace("\x00", "") for t in texts]
 
 
-def _copy_rows(statement: str, types: list[str], rows: list[tuple]) -> None:
-    """COPY `rows` in text format, each field escaped by psycopg's `write_row`. JSON and
-    timestamps arrive as text already, so their columns are typed "text": the format sends text
-    either way, and jsonb's own dumper would encode the string once more."""
+# --- COPY text built here, not by psycopg's `copy.write_row` ---------------------------------
+# write_row is a Python call per row, made on the engine's writer thread, where it contends for
+# the GIL with the validation of the next batch. Measured on 1M-event runs in one process, ten
+# interleaved pairs (issue 14): write_row cost 1.2 us more worker CPU per row (+15%; 0.3 to 1.9
+# in every pair), about 5% of a row's CPU with PostgreSQL's. The format is small: a field's
+# backslash, tab, newline and carriage return are escaped (NUL is gone by then).
+# tests/engine/test_store.py table-tests odd text through it.
+_COPY_SPECIAL = re.compile(r"[\\\t\n\r]")
+_COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _copy_escape_one(match: re.Match) -> str:
+    return _COPY_ESCAPES[match.group()]
+
+
+def copy_text(value: str) -> str:
+    """`value` as one field of COPY text format."""
+    return _COPY_SPECIAL.sub(_copy_escape_one, value)
+
+
+def _copy_column(values: list[str]) -> list[str]:
+    """A column of text fields escaped for COPY. One scan of the whole column first: warehouse
+    identities and names almost never need escaping, so the per-value work is usually none."""
+    if _COPY_SPECIAL.search("".join(values)) is None:
+        return values
+    return [copy_text(v) for v in values]
+
+
+def _copy_json(text: str) -> str:
+    # Encoded JSON has no raw control characters, only backslash escapes to double.
+    return text.replace("\\", "\\\\") if "\\" in text else text
+
+
+def _copy_json_column(texts: list[str]) -> list[str]:
+    """A column of JSON texts escaped for COPY, with one scan when none has a backslash."""
+    if "\\" not in "".join(texts):
+        return texts
+    return [_copy_json(t) for t in texts]
+
+
+def _copy(sql: str, buffer: str) -> None:
     with connection.cursor() as cur:
-        with connection.wrap_database_errors, cur.cursor.copy(statement) as copy:
-            copy.set_types(types)
-            for row in rows:
-                copy.write_row(row)
+        with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
+            copy.write(buffer)
+
+
+def _copy_timestamps(values: list[datetime]) -> list[str]:
+    """A column of datetimes in ISO 8601, as `isoformat()` writes them (naive values are read in
+    the session time zone, UTC under Django, as psycopg did). orjson formats the whole column in
+    one C call, 8x quicker than a method call per value; the strings hold no quote to split on."""
+    return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
 
 
 _RECORDS_COPY = (
     f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
     "FROM STDIN"
 )
-_RECORDS_TYPES = ["int8", "int8", "bool", "text", "text", "text", "text"]
-
-
-def _timestamp_texts(values: list[datetime]) -> list[str]:
-    """A column of datetimes in ISO 8601, as `isoformat()` writes them (naive values are read in
-    the session time zone, UTC under Django). orjson formats the whole column in one C call:
-    psycopg's own timestamptz dumper costs 1.5-2 us a value, twice what the rest of an event's
-    COPY row costs. The strings hold no quote to split on."""
-    return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
-
-
 _EVENTS_COPY = (
-    f"COPY {_EVENTS} (identity_kind, run_code, identity, event_name, occurred_at, properties, "
+    f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
     "row_number) FROM STDIN"
 )
-_EVENTS_TYPES = ["text", "text", "text", "text", "text", "text", "int8"]
-
-
-def _rows(constants: tuple, *columns: Sequence) -> list[tuple]:
-    """One tuple per row: the `constants`, then a value of each column."""
-    if len({len(column) for column in columns}) != 1:
-        raise ValueError("The columns of a batch differ in length.")
-    return list(zip(*map(repeat, constants), *columns, strict=False))  # repeat() never ends
 
 
 def _nothing() -> None:
@@ -154,13 +176,24 @@ def record_columns_writer(
 ) -> Callable[[], None]:
     """Prepare the RecordResults of a batch given column by column (the engine builds it that
     way: one list comprehension per column is quicker than a tuple per row); errors are JSON
-    texts (`dumps`). The function returned does the database part."""
+    texts (`dumps`). The function returned does the database part: on PostgreSQL one COPY of
+    a text buffer built here."""
     if not numbers:
         return _nothing
     identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
     if connection.vendor == "postgresql":
-        rows = _rows((run_id,), numbers, successes, identities, names, errors, keys)
-        return partial(_copy_rows, _RECORDS_COPY, _RECORDS_TYPES, rows)
+        identities, names, keys = _copy_column(identities), _copy_column(names), _copy_column(keys)
+        errors = _copy_json_column(errors)
+        head = f"{int(run_id)}\t"
+        buffer = "".join(
+            [
+                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\n"
+                for n, ok, i, name, e, k in zip(
+                    numbers, successes, identities, names, errors, keys, strict=True
+                )
+            ]
+        )
+        return partial(_copy, _RECORDS_COPY, buffer)
     objects = [
         RecordResult(
             run_id=run_id,
@@ -193,9 +226,23 @@ def event_columns_writer(
         return _nothing
     identities, names = _nul_free(identities), _nul_free(names)
     if connection.vendor == "postgresql":
-        texts = _timestamp_texts(stamps)
-        rows = _rows((identity_kind, str(run_code)), identities, names, texts, properties, numbers)
-        return partial(_copy_rows, _EVENTS_COPY, _EVENTS_TYPES, rows)
+        identities, names = _copy_column(identities), _copy_column(names)
+        tail = f"\t{copy_text(str(run_code))}\t"
+        head = f"{copy_text(identity_kind)}\t"
+        buffer = "".join(
+            [
+                f"{head}{i}\t{name}\t{at}\t{props}{tail}{n}\n"
+                for n, i, name, at, props in zip(
+                    numbers,
+                    identities,
+                    names,
+                    _copy_timestamps(stamps),
+                    _copy_json_column(properties),
+                    strict=True,
+                )
+            ]
+        )
+        return partial(_copy, _EVENTS_COPY, buffer)
     objects = [
         Event(
             identity_kind=identity_kind,
@@ -227,12 +274,16 @@ def profiles_writer(
     if not merged:
         return _nothing, 0
     identities = sorted(merged)  # valid identities hold no NUL: validation refuses them
-    properties = [dumps(merged[i]) for i in identities]
     now = timezone.now()
     if connection.vendor == "postgresql":
-        rows = list(zip(identities, properties, strict=True))
-        return partial(_upsert_profiles_pg, identity_kind, rows, now), len(identities)
-    rows = [(identity_kind, i, p, now, now) for i, p in zip(identities, properties, strict=True)]
+        buffer = "".join(
+            [
+                f"{i}\t{_copy_json(dumps(merged[raw]))}\n"
+                for raw, i in zip(identities, _copy_column(identities), strict=True)
+            ]
+        )
+        return partial(_upsert_profiles_pg, identity_kind, buffer, now), len(identities)
+    rows = [(identity_kind, i, dumps(merged[i]), now, now) for i in identities]
     return partial(_upsert_profiles_sqlite, rows), len(identities)
 
 
@@ -248,7 +299,7 @@ def _upsert_profiles_sqlite(rows: list[tuple]) -> None:
         )
 
 
-def _upsert_profiles_pg(identity_kind: str, rows: list[tuple[str, str]], now) -> None:
+def _upsert_profiles_pg(identity_kind: str, buffer: str, now) -> None:
     """COPY the batch (one row per identity, already merged, so ON CONFLICT never meets the same
     profile twice) into a session temp table, then one INSERT … SELECT … ON CONFLICT merges it
     into the profiles. The temp table is created once per connection, emptied after use."""
@@ -257,7 +308,11 @@ def _upsert_profiles_pg(identity_kind: str, rows: list[tuple[str, str]], now) ->
             "CREATE TEMP TABLE IF NOT EXISTS ic_profile_batch (identity text, properties jsonb) "
             "ON COMMIT DELETE ROWS"
         )
-        _copy_rows("COPY ic_profile_batch (identity, properties) FROM STDIN", ["text"] * 2, rows)
+        with (
+            connection.wrap_database_errors,
+            cur.cursor.copy("COPY ic_profile_batch (identity, properties) FROM STDIN") as copy,
+        ):
+            copy.write(buffer)
         # ORDER BY: two workers upserting overlapping batches lock rows in the same order.
         cur.execute(
             "INSERT INTO imports_profile AS p (identity_kind, identity, properties, created_at, "

@@ -1,5 +1,5 @@
-"""Store writes keep text exactly: PostgreSQL's COPY (fields escaped by psycopg) and SQLite's
-bulk inserts alike. NUL, which PostgreSQL text cannot hold, is dropped on every database.
+"""Store writes keep text exactly: PostgreSQL's COPY (text format built by `imports.store`) and
+SQLite's bulk inserts alike. NUL, which PostgreSQL text cannot hold, is dropped on every database.
 Profiles of one batch with the same identity merge, later rows winning."""
 
 from __future__ import annotations
@@ -124,12 +124,6 @@ def test_profiles_keep_odd_text_and_merge_later_rows_winning(wh_datasource):
     for label, text in ODD_TEXTS.items():
         assert got[text]["t"] == text and got[text][text] == text, label
     assert got[texts[0]] == {"a": 3, "b": 4, "t": texts[0], texts[0]: texts[0]}
-
-
-def test_copy_rows_put_the_constants_first_and_refuse_columns_of_different_lengths():
-    assert store._rows(("k", 7), [1, 2], ["a", "b"]) == [("k", 7, 1, "a"), ("k", 7, 2, "b")]
-    with pytest.raises(ValueError, match="differ in length"):
-        store._rows(("k",), [1, 2], ["a"])
 
 
 def test_a_batch_with_nothing_to_write_writes_nothing():
