@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from api import ratelimit
-from imports import engine
+from imports import tasks
 from imports.models import Import, ImportRun
 from tests import factories
 from tests.api.conftest import ApiClient, assert_problem, token_for
@@ -18,7 +18,7 @@ Status = Import.Status
 def no_queue(monkeypatch):
     """The run is created and claimed as for real; no worker is asked to run it here
     (tests/api/test_worker_api.py runs one)."""
-    monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(tasks, "enqueue_run", lambda run_id: None)
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from api import metrics
 from api.models import MetricCounter
-from imports import engine
+from imports import runs, tasks
 from imports.models import ImportRun
 from imports.signals import run_ended
 from tests import factories
@@ -100,7 +100,7 @@ def test_counters_do_not_go_down_when_old_runs_are_purged(client, metrics_on, im
     _end(old)
     key = ("importcenter_runs_total", (("import_code", str(imp.code)), ("state", "completed")))
     assert scrape(client)[key] == 1
-    assert engine.purge_old_runs()[1] == 1
+    assert runs.purge_old_runs()[1] == 1
     assert scrape(client)[key] == 1
 
 
@@ -119,7 +119,7 @@ def test_a_reaped_run_counts_as_reaped(
     stale = timezone.now() - timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 60)
     ImportRun.objects.filter(pk=run.pk).update(heartbeat_at=stale)
     with django_capture_on_commit_callbacks(execute=True):
-        assert engine.reap_lost_runs() == 1
+        assert runs.reap_lost_runs() == 1
     got = scrape(client)
     assert got[("importcenter_runs_reaped_total", ())] == 1
     assert (
@@ -160,7 +160,7 @@ def test_the_engine_sends_what_the_counters_count(imp, django_capture_on_commit_
     """The receiver is connected: a run stopped through the engine is counted once."""
     run = factories.make_run(imp, state=State.RUNNING, total=0, update_import=False)
     with django_capture_on_commit_callbacks(execute=True):
-        engine.stop_active_runs(imp)
+        runs.stop_active_runs(imp, revoke=tasks.revoke_chunks)
     counter = MetricCounter.objects.get(name="runs", import_code=imp.code)
     assert (counter.labels, counter.value) == (f"import_code={imp.code},state=stopped", 1)
     assert run.code

@@ -10,7 +10,7 @@ import jsonschema
 import pytest
 from django.contrib.staticfiles import finders
 
-from imports import engine
+from imports import tasks
 from imports.models import Import, ImportRun
 from tests import factories
 from tests.api.conftest import ApiClient, token_for
@@ -20,7 +20,7 @@ OPENAPI = "/api/v1/openapi.json"
 
 @pytest.fixture(autouse=True)
 def no_queue(monkeypatch):
-    monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(tasks, "enqueue_run", lambda run_id: None)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from imports import engine, services
+from imports import runs, services
 from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunErrorCount
 from tests import factories
 from tests.engine.conftest import EVENT_MAPPING, make_event_import, make_profile_import, wait_for
@@ -137,9 +137,9 @@ def test_reaped_event_run_is_blank_and_so_is_the_import(
     assert lost.successful > 0 and Event.objects.filter(run_code=lost.code).exists()
 
     later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-    assert engine.reap_lost_runs(now=later) == 1
+    assert runs.reap_lost_runs(now=later) == 1
     lost.refresh_from_db()
-    assert lost.error.startswith(engine.WORKER_LOST)
+    assert lost.error.startswith(runs.WORKER_LOST)
     _assert_blank_with_note(lost, validated)
     imp.refresh_from_db()
     # The latest run processed no data: Blank, never the 95% of the run before it.
@@ -167,11 +167,11 @@ def test_reaped_profile_run_keeps_the_counters_of_the_profiles_it_merged(
     assert 0 < successful < total
 
     later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-    assert engine.reap_lost_runs(now=later) == 1
+    assert runs.reap_lost_runs(now=later) == 1
     lost.refresh_from_db()
     assert (lost.state, lost.total, lost.successful) == (State.FAILED, total, successful)
     assert lost.error == (
-        f"{engine.WORKER_LOST} {total:,} rows were validated before the run failed; "
+        f"{runs.WORKER_LOST} {total:,} rows were validated before the run failed; "
         f"the {successful:,} that passed were imported and kept."
     )
     assert RecordResult.objects.filter(run=lost, success=True).count() == successful

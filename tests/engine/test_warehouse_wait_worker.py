@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from django.utils import timezone
 
-from imports import engine, services
+from imports import runs, services
 from imports.models import ImportRun
 from tests import factories
 from tests.engine.conftest import PROFILE_MAPPING, wait_for
@@ -137,7 +137,7 @@ def test_stop_cancel_or_reaping_cancels_a_waiting_statement(start_worker, lock, 
         assert services.cancel_run(imp) is True
     else:
         later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-        assert engine.reap_lost_runs(now=later) == 1
+        assert runs.reap_lost_runs(now=later) == 1
     wait_for(lambda: waiting_sessions() == 0, 20, what="the statement to be cancelled")
     run.refresh_from_db()
     expected = State.FAILED if end == "reap" else State.STOPPED
