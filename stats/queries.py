@@ -59,6 +59,8 @@ _ROW_FIELDS = (
     "chunks_done",
     "started_at",
     "finished_at",
+    "config_change_id",  # history.marks: the first run after a change
+    "schema_change",
 )
 # The user who triggered the run, joined in the same query (a nullable FK: a LEFT JOIN).
 _ROW_VALUES = (*_ROW_FIELDS, "triggered_by__username")
@@ -71,7 +73,7 @@ class RunRow:
     fields) was most of the page query's CPU time. The views attach `detail_url`/`row_url`.
     """
 
-    __slots__ = (*_ROW_SLOTS, "detail_url", "row_url")
+    __slots__ = (*_ROW_SLOTS, "detail_url", "row_url", "notes")
     HEALTH_STATES = ImportRun.HEALTH_STATES
     health = ImportRun.health
     processed = ImportRun.processed
@@ -234,6 +236,11 @@ FAILURE_ADVICE = {
         "then run the import again; IMPORT_WAREHOUSE_TIMEOUT_SECONDS sets how long a run waits."
     ),
     "config": "Review the datasource settings, then test the connection again.",
+    "schema": (
+        "Edit the import's mapping to use the source's columns as they are now (the run's "
+        "Stats row lists what changed), or restore the column in the warehouse, then run the "
+        "import again."
+    ),
 }
 DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
 

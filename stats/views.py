@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
+from history import marks
 from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
 from stats import exports, queries
@@ -85,6 +86,7 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
         return HttpResponseBadRequest("Invalid page.")
     page = form.page_number()
     runs, has_older = queries.runs_page(imp, page)
+    marks.annotate_stats_rows(imp, runs)
     ctx = {
         "imp": imp,
         "tab": "stats",
@@ -114,14 +116,17 @@ def _trend(imp: Import) -> dict:
     bucket = int(time.time() // TREND_CACHE_SECONDS)
     days = queries.retention_days()
     zone = timezone.get_current_timezone_name()  # the summary speaks the viewer's local time
-    key = f"stats-trend:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
+    key = f"stats-trend:v2:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
     cached = cache.get(key)
     if cached is None:
-        trend = build_trend(queries.trend_rows(imp), days)
-        cached = (trend.summary, trend.svg[:])  # a slice is a plain str: pickles as one
+        changes = marks.chart_changes(imp)
+        trend = build_trend(queries.trend_rows(imp), days, changes)
+        kinds = sorted({kind for change in changes for kind in change.kinds})
+        cached = (trend.summary, trend.svg[:], kinds)  # a slice is a plain str: pickles as one
         cache.set(key, cached, TREND_CACHE_SECONDS)
-    summary, svg = cached
-    return {"summary": summary, "svg": mark_safe(svg)}  # the SVG was escaped when built
+    summary, svg, kinds = cached
+    # The SVG was escaped when built; the legend names the kinds of markers it has.
+    return {"summary": summary, "svg": mark_safe(svg), "marker_kinds": kinds}
 
 
 def _with_urls(imp: Import, runs: list[_Run]) -> list[_Run]:
