@@ -284,7 +284,7 @@ def describe(entry: LogEntry) -> Change:
         id=entry.pk,
         at=entry.timestamp,
         action=action,
-        subject=SUBJECTS.get(model, str(entry.content_type)),
+        subject=SUBJECTS[model] if model else str(entry.content_type),
         name=entry.object_repr,
         who=_who(entry),
         origin=_origin(entry),

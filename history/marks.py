@@ -127,9 +127,11 @@ def annotate_stats_rows(imp: Import, runs: list) -> None:
         run.notes = notes.get(run.id, [])
 
 
-def trend_markers(imp: Import) -> list[Marker]:
-    """The window's runs where the configuration or the source's columns changed, oldest first:
-    one query for the runs, one for the changes (only when there are some)."""
+def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marker]]:
+    """The health trend's (created_at, total, successful) rows, as `queries.trend_rows` gives
+    them, and its markers (the window's runs where the configuration or the source's columns
+    changed), oldest first: one query for the runs, and one for the changes when there are
+    some."""
     rows = list(
         ImportRun.objects.filter(import_obj=imp, created_at__gte=queries.window_start())
         .exclude(state=SKIPPED)
@@ -139,7 +141,16 @@ def trend_markers(imp: Import) -> list[Marker]:
                 Q(source_columns__isnull=False), output_field=BooleanField()
             )
         )
-        .values_list("id", "created_at", "config_change_id", "schema_change", "read_source")
+        .values_list(
+            "id",
+            "created_at",
+            "config_change_id",
+            "schema_change",
+            "read_source",
+            "state",
+            "total",
+            "successful",
+        )
     )
     runs = [_TrendRun(*row) for row in rows]
     previous = {
@@ -153,7 +164,12 @@ def trend_markers(imp: Import) -> list[Marker]:
         for note in run_notes:
             if note.kind == SCHEMA:
                 note.exact = read_before.get(run_id, False)
-    return [Marker(run.created_at, notes[run.id]) for run in runs if run.id in notes]
+    health = [
+        (run.created_at, run.total, run.successful)
+        for run in runs
+        if run.state in ImportRun.HEALTH_STATES
+    ]
+    return health, [Marker(run.created_at, notes[run.id]) for run in runs if run.id in notes]
 
 
 @dataclass
@@ -163,11 +179,17 @@ class _TrendRun:
     config_change_id: int | None
     schema_change: dict | None
     read_source: bool
+    state: str
+    total: int
+    successful: int
 
 
-def chart_changes(imp: Import) -> list[charts.Change]:
-    """The trend's markers as the chart and its headline take them."""
-    return [
-        charts.Change(m.at, m.cause(), m.tooltip(), tuple(m.kinds), m.exact)
-        for m in trend_markers(imp)
-    ]
+def chart_changes(markers: list[Marker]) -> list[charts.Change]:
+    """The markers as the chart and its headline take them."""
+    return [charts.Change(m.at, m.cause(), m.tooltip(), tuple(m.kinds), m.exact) for m in markers]
+
+
+def trend_with_changes(imp: Import, days: int) -> charts.Trend:
+    """The Stats tab's health trend, with its change markers."""
+    rows, markers = trend_runs(imp)
+    return charts.build_trend(rows, days, chart_changes(markers))

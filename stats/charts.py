@@ -109,6 +109,7 @@ class Trend:
     drops: list[Drop] = field(default_factory=list)
     summary: str = ""
     svg: SafeString = mark_safe("")
+    changes: Sequence[Change] = ()
 
 
 def _n(value: float) -> str:
@@ -313,4 +314,5 @@ def build_trend(
         drops=[p.drop for p in points if p.drop is not None],
         summary=summary,
         svg=render_svg(points, summary, changes),
+        changes=changes,
     )

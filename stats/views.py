@@ -23,7 +23,6 @@ from history import marks
 from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
 from stats import exports, queries
-from stats.charts import build_trend
 from stats.forms import RecordFilterForm, StatsPageForm
 from stats.queries import RecordFilters
 
@@ -119,9 +118,8 @@ def _trend(imp: Import) -> dict:
     key = f"stats-trend:v2:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
     cached = cache.get(key)
     if cached is None:
-        changes = marks.chart_changes(imp)
-        trend = build_trend(queries.trend_rows(imp), days, changes)
-        kinds = sorted({kind for change in changes for kind in change.kinds})
+        trend = marks.trend_with_changes(imp, days)
+        kinds = sorted({kind for change in trend.changes for kind in change.kinds})
         cached = (trend.summary, trend.svg[:], kinds)  # a slice is a plain str: pickles as one
         cache.set(key, cached, TREND_CACHE_SECONDS)
     summary, svg, kinds = cached
