@@ -98,7 +98,7 @@ def with_causes(drops: list[Drop], changes: Sequence[Change]) -> list[Drop]:
             continue
         causes = list(dict.fromkeys(c.cause for c in met))
         cause = causes[0] if len(causes) == 1 else ", ".join(causes[:-1]) + " and " + causes[-1]
-        exact = len(met) == 1 and met[0].at == drop.after_at and met[0].exact
+        exact = all(c.at == drop.after_at and c.exact for c in met)
         out.append(drop._replace(cause=cause, cause_at_after=exact))
     return out
 
