@@ -107,7 +107,7 @@ ORIGINS = {
     audit.PAGE: "in Import Center",
     audit.ADMIN: "in the admin",
     audit.API: "through the API",
-    audit.COMMAND: "by a command",
+    audit.COMMAND: "with a command",
 }
 
 
@@ -245,7 +245,8 @@ def field_changes(model: type, changes: dict[str, Any]) -> list[FieldChange]:
         before, after = (pair[0], pair[1]) if isinstance(pair, list | tuple) else (None, pair)
         label = labels.get(name, name)
         if name == "secret_encrypted":
-            out.append(FieldChange(label, "", _secret_after(before, after), secret=True))
+            if before or after:  # none before and none after: a datasource without a secret
+                out.append(FieldChange(label, "", _secret_after(before, after), secret=True))
         elif name == "mapping":
             out.append(FieldChange(label, "", "", lines=mapping_lines(before, after)))
         elif name == "settings":
@@ -268,7 +269,7 @@ def _origin(entry: LogEntry) -> str:
     if origin == audit.API and data.get("token"):
         return f"through the API (token {data['token']})"
     if origin == audit.COMMAND and data.get("command"):
-        return f"by the {data['command']} command"
+        return f"with the {data['command']} command"
     return ORIGINS.get(origin, "")
 
 
@@ -280,6 +281,9 @@ def describe(entry: LogEntry) -> Change:
     if entry.action == Action.UPDATE:
         found = {RUN_KINDS.get(model, {}).get(name) for name in changes} - {None}
         kinds = tuple(kind for kind in PHRASES if kind in found)
+    fields = [] if entry.action == Action.DELETE else field_changes(model, changes)
+    if entry.action == Action.CREATE:  # what it was created with, not every empty field
+        fields = [f for f in fields if f.lines or f.after not in ("", EMPTY)]
     return Change(
         id=entry.pk,
         at=entry.timestamp,
@@ -288,7 +292,7 @@ def describe(entry: LogEntry) -> Change:
         name=entry.object_repr,
         who=_who(entry),
         origin=_origin(entry),
-        fields=[] if entry.action == Action.DELETE else field_changes(model, changes),
+        fields=fields,
         kinds=kinds,
     )
 

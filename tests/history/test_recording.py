@@ -8,6 +8,7 @@ import json
 import duckdb
 import pytest
 from auditlog.models import LogEntry
+from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
 
@@ -184,7 +185,7 @@ def test_api_token_created_and_revoked_on_its_page(editor_client, editor):
 def test_api_token_created_by_the_command(editor):
     call_command("create_api_token", "editor", "--name", "cron")
     [created] = changes_of(ApiToken.objects.get(name="cron"))
-    assert created.origin == "by the create_api_token command"
+    assert created.origin == "with the create_api_token command"
     assert created.who == "System"  # run by an operator, not a signed-in user
 
 
@@ -193,10 +194,12 @@ def test_seed_demo_changes_are_the_commands(settings, tmp_path, monkeypatch):
     from imports.management.commands import seed_demo
 
     monkeypatch.setattr(demo, "build_demo_warehouse", lambda path: False)
+    for role in ("Viewer", "Editor"):  # a transactional test before may have flushed them
+        Group.objects.get_or_create(name=role)
     settings.VAR_DIR = tmp_path
     call_command("seed_demo", "--quiet-credentials")
     ds = Datasource.objects.get(name=seed_demo.DATASOURCE_NAME)
     [created] = changes_of(ds)
-    assert created.origin == "by the seed_demo command"
+    assert created.origin == "with the seed_demo command"
     imp = Import.objects.get(nickname="Daily profile sync")
-    assert changes_of(imp)[0].origin == "by the seed_demo command"
+    assert changes_of(imp)[0].origin == "with the seed_demo command"

@@ -72,7 +72,7 @@ def test_the_import_history_shows_its_changes_and_its_datasources_newest_first(
     mapping_change = body.index("email: target Email → Email 2")
     created = body.index("Created the import")
     assert ds_change < mapping_change < created  # newest first
-    assert 'by <span class="change-who">editor</span> by the test command' in body
+    assert 'by <span class="change-who">editor</span>, with the test command' in body
     assert "secrets are never shown" in body
     assert SECRET not in body and datasource.secret_encrypted not in body
 
