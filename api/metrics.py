@@ -105,10 +105,12 @@ def count_ended_run(sender, run: ImportRun, **kwargs) -> None:
     add_to_counters(run_increments(run, code), import_code=code)
 
 
-def count_webhook_delivery(outcome: str) -> None:
-    """For the webhook sender (alerts): one delivery ended with `outcome` (delivered, failed,
-    retried, …)."""
-    add_to_counters([("webhook_deliveries", {"outcome": outcome}, 1)])
+def count_webhook_delivery(sender, delivery, outcome: str, **kwargs) -> None:
+    """Receiver of `alerts.delivery.delivery_attempted`: one attempt to deliver to a webhook
+    (a signed webhook or Slack's incoming webhook; email is not one) ended with `outcome`
+    (delivered, retrying, failed)."""
+    if delivery.channel_kind in ("webhook", "slack"):
+        add_to_counters([("webhook_deliveries", {"outcome": outcome}, 1)])
 
 
 def forget_import(sender, instance: Import, **kwargs) -> None:

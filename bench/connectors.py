@@ -2,9 +2,9 @@
 
     .venv/bin/python bench/connectors.py [duckdb] [postgresql] [snowflake] [bigquery]
 
-(default: all four). Prints rows/s for our ``iter_batches`` (dicts) and for the driver's own loop
-(tuples / Row objects), the ratio (target >= 0.9), and peak RSS after 100k and after 1M rows
-(should stay flat).
+(default: all four). Prints the machine's calibration and load (see ``calibration``), then rows/s
+for our ``iter_batches`` (dicts) and for the driver's own loop (tuples / Row objects), the ratio
+(target >= 0.9), and peak RSS after 100k and after 1M rows (should stay flat).
 
 * DuckDB, PostgreSQL: 1M rows. PostgreSQL needs 127.0.0.1:5432 (user postgres); a throwaway
   database is created and dropped.
@@ -51,6 +51,18 @@ BATCH = 10_000
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 WORK = int(os.environ.get("BENCH_WORK", "0"))
 PARTNERS = ("duckdb", "postgresql", "snowflake", "bigquery")
+
+
+def calibration() -> str:
+    """How fast this machine is right now: CPU time of ``sum(range(10**6))`` (best of 5) and the
+    load average, printed first so figures from different runs compare as ratios."""
+    times = []
+    for _ in range(5):
+        began = time.process_time()
+        sum(range(10**6))
+        times.append(time.process_time() - began)
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"calibration: sum(range(10**6)) takes {min(times) * 1000:.1f} ms of CPU; load {load}"
 
 
 def rss_mb() -> float:
@@ -253,6 +265,7 @@ if __name__ == "__main__":
     if unknown:
         raise SystemExit(f"unknown partner(s): {', '.join(unknown)}; choose from {PARTNERS}")
     if len(wanted) == 1:
+        print(calibration(), flush=True)
         BENCHES[wanted[0]]()
     else:
         # ru_maxrss is a process-lifetime peak: one process per partner keeps the figures apart.

@@ -1,6 +1,6 @@
 """Benchmark: the Import Center listing at 10,000 imports with 30 days of runs, on PostgreSQL.
 
-    .venv/bin/python bench/pages.py [--rebuild] [--requests 60]
+    .venv/bin/python bench/pages.py [--rebuild] [--requests 60] [--listing-only]
 
 Builds (once; reused on later runs unless --rebuild) 10,000 imports across 20 datasources, 30 days
 of runs for each (every 15 minutes for 100 of them, daily for the rest: ~585,000 runs), with
@@ -209,6 +209,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
     parser.add_argument("--requests", type=int, default=60, help="timed requests per page")
+    parser.add_argument(
+        "--listing-only", action="store_true", help="skip bench/pages_stats.py afterwards"
+    )
     args = parser.parse_args()
 
     url = os.environ["DATABASE_URL"]
@@ -253,6 +256,7 @@ def main() -> int:
         ("search nickname", listing + "?q=import-09"),
         ("htmx poll (table partial)", listing),
     ]
+    calibration_before = _calibration_ms()
     print(f"\nlisting, {args.requests} requests each (ms, server time via the test client)")
     print(f"{'page':<38}{'median':>9}{'p95':>9}{'max':>9}{'cpu med':>9}{'queries':>9}")
     worst_p95, worst_queries = 0.0, 0
@@ -270,12 +274,15 @@ def main() -> int:
     verdict = "meets" if worst_p95 <= 50 and worst_queries <= 10 else "MISSES"
     print(f"\nworst p95 {worst_p95:.1f} ms, {worst_queries} queries: {verdict} the target")
     print(
-        f"calibration: sum(range(10**6)) takes {_calibration_ms():.0f} ms here "
-        "(about 12 ms on an idle core); 'cpu med' is this process's CPU time, SQL excluded"
+        f"calibration: sum(range(10**6)) takes {calibration_before:.0f} ms before the pages and "
+        f"{_calibration_ms():.0f} ms after them here (about 12 ms on an idle core); "
+        "'cpu med' is this process's CPU time, SQL excluded"
     )
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
+    print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} cores")
 
     stats_bench = Path(__file__).with_name("pages_stats.py")
-    if stats_bench.exists():
+    if stats_bench.exists() and not args.listing_only:
         print(f"\nrunning {stats_bench.name} ...", flush=True)
         subprocess.run([sys.executable, str(stats_bench)], check=False, env=CALLER_ENV)
     return 0

@@ -9,9 +9,12 @@ A connector reads rows out of one warehouse. This module owns what all of them a
 * ``parse_source``: a table reference (validated, then quoted as an identifier) or a single
   read-only SELECT/WITH statement (wrapped as a subquery). Anything else is refused here, before
   a byte reaches the warehouse.
-* ``row_builder``: turns driver tuples into dicts keyed by column name, fast.
+* ``row_builder``: turns driver tuples into dicts keyed by column name, fast;
+  ``parsing_row_builder`` also parses text columns, keeping what does not parse as text.
 * ``ReadAhead``: runs a stream's fetch loop on a thread, one batch ahead of its consumer.
-* ``Connector``: the base class with the SQL-building half of the interface.
+* ``Connector``: the base class with the SQL-building half of the interface: ``count`` and
+  ``iter_batches`` check their arguments and build the statement, and each partner runs it
+  (``_count``, ``_stream``).
 """
 
 from __future__ import annotations
@@ -341,6 +344,49 @@ def row_builder(
     return namespace["build"]
 
 
+def or_text(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse``, except that text it refuses (ValueError) stays as it is."""
+
+    def parse_or_keep(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError:
+            return text
+
+    return parse_or_keep
+
+
+def parsing_row_builder(
+    names: Sequence[str],
+    parse: Mapping[int, Callable[[str], Any]],
+    convert: Mapping[int, Callable[[Any], Any]] | None = None,
+) -> Callable[[Sequence[tuple]], list[dict[str, Any]]]:
+    """``row_builder`` for columns that arrive as text and are parsed here: ``parse`` maps a
+    column's position to a parser such as ``date.fromisoformat`` that raises ValueError on text
+    it cannot read; that value then stays text.
+
+    Warehouses hold dates Python cannot ('infinity', years BC, years past 9999). As text such a
+    value reaches validation, which fails its record only (invalid_date / invalid_timestamp)
+    and keeps the value, instead of failing the run. Each batch is built with the bare parsers
+    (C calls) and only a batch that holds such a value again with parsers that catch the error.
+    Measured on PostgreSQL, 1M rows with a date and a timestamp turned into dicts: 1.38 s of CPU
+    this way, 1.50 s with psycopg's C loaders (which fail the read), 2.18 s with a Python
+    loader catching the error around psycopg's on every value.
+    """
+    fast = row_builder(names, {**(convert or {}), **parse})
+    if not parse:
+        return fast
+    careful = row_builder(names, {**(convert or {}), **{i: or_text(p) for i, p in parse.items()}})
+
+    def build(rows: Sequence[tuple]) -> list[dict[str, Any]]:
+        try:
+            return fast(rows)
+        except ValueError:
+            return careful(rows)
+
+    return build
+
+
 # --- read-ahead ------------------------------------------------------------------------------
 
 T = TypeVar("T")
@@ -471,11 +517,26 @@ def _closed_early() -> ConnectorError:
 
 # --- the interface ---------------------------------------------------------------------------
 
+# What the FROM clause names the source, so that the WHERE and ORDER BY can name its columns.
+SOURCE_ALIAS = "ic_source"
+
 
 class Connector:
     """Base class: one instance per datasource use, closed by ``close()`` or a ``with`` block."""
 
     partner: ClassVar[str] = ""
+    label: ClassVar[str] = ""  # the partner's name in messages
+    # Settings without which the partner cannot work; refused (config) when any is empty.
+    required_settings: ClassVar[tuple[str, ...]] = ()
+    # The base class of the driver's exceptions.
+    driver_error: ClassVar[type[BaseException]] = Exception
+    # The driver's exceptions that are not query errors: (classes, kind, message or None for
+    # the kind's default), the first that matches wins. See ``_map_error``.
+    error_kinds: ClassVar[
+        tuple[
+            tuple[type[BaseException] | tuple[type[BaseException], ...], ErrorKind, str | None], ...
+        ]
+    ] = ()
     dialect: ClassVar[Dialect]
     # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
     # itself: the client must send the user's SQL beside it as written, never read it as a
@@ -487,6 +548,11 @@ class Connector:
         self.secret = dict(secret or {})
         self._secret_values = [str(v) for v in self.secret.values() if v]
         self._streams: set[ReadAhead] = set()
+        missing = [k for k in self.required_settings if not self.settings.get(k)]
+        if missing:
+            raise ConnectorError(
+                "config", f"{self.label} settings are missing: {', '.join(missing)}."
+            )
 
     # Context manager and close ------------------------------------------------------------
     def __enter__(self) -> Connector:
@@ -538,7 +604,10 @@ class Connector:
         raise NotImplementedError
 
     def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        raise NotImplementedError
+        """The source's row count; with an incremental column and ``since``, of the rows past
+        ``since``."""
+        sql, params = self._statement(self.count_sql, source, incremental_column, since)
+        return self._count(sql, params)
 
     def iter_batches(
         self,
@@ -547,7 +616,65 @@ class Connector:
         incremental_column: str | None = None,
         since: Any = None,
     ) -> Iterator[list[dict[str, Any]]]:
+        """The source's rows as lists of up to ``batch_size`` dicts keyed by column name; with
+        an incremental column and ``since``, the rows past ``since`` in that column's order."""
+        check_batch_size(batch_size)
+        sql, params = self._statement(self.select_sql, source, incremental_column, since)
+        yield from self._stream(sql, params, batch_size)
+
+    def _statement(
+        self,
+        build: Callable[..., str],
+        source: str,
+        incremental_column: str | None,
+        since: Any,
+    ) -> tuple[str, list]:
+        """``build``'s SQL (``count_sql`` or ``select_sql``) and its bound parameters. An
+        incremental column is checked to be the source's even without ``since`` (the first
+        run), so that a missing one fails with a message naming it."""
+        check_since(since, incremental_column)
+        if incremental_column is not None:
+            col = self.resolve_column(source, incremental_column)
+            if since is not None:
+                return build(source, col.name), self.since_params(col, since)
+        return build(source), []
+
+    def since_params(self, column: Column, since: Any) -> list:
+        """The bound parameters holding ``since`` for ``column``'s filter."""
+        return [since]
+
+    # Per partner: run the statement ``_statement`` built.
+    def _count(self, sql: str, params: list) -> int:
         raise NotImplementedError
+
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        raise NotImplementedError
+
+    def _map_error(self, exc: BaseException) -> ConnectorError:
+        """``exc``, raised by the partner's driver, as a ConnectorError: the first of
+        ``error_kinds`` it is an instance of says which, else it is a query error."""
+        if isinstance(exc, ConnectorError):
+            return exc
+        for types, kind, message in self.error_kinds:
+            if isinstance(exc, types):
+                return self.error(kind, message, exc)
+        return self.error("query", exc=exc)
+
+    def fetch_batches(
+        self,
+        cur: Any,
+        build: Callable[[list[tuple]], list[dict[str, Any]]],
+        batch_size: int,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """A DB-API cursor's rows, ``batch_size`` at a time, made dicts by ``build``; driver
+        errors mapped, and the cursor closed however the stream ends."""
+        try:
+            while rows := cur.fetchmany(batch_size):
+                yield build(rows)
+        except self.driver_error as exc:
+            raise self._map_error(exc) from None
+        finally:
+            cur.close()
 
     def read_ahead(self, source: Generator[T, None, None]) -> ReadAhead[T]:
         """``source`` (a stream's fetch loop) run on its own thread one batch ahead, and stopped
@@ -559,14 +686,19 @@ class Connector:
 
     # SQL building ---------------------------------------------------------------------------
     def relation(self, source: str) -> str:
-        """The FROM-clause text for ``source``: a quoted table name or a wrapped subquery."""
+        """The FROM-clause text for ``source``, a quoted table name or a wrapped subquery, named
+        ``ic_source``."""
         parsed = parse_source(source, self.dialect)
         if isinstance(parsed, Query):
-            return f"({parsed.sql}\n) AS ic_source"
-        return self.table_sql(parsed)
+            return f"({parsed.sql}\n) AS {SOURCE_ALIAS}"
+        return f"{self.table_sql(parsed)} AS {SOURCE_ALIAS}"
 
     def table_sql(self, ref: TableRef) -> str:
         return ".".join(quote_ident(name, quoted, self.dialect) for name, quoted in ref.parts)
+
+    def source_column(self, name: str) -> str:
+        """The source's column ``name`` (exact), quoted and qualified by the source's alias."""
+        return f"{SOURCE_ALIAS}.{quote_ident(name, True, self.dialect)}"
 
     def select_sql(
         self, source: str, incremental: str | None = None, *, limit: int | None = None
@@ -580,7 +712,7 @@ class Connector:
         # S608: relation() quotes table names and admits only checked SELECT statements.
         sql = f"SELECT * FROM {self.relation(source)}"  # noqa: S608
         if incremental is not None:
-            col = quote_ident(incremental, True, self.dialect)
+            col = self.source_column(incremental)
             sql += f" WHERE {col} > {self.param} ORDER BY {col}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -589,8 +721,31 @@ class Connector:
     def count_sql(self, source: str, incremental: str | None = None) -> str:
         sql = f"SELECT COUNT(*) FROM {self.relation(source)}"  # noqa: S608 - see select_sql
         if incremental is not None:
-            sql += f" WHERE {quote_ident(incremental, True, self.dialect)} > {self.param}"
+            sql += f" WHERE {self.source_column(incremental)} > {self.param}"
         return sql
+
+    def cast_columns(self, sql: str, columns: Sequence[Column], casts: Mapping[int, str]) -> str:
+        """``sql``, a statement from ``select_sql`` whose columns are ``columns``, with those at
+        the positions in ``casts`` converted by their SQL (``{}`` stands for the column), under
+        their own names: how a partner gets as text what its driver cannot hand to Python.
+
+        The ``*`` is replaced in place rather than the statement wrapped, so that its ORDER BY
+        stays the outermost one (a subquery's order is not kept); its WHERE and ORDER BY name
+        the source's columns through the alias, never a converted column of the same name.
+        Columns are named, so a source with two columns of one name (which setup refuses, and a
+        preview shows so) is left as it is.
+        """
+        if not casts or len({c.name for c in columns}) < len(columns):
+            return sql
+        head = "SELECT * FROM "
+        if not sql.startswith(head):
+            raise ValueError("cast_columns takes a statement made by select_sql")
+        select = ", ".join(
+            (casts[i] if i in casts else "{}").format(self.source_column(c.name))
+            + f" AS {quote_ident(c.name, True, self.dialect)}"
+            for i, c in enumerate(columns)
+        )
+        return f"SELECT {select} FROM {sql[len(head) :]}"  # noqa: S608 - quoted names
 
     def resolve_column(self, source: str, incremental_column: str) -> Column:
         """The source column named ``incremental_column`` (exact, else case-insensitive).

@@ -15,18 +15,19 @@ a SELECT resolve against the configured dataset. Results are read page by page
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import decimal
 import json
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from dateutil.relativedelta import relativedelta
 from google.api_core import exceptions as gexc
 from google.api_core.client_options import ClientOptions
 from google.auth import exceptions as authexc
 from google.cloud import bigquery
 from google.cloud.bigquery.retry import DEFAULT_RETRY
+from requests import RequestException
 
 from connectors.base import (
     Column,
@@ -34,8 +35,6 @@ from connectors.base import (
     ConnectorError,
     Dialect,
     TableRef,
-    check_batch_size,
-    check_since,
     row_builder,
 )
 
@@ -59,21 +58,71 @@ _PARAM_TYPES = {
 _EXOTIC = {"RECORD", "STRUCT", "TIME", "BYTES", "JSON", "GEOGRAPHY", "INTERVAL", "RANGE"}
 
 
-def _to_plain(value: Any) -> Any:
-    """Exotic BigQuery values as text the run engine can take."""
-    if value is None or isinstance(value, str | int | float | bool | decimal.Decimal):
-        return value
+def _interval_text(value: relativedelta) -> str:
+    """BigQuery's canonical interval text, ``[-]Y-M D [-]H:M:S[.F]``, from the relativedelta
+    the client parses it into (which carries 24 hours into a day: the same length of time)."""
+    months = value.years * 12 + value.months
+    micros = ((value.hours * 60 + value.minutes) * 60 + value.seconds) * 10**6
+    micros += value.microseconds
+    years, months_left = divmod(abs(months), 12)
+    seconds, fraction = divmod(abs(micros), 10**6)
+    minutes, second = divmod(seconds, 60)
+    hour, minute = divmod(minutes, 60)
+    text = (
+        f"{'-' if months < 0 else ''}{years}-{months_left} {value.days} "
+        f"{'-' if micros < 0 else ''}{hour}:{minute}:{second}"
+    )
+    return f"{text}.{fraction:06d}".rstrip("0") if fraction else text
+
+
+def _json_default(value: Any) -> Any:
     if isinstance(value, bytes):
-        return base64.b64encode(value).decode()
+        return value.hex()
+    if isinstance(value, relativedelta):
+        return _interval_text(value)
+    return str(value)
+
+
+def _to_plain(value: Any) -> Any:
+    """Exotic BigQuery values in a form the run engine takes: times, intervals and containers
+    (arrays, structs, JSON, ranges) as readable text. Bytes stay bytes: validation gives them
+    as hexadecimal text, as for every partner, and fails them as numbers."""
+    if value is None or isinstance(value, str | int | float | bool | decimal.Decimal | bytes):
+        return value
     if isinstance(value, dt.time):
         return value.isoformat()
+    if isinstance(value, relativedelta):
+        return _interval_text(value)
     if isinstance(value, dict | list):
-        return json.dumps(value, default=str)
+        return json.dumps(value, default=_json_default)
     return value if isinstance(value, dt.date) else str(value)
 
 
 class BigQueryConnector(Connector):
     partner = "bigquery"
+    label = "BigQuery"
+    required_settings = ("project", "dataset")
+    error_kinds = (
+        (
+            (authexc.RefreshError, gexc.Unauthorized),
+            "auth",
+            "Google rejected the service account key. Check that the key has not been "
+            "deleted or rotated and that the service account is enabled.",
+        ),
+        (authexc.GoogleAuthError, "auth", None),
+        (gexc.NotFound, "not_found", None),
+        (
+            gexc.Forbidden,
+            "permission",
+            "The service account lacks permission. Grant it BigQuery Job User on the project "
+            "and Data Viewer on the dataset.",
+        ),
+        (
+            (gexc.ServerError, gexc.RetryError, ConnectionError, OSError, RequestException),
+            "network",
+            None,
+        ),
+    )
     dialect = Dialect(
         "bigquery",
         ident_quote="`",
@@ -89,9 +138,6 @@ class BigQueryConnector(Connector):
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
-        missing = [k for k in ("project", "dataset") if not self.settings.get(k)]
-        if missing:
-            raise ConnectorError("config", f"BigQuery settings are missing: {', '.join(missing)}.")
         self.project: str = self.settings["project"]
         self.dataset: str = self.settings["dataset"]
         self._emulator = bool(self.settings.get("emulator"))
@@ -168,40 +214,6 @@ class BigQueryConnector(Connector):
             finally:
                 self._client = None
 
-    def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        if isinstance(exc, authexc.RefreshError | gexc.Unauthorized):
-            return self.error(
-                "auth",
-                "Google rejected the service account key. Check that the key has not been "
-                "deleted or rotated and that the service account is enabled.",
-                exc,
-            )
-        if isinstance(exc, authexc.GoogleAuthError):
-            return self.error("auth", exc=exc)
-        if isinstance(exc, gexc.NotFound):
-            return self.error("not_found", exc=exc)
-        if isinstance(exc, gexc.Forbidden):
-            return self.error(
-                "permission",
-                "The service account lacks permission. Grant it BigQuery Job User on the "
-                "project and Data Viewer on the dataset.",
-                exc,
-            )
-        if isinstance(exc, gexc.BadRequest):
-            return self.error("query", exc=exc)
-        if isinstance(exc, gexc.ServerError | gexc.RetryError | ConnectionError | OSError):
-            return self.error("network", exc=exc)
-        try:
-            import requests
-
-            if isinstance(exc, requests.RequestException):
-                return self.error("network", exc=exc)
-        except ImportError:  # pragma: no cover - requests ships with the client
-            pass
-        return self.error("query", exc=exc)
-
     # SQL ------------------------------------------------------------------------------------
     def table_sql(self, ref: TableRef) -> str:
         parts = [name for name, _ in ref.parts]
@@ -234,8 +246,8 @@ class BigQueryConnector(Connector):
             for f in rows.schema
         ]
 
-    def _since_param(self, col: Column, since: Any) -> list:
-        kind = _PARAM_TYPES.get(col.type.upper(), "STRING")
+    def since_params(self, column: Column, since: Any) -> list:
+        kind = _PARAM_TYPES.get(column.type.upper(), "STRING")
         return [bigquery.ScalarQueryParameter("ic_since", kind, since)]
 
     def _shaper(self, cols: list[Column]):
@@ -289,13 +301,7 @@ class BigQueryConnector(Connector):
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc) from None
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        sql, params = self.count_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column)
-            if since is not None:
-                sql, params = self.count_sql(source, col.name), self._since_param(col, since)
+    def _count(self, sql: str, params: list) -> int:
         try:
             return int(next(iter(self._query(sql, params)))[0])
         except ConnectorError:
@@ -303,20 +309,7 @@ class BigQueryConnector(Connector):
         except Exception as exc:  # noqa: BLE001
             raise self._map_error(exc) from None
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        sql, params = self.select_sql(source), None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column)
-            if since is not None:
-                sql, params = self.select_sql(source, col.name), self._since_param(col, since)
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         # Pages are fetched one ahead on their own thread: the next page's HTTP round trip
         # overlaps the shaping of this one here and whatever the caller does with it.
         with self.read_ahead(self._fetch(sql, params, batch_size)) as pages:

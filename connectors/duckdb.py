@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -33,9 +33,7 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
-    check_batch_size,
-    check_since,
-    row_builder,
+    parsing_row_builder,
 )
 
 FILE_VIEW = "data"
@@ -44,22 +42,6 @@ _READERS = {".parquet": "read_parquet", ".csv": "read_csv", ".tsv": "read_csv"}
 # Results the run engine does not take as Python objects are cast to text in the query.
 _TEXT_TYPES = {"UUID", "TIME", "TIME WITH TIME ZONE", "INTERVAL", "BLOB", "BIT", "JSON"}
 _TEXT_PREFIXES = ("STRUCT", "MAP", "UNION")
-
-
-def _date_or_text(text: str) -> Any:
-    # DuckDB turns an infinite date into date.max / date.min on its way to Python, a silent
-    # change; as text 'infinity' stays itself and fails its record (invalid_date).
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        return text  # infinity, -infinity, years BC or past 9999
-
-
-def _datetime_or_text(text: str) -> Any:
-    try:
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return text
 
 
 def _literal(text: str) -> str:
@@ -136,6 +118,15 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 
 class DuckDBConnector(Connector):
     partner = "duckdb"
+    label = "DuckDB"
+    driver_error = duckdb.Error
+    error_kinds = (
+        (
+            duckdb.PermissionException,
+            "permission",
+            "The query tried to reach files outside the datasource.",
+        ),
+    )
     dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
     param = "?"
 
@@ -215,18 +206,12 @@ class DuckDBConnector(Connector):
         return conn
 
     def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
         text = str(exc)
         if isinstance(exc, duckdb.CatalogException) and (
             "Table with name" in text or "does not exist" in text
         ):
             return self.error("not_found", exc=exc)
-        if isinstance(exc, duckdb.PermissionException):
-            return self.error(
-                "permission", "The query tried to reach files outside the datasource.", exc
-            )
-        return self.error("query", exc=exc)
+        return super()._map_error(exc)
 
     def _execute(self, sql: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
         conn = self._connect()
@@ -240,54 +225,40 @@ class DuckDBConnector(Connector):
     def _describe(cur: duckdb.DuckDBPyConnection) -> list[Column]:
         return [Column(d[0], str(d[1])) for d in cur.description or ()]
 
-    def _typed_columns(self, cols: list[Column]) -> tuple[str | None, dict[int, Any]]:
-        """A SELECT list casting some columns to VARCHAR (None when none needs it), and the
-        converters that turn the cast DECIMAL columns back, by column position.
+    def _typed(
+        self, sql: str, params: list | None = None
+    ) -> tuple[str, Callable[[list[tuple]], list[dict[str, Any]]]]:
+        """``sql`` with some columns cast to VARCHAR, and the function turning its row tuples
+        into dicts that turns the cast columns back where the run engine wants objects.
 
-        Exotic columns stay text. DECIMAL columns travel as text and become ``Decimal`` in
-        ``row_builder``: DuckDB's own DECIMAL to Python conversion costs about 1.4 us a value,
-        several times the text cast plus ``Decimal(text)``, and gives the same value, exponent
-        included (the text has exactly the column's scale). DATE and TIMESTAMP columns travel as
-        text too: DuckDB hands an infinite one to Python as date.max / datetime.min, a valid date
-        the record would keep; from text they become dates again, or stay text (infinity, BC,
-        past 9999) and fail their record.
+        Exotic columns stay text. DECIMAL columns travel as text and become ``Decimal`` here:
+        DuckDB's own DECIMAL to Python conversion costs about 1.4 us a value, several times the
+        text cast plus ``Decimal(text)``, and gives the same value, exponent included (the text
+        has exactly the column's scale). DATE and TIMESTAMP columns travel as text too: DuckDB
+        hands an infinite one to Python as date.max / datetime.min, a valid date the record
+        would keep; from text they become dates again, or stay text (infinity, BC, past 9999)
+        and fail their record (see ``parsing_row_builder``).
         """
-        odd = {
-            c.name
-            for c in cols
-            if c.type.upper() in _TEXT_TYPES
-            or c.type.upper().startswith(_TEXT_PREFIXES)
-            or c.type.endswith("]")  # lists and arrays
-        }
-        convert: dict[int, Any] = {}
+        described = self._execute(f"SELECT * FROM ({sql}) AS ic_described LIMIT 0", params)  # noqa: S608
+        cols = self._describe(described)
+        parse: dict[int, Callable[[str], Any]] = {}
+        convert: dict[int, Callable[[str], Any]] = {}
+        casts: dict[int, str] = {}
         for i, c in enumerate(cols):
             kind = c.type.upper()
             if kind.startswith("DECIMAL"):
                 convert[i] = Decimal
             elif kind == "DATE":
-                convert[i] = _date_or_text
+                parse[i] = date.fromisoformat
             elif kind.startswith("TIMESTAMP"):
-                convert[i] = _datetime_or_text
-        if not odd and not convert:
-            return None, convert
-        q = self.dialect.ident_quote
-        texts = odd | {cols[i].name for i in convert}
-        return ", ".join(
-            f"CAST({q}{c.name.replace(q, q + q)}{q} AS VARCHAR) AS {q}{c.name.replace(q, q + q)}{q}"
-            if c.name in texts
-            else f"{q}{c.name.replace(q, q + q)}{q}"
-            for c in cols
-        ), convert
-
-    def _select(
-        self, source: str, incremental: str | None, limit: int | None = None
-    ) -> tuple[str, dict[int, Any]]:
-        """The stream's SQL and its ``row_builder`` converters."""
-        sql = self.select_sql(source, incremental, limit=limit)
-        casts, convert = self._typed_columns(self.columns(source))
-        if casts:
-            sql = f"SELECT {casts} FROM ({sql}) AS ic_typed"  # noqa: S608 - quoted names
-        return sql, convert
+                parse[i] = datetime.fromisoformat
+            elif not (
+                kind in _TEXT_TYPES or kind.startswith(_TEXT_PREFIXES) or kind.endswith("]")
+            ):  # lists and arrays end in ]
+                continue
+            casts[i] = "CAST({} AS VARCHAR)"
+        build = parsing_row_builder([c.name for c in cols], parse, convert)
+        return self.cast_columns(sql, cols, casts), build
 
     # Interface ------------------------------------------------------------------------------
     def test_connection(self) -> None:
@@ -297,53 +268,22 @@ class DuckDBConnector(Connector):
         return self._describe(self._execute(self.select_sql(source) + " LIMIT 0"))
 
     def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
-        sql, convert = self._select(source, None, limit=max(0, int(limit)))
+        sql, build = self._typed(self.select_sql(source, limit=max(0, int(limit))))
         cur = self._execute(sql)
         try:
             rows = cur.fetchall()
         except duckdb.Error as exc:
             raise self._map_error(exc) from None
-        return self.columns(source), row_builder([d[0] for d in cur.description], convert)(rows)
+        return self.columns(source), build(rows)
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                return int(self._fetch_one(self.count_sql(source, col), [since]))
-        return int(self._fetch_one(self.count_sql(source)))
-
-    def _fetch_one(self, sql: str, params: list | None = None) -> Any:
+    def _count(self, sql: str, params: list) -> int:
         cur = self._execute(sql, params)
         try:
-            return cur.fetchone()[0]
+            return int(cur.fetchone()[0])
         except duckdb.Error as exc:
             raise self._map_error(exc) from None
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        col = None
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-        if since is not None:
-            sql, convert = self._select(source, col)
-            cur = self._execute(sql, [since])
-        else:
-            sql, convert = self._select(source, None)
-            cur = self._execute(sql)
-        try:
-            build = row_builder([d[0] for d in cur.description], convert)
-            # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
-            while rows := cur.fetchmany(batch_size):
-                yield build(rows)
-        except duckdb.Error as exc:
-            raise self._map_error(exc) from None
-        finally:
-            cur.close()
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
+        sql, build = self._typed(sql, params)
+        # DuckDB streams the result: fetchmany pulls the next chunks, not a materialised copy.
+        yield from self.fetch_batches(self._execute(sql, params), build, batch_size)

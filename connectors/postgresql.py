@@ -20,12 +20,11 @@ import functools
 import itertools
 import logging
 from collections.abc import Callable, Generator, Iterator
+from datetime import date, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
-from psycopg.adapt import Loader
-from psycopg.pq import Format
 from psycopg.types.string import TextLoader
 
 from connectors.base import (
@@ -33,10 +32,8 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
-    check_batch_size,
-    check_since,
+    parsing_row_builder,
     quote_ident,
-    row_builder,
 )
 
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -63,36 +60,27 @@ _TEXT_TYPES = (
 )
 
 
-class _OrTextLoader(Loader):
-    """Loads a value with psycopg's own loader, or as its text when Python cannot hold it.
-
-    PostgreSQL dates and timestamps reach 'infinity', years BC and years past 9999, which
-    Python's datetime cannot represent; the driver raises DataError for them, and one such value
-    would fail the whole run. As text it reaches validation, which fails only its record
-    (invalid_date / invalid_timestamp) and keeps the value. psycopg's C loaders cannot be
-    subclassed, so this one wraps an instance.
-    """
-
-    inner: type[Loader]
-
-    def __init__(self, oid: int, context: Any = None):
-        super().__init__(oid, context)
-        self._inner = self.inner(oid, context)
-
-    def load(self, data: Any) -> Any:
-        try:
-            return self._inner.load(data)
-        except psycopg.DataError:
-            return bytes(data).decode("utf-8", "replace")
+# Dates and timestamps load as text too (psycopg's C text loader) and are parsed by the C
+# ``fromisoformat`` in ``parsing_row_builder``: PostgreSQL holds 'infinity', years BC and years
+# past 9999, which Python cannot; psycopg's own loaders raise DataError on them, failing the
+# whole read, while as text such a value fails only its record. The sessions' DateStyle is ISO
+# (see ``_open``) so that the text is what ``fromisoformat`` reads.
+_PARSED_TYPES: dict[str, Callable[[str], Any]] = {
+    "date": date.fromisoformat,
+    "timestamp": datetime.fromisoformat,
+    "timestamptz": datetime.fromisoformat,
+}
+_PARSERS = {psycopg.adapters.types[name].oid: parse for name, parse in _PARSED_TYPES.items()}
 
 
-def _or_text(name: str) -> type[Loader]:
-    inner = psycopg.adapters.get_loader(psycopg.adapters.types[name].oid, Format.TEXT)
-    return type(f"OrText_{name}", (_OrTextLoader,), {"inner": inner})
+def _builder(cur: psycopg.Cursor) -> Callable[[list[tuple]], list[dict[str, Any]]]:
+    """The function turning ``cur``'s row tuples into dicts, its dates and timestamps parsed."""
+    description = cur.description or ()
+    return parsing_row_builder(
+        [d.name for d in description],
+        {i: _PARSERS[d.type_code] for i, d in enumerate(description) if d.type_code in _PARSERS},
+    )
 
-
-# Types whose values may be out of Python's range: loaded as text when they are.
-_OR_TEXT_LOADERS = {name: _or_text(name) for name in ("date", "timestamp", "timestamptz")}
 
 log = logging.getLogger(__name__)
 _cursor_ids = itertools.count(1)
@@ -144,6 +132,29 @@ def _take(rows: Iterator[tuple], size: int) -> list[tuple]:
 
 class PostgresConnector(Connector):
     partner = "postgresql"
+    label = "PostgreSQL"
+    required_settings = ("host", "database", "user")
+    driver_error = psycopg.Error
+    error_kinds = (
+        (pgerrors.UndefinedTable, "not_found", None),
+        (pgerrors.InsufficientPrivilege, "permission", None),
+        (
+            pgerrors.QueryCanceled,
+            "query",
+            "The query was cancelled because it ran longer than the statement timeout.",
+        ),
+        (
+            pgerrors.ReadOnlySqlTransaction,
+            "query",
+            "Imports may only read: the statement tried to write.",
+        ),
+        ((pgerrors.InvalidAuthorizationSpecification, pgerrors.InvalidPassword), "auth", None),
+        (
+            (psycopg.OperationalError, psycopg.InterfaceError),
+            "network",
+            "The connection to the warehouse was lost.",
+        ),
+    )
     dialect = Dialect("postgresql", dollar_quotes=True, fold="lower", max_parts=3)
     # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
     # so a user's %, %s or %(name)s reaches the server as written.
@@ -155,11 +166,6 @@ class PostgresConnector(Connector):
         # Each stream reads on a connection of its own, so the connector's other calls (a
         # count, a preview) neither wait behind a stream nor end its transaction.
         self._stream_conns: set[psycopg.Connection] = set()
-        missing = [k for k in ("host", "database", "user") if not self.settings.get(k)]
-        if missing:
-            raise ConnectorError(
-                "config", f"PostgreSQL settings are missing: {', '.join(missing)}."
-            )
         sslmode = self.settings.get("sslmode") or "prefer"
         if sslmode not in _SSLMODES:
             raise ConnectorError(
@@ -189,7 +195,10 @@ class PostgresConnector(Connector):
                 sslmode=self._sslmode,
                 connect_timeout=int(self.settings.get("connect_timeout") or 10),
                 application_name="import-center",
-                options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on",
+                # DateStyle ISO: dates arrive as the text fromisoformat reads, whatever the
+                # server's default (it sets the output format only, not the input order).
+                options=f"-c statement_timeout={timeout_ms} -c default_transaction_read_only=on "
+                "-c DateStyle=ISO",
                 # psycopg's default cursors take % in the query text for a placeholder (even
                 # with no parameters to bind); the user's SQL is not a psycopg template.
                 cursor_factory=psycopg.RawCursor,
@@ -199,10 +208,8 @@ class PostgresConnector(Connector):
         # Read-only twice over: the session default above and the transaction flag here.
         conn.read_only = True
         conn.server_cursor_factory = psycopg.RawServerCursor
-        for name in _TEXT_TYPES:
+        for name in (*_TEXT_TYPES, *_PARSED_TYPES):
             conn.adapters.register_loader(name, TextLoader)
-        for name, loader in _OR_TEXT_LOADERS.items():
-            conn.adapters.register_loader(name, loader)
         return conn
 
     def _release(self) -> None:
@@ -248,30 +255,7 @@ class PostgresConnector(Connector):
             )
         return self.error("network", exc=exc)
 
-    def _map_error(self, exc: BaseException) -> ConnectorError:
-        if isinstance(exc, ConnectorError):
-            return exc
-        if isinstance(exc, pgerrors.UndefinedTable):
-            return self.error("not_found", exc=exc)
-        if isinstance(exc, pgerrors.InsufficientPrivilege):
-            return self.error("permission", exc=exc)
-        if isinstance(exc, pgerrors.QueryCanceled):
-            return self.error(
-                "query",
-                "The query was cancelled because it ran longer than the statement timeout.",
-                exc,
-            )
-        if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
-            return self.error("query", "Imports may only read: the statement tried to write.", exc)
-        if isinstance(exc, pgerrors.InvalidAuthorizationSpecification | pgerrors.InvalidPassword):
-            return self.error("auth", exc=exc)
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
-            return self.error("network", "The connection to the warehouse was lost.", exc)
-        if isinstance(exc, psycopg.Error):
-            return self.error("query", exc=exc)
-        return self.error("query", exc=exc)
-
-    def _run(self, sql: str, params: tuple = ()) -> psycopg.Cursor:
+    def _run(self, sql: str, params: list | tuple = ()) -> psycopg.Cursor:
         conn = self._connect()
         try:
             return conn.execute(sql, params)
@@ -369,40 +353,16 @@ class PostgresConnector(Connector):
     def preview(self, source: str, limit: int = 20) -> tuple[list[Column], list[dict[str, Any]]]:
         cur = self._run(self.select_sql(source, limit=max(0, int(limit))))
         cols = self._describe(cur)
-        rows = row_builder([c.name for c in cols])(cur.fetchall())
+        rows = _builder(cur)(cur.fetchall())
         self._reset()
         return cols, rows
 
-    def count(self, source: str, since: Any = None, incremental_column: str | None = None) -> int:
-        check_since(since, incremental_column)
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                (n,) = self._run(self.count_sql(source, col), (since,)).fetchone()
-                self._reset()
-                return int(n)
-        (n,) = self._run(self.count_sql(source)).fetchone()
+    def _count(self, sql: str, params: list) -> int:
+        (n,) = self._run(sql, params).fetchone()
         self._reset()
         return int(n)
 
-    def iter_batches(
-        self,
-        source: str,
-        batch_size: int = 10_000,
-        incremental_column: str | None = None,
-        since: Any = None,
-    ) -> Iterator[list[dict[str, Any]]]:
-        check_since(since, incremental_column)
-        check_batch_size(batch_size)
-        params: tuple = ()
-        if incremental_column is not None:
-            col = self.resolve_column(source, incremental_column).name
-            if since is not None:
-                sql, params = self.select_sql(source, col), (since,)
-            else:
-                sql = self.select_sql(source)
-        else:
-            sql = self.select_sql(source)
+    def _stream(self, sql: str, params: list, batch_size: int) -> Iterator[list[dict[str, Any]]]:
         # Chunked rows overlap the server's work with ours by themselves (a read-ahead thread
         # only added GIL hand-offs: 1.10 -> 1.02x the raw driver). A named cursor's FETCH loop
         # runs one batch ahead on its own thread, so that its round trips and the server's
@@ -413,7 +373,7 @@ class PostgresConnector(Connector):
                 yield build(rows)
 
     def _fetch(
-        self, sql: str, params: tuple, batch_size: int
+        self, sql: str, params: list, batch_size: int
     ) -> Generator[tuple[Callable[[list[tuple]], list[dict[str, Any]]], list[tuple]], None, None]:
         """The stream's driver half (on the read-ahead thread when it is a named cursor), from
         the query's start to its end: each batch of row tuples with the function that makes them
@@ -441,7 +401,7 @@ class PostgresConnector(Connector):
                 cur.execute(sql, params)
                 next_batch = functools.partial(cur.fetchmany, batch_size)
             rows = next_batch()
-            build = row_builder([d.name for d in cur.description or ()])
+            build = _builder(cur)
             while rows:
                 yield build, rows
                 rows = next_batch()

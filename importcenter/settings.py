@@ -7,6 +7,8 @@ Production (`ENVIRONMENT=production`) refuses to start without real secrets and 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -77,6 +79,7 @@ INSTALLED_APPS = [
     "api",
     "auditlog",
     "history",
+    "alerts",
 ]
 
 MIDDLEWARE = [
@@ -199,6 +202,58 @@ METRICS_TOKEN = envstr("METRICS_TOKEN", "")
 AUDITLOG_STORE_JSON_CHANGES = True
 # A foreign key's change reads as names ("Warehouse A → Warehouse B"), not ids.
 AUDITLOG_USE_FK_STRING_REPRESENTATION = True
+
+# --- Alerts and email ----------------------------------------------------------------------
+# Where links in notifications point (emails and Slack messages have no page to be relative
+# to). Not derived from PORT: honcho gives each process of `make run` a port of its own.
+SITE_URL = envstr(
+    "SITE_URL", f"https://{ALLOWED_HOSTS[0]}" if PRODUCTION else "http://127.0.0.1:8000"
+)
+# Channels configured as code, used by every import that follows the default alert rules. In
+# development with DEBUG on (`make run`), alerts go to a local address through the console
+# email backend, so the worker's output shows them.
+ALERT_EMAIL_TO = envlist("ALERT_EMAIL_TO", ["alerts@localhost"] if DEBUG and not PRODUCTION else [])
+ALERT_WEBHOOK_URL = envstr("ALERT_WEBHOOK_URL")
+ALERT_SLACK_WEBHOOK_URL = envstr("ALERT_SLACK_WEBHOOK_URL")
+ALERT_WEBHOOK_SECRET = envstr("ALERT_WEBHOOK_SECRET")
+if ALERT_WEBHOOK_URL and not ALERT_WEBHOOK_SECRET:
+    raise ImproperlyConfiguredEnv(
+        "ALERT_WEBHOOK_SECRET is required with ALERT_WEBHOOK_URL: webhooks are always signed."
+    )
+if ALERT_WEBHOOK_SECRET:
+    try:
+        _secret = base64.b64decode(ALERT_WEBHOOK_SECRET.removeprefix("whsec_"), validate=True)
+    except binascii.Error:
+        _secret = b""
+    if len(_secret) < 16:
+        raise ImproperlyConfiguredEnv(
+            "ALERT_WEBHOOK_SECRET must be whsec_ followed by base64 of at least 16 bytes."
+        )
+# Seconds before each retry of a failed delivery; its length is the number of retries.
+try:
+    ALERT_RETRY_SECONDS = [
+        int(s) for s in envlist("ALERT_RETRY_SECONDS", ["10", "60", "300", "1800", "7200"])
+    ]
+except ValueError:
+    raise ImproperlyConfiguredEnv(
+        "ALERT_RETRY_SECONDS must be comma-separated whole seconds, e.g. 10,60,300."
+    ) from None
+
+# Email: SMTP when EMAIL_HOST is set (or in production); the console in development.
+EMAIL_HOST = envstr("EMAIL_HOST", "localhost")
+EMAIL_BACKEND = envstr(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.smtp.EmailBackend"
+    if PRODUCTION or envstr("EMAIL_HOST")
+    else "django.core.mail.backends.console.EmailBackend",
+)
+EMAIL_PORT = envint("EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = envstr("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = envstr("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = envbool("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = envbool("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = envint("EMAIL_TIMEOUT", 10, minimum=1)
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "Import Center <importcenter@localhost>")
 
 # --- Auth, i18n, static ---------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

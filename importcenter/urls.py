@@ -22,4 +22,5 @@ urlpatterns = [
     path("", include("stats.urls")),
     path("", include("history.urls")),
     path("", include("api.urls")),
+    path("", include("alerts.urls")),
 ]

@@ -116,16 +116,6 @@ class ImportFilter(django_filters.FilterSet):
         model = Import
         fields: list[str] = []
 
-    def get_form_class(self) -> type:
-        # The form's fields come from the filters alone (no request-dependent querysets), so
-        # one form class serves every request; django-filter builds a new class with eight
-        # new fields per request. Each form instance still gets its own copies of the fields.
-        cls = type(self)
-        form_class = cls.__dict__.get("_form_class")
-        if form_class is None:
-            form_class = cls._form_class = super().get_form_class()
-        return form_class
-
     def sort(self, qs: QuerySet, name: str, value: str) -> QuerySet:
         return apply_sort(qs, value)
 

@@ -164,7 +164,7 @@ def _cyclic_gc_paused():
 
     A batch keeps tens of thousands of dicts and tuples alive at once, so the collector's
     allocation-count trigger fires over and over and walks them all: with it running, a lone
-    worker spends ~35% more CPU per row (11.5 against 8.4 us; `bench/import_e2e.py --choices`).
+    worker spends 35-45% more CPU per row (10.7 against 7.5 us; `bench/import_e2e.py --choices`).
     Rows, outcomes and buffers are acyclic and freed by reference counting, so nothing
     accumulates meanwhile; the collector resumes when the last run or chunk of this process
     ends (nesting-safe for thread pools)."""
@@ -330,6 +330,11 @@ class _track_watermark:  # noqa: N801 - used like a generator function
         for batch in self._batches:
             if col:
                 values = [r[col] for r in batch if r.get(col) is not None]
+                texts = sum(isinstance(v, str) for v in values)
+                if 0 < texts < len(values):
+                    # A date the driver could not convert ('infinity', year 10000) arrives as
+                    # text beside real dates: it fails its record, and moves no watermark.
+                    values = [v for v in values if not isinstance(v, str)]
                 if values:
                     top = max(values)
                     if self.watermark is None or top > self.watermark:
@@ -458,7 +463,7 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
     if run is None or run.state != State.RUNNING:
         return
     ctx = _Context(run)
-    # One generated dict display per row: ~2.5x quicker than dict(zip()) (`--choices`).
+    # One generated dict display per row: ~3x quicker than dict(zip()) (`--choices`).
     build = row_builder(columns)
     try:
         with _cyclic_gc_paused(), _writer() as write:
@@ -499,8 +504,8 @@ class _writer:  # noqa: N801 - used like a function: `with _writer() as write:`
     """Writes batches on a second thread with its own database connection, so the store's
     COPY, index updates and commit (database server CPU and fsync) overlap the fetch and
     validation of the next batch (this process's CPU): one worker keeps two cores busy, and
-    a lone worker imports ~1.5x the rows per second it does writing in line (21k against 14k;
-    `bench/import_e2e.py --choices`).
+    a lone worker imports 1.3-1.5x the rows per second it does writing in line (34k against
+    26k; `bench/import_e2e.py --choices`).
 
     At most one batch waits for the thread, so memory stays bounded. The first error of a write
     (RunNotActive included) is raised in the caller at its next `write(...)` or at the end of

@@ -1,4 +1,6 @@
-"""Query-string forms of the Stats tab and the detail pane: anything invalid answers 400."""
+"""The detail pane's query-string form: an invalid filter or cursor answers a styled 400.
+(The Stats tab's `?page=` needs none: `queries.runs_page` reads it as Django's paginator does.)
+"""
 
 from __future__ import annotations
 
@@ -11,13 +13,6 @@ from stats.queries import RecordFilters
 # separators of `RecordResult.error_keys` ("|field:code|"), or a filter could match across keys.
 _code = RegexValidator(r"^[a-z][a-z0-9_]*$", "Unknown error code.")
 _no_separators = RegexValidator(r"^[^|]*$", "A field name cannot contain “|”.")
-
-
-class StatsPageForm(forms.Form):
-    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
-
-    def page_number(self) -> int:
-        return self.cleaned_data.get("page") or 1
 
 
 class RecordFilterForm(forms.Form):

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -23,14 +23,12 @@ from history import marks
 from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
 from stats import exports, queries
-from stats.forms import RecordFilterForm, StatsPageForm
+from stats.forms import RecordFilterForm
 from stats.queries import RecordFilters
 
 # Columns a Stats page never reads; skipping them keeps 100 rows cheap.
 _RUN_HEAVY = ("spec_snapshot", "error_detail", "watermark", "since")
 
-
-_Run = ImportRun | queries.RunRow
 # The header of every page shows the import's health; only the Overview shows its datasource
 # and users (a five-table join cost the Stats pages ~1 ms of CPU for nothing).
 _HEADER_RELATED = ("health_run",)
@@ -80,18 +78,12 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = get_import_for_user(request, code, _HEADER_RELATED)
-    form = StatsPageForm(request.GET)
-    if not form.is_valid():
-        return HttpResponseBadRequest("Invalid page.")
-    page = form.page_number()
-    runs, has_older = queries.runs_page(imp, page)
-    marks.annotate_stats_rows(imp, runs)
+    page = queries.runs_page(imp, request.GET.get("page"))
+    marks.annotate_stats_rows(imp, page.object_list)
     ctx = {
         "imp": imp,
         "tab": "stats",
-        "runs": _with_urls(imp, runs),
         "page": page,
-        "has_older": has_older,
         "days": queries.retention_days(),
     }
     if request.htmx and request.htmx.target == "stats-table":
@@ -125,16 +117,6 @@ def _trend(imp: Import) -> dict:
     summary, svg, kinds = cached
     # The SVG was escaped when built; the legend names the kinds of markers it has.
     return {"summary": summary, "svg": mark_safe(svg), "marker_kinds": kinds}
-
-
-def _with_urls(imp: Import, runs: list[_Run]) -> list[_Run]:
-    """Attach each run's detail and row URLs: one reverse() per page, not several per row."""
-    base = reverse("stats-run-detail", args=[imp.code, "00000000-0000-0000-0000-000000000000"])
-    base = base.rsplit("00000000-0000-0000-0000-000000000000", 1)[0]
-    for run in runs:
-        run.detail_url = f"{base}{run.code}/"
-        run.row_url = f"{base}{run.code}/row/"
-    return runs
 
 
 def _records_url(imp: Import, run: ImportRun, **params) -> str:
@@ -191,7 +173,6 @@ def run_row(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
     """The Stats row of one run; polled while the run is in progress, and stops the poll
     (HTTP 286) with the final row once the run has ended."""
     imp, run = _get_run_for_user(request, code, run_code)
-    _with_urls(imp, [run])
     html = render_to_string("stats/stats.html#row", {"imp": imp, "run": run}, request)
     if run.is_finished:
         return HttpResponseStopPolling(html)

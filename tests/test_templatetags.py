@@ -61,3 +61,13 @@ def test_local_time_has_exact_time_on_hover():
     )
     assert 'datetime="2026-11-03T14:15:07+00:00"' in html
     assert "2026-11-03 14:15:07" in html and "03 Nov 2026 14:15" in html
+
+
+def test_health_badge_escapes_and_names_each_band_in_text():
+    render = Template("{% load imports_tags %}{% health_badge h False %}").render
+    none = render(Context({"h": compute_health(None, None)}))
+    assert ">No indicator</span>" in none and "health-none" in none
+    blank = render(Context({"h": compute_health(0, 0)}))
+    assert ">Blank</span>" in blank  # without the note when show_blank_text is False
+    red = render(Context({"h": compute_health(3, 1)}))
+    assert "health-red" in red and "33.33%" in red and "(red)" in red

@@ -44,13 +44,19 @@ HEALTH_RANK_INDEX = models.Index(
 def forward(apps, schema_editor):
     if schema_editor.connection.vendor == "sqlite":
         schema_editor.execute(
-            "CREATE INDEX record_run_identity_idx ON imports_recordresult (run_id, identity)"
+            "CREATE INDEX IF NOT EXISTS record_run_identity_idx "
+            "ON imports_recordresult (run_id, identity)"
         )
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.add_index(apps.get_model("imports", "Import"), HEALTH_RANK_INDEX)
+    # IF NOT EXISTS throughout: a database made by the migrations before they were squashed
+    # (same names up to 0002) already has all of this.
+    with schema_editor.connection.cursor() as cursor:
+        existing = schema_editor.connection.introspection.get_constraints(cursor, "imports_import")
+    if HEALTH_RANK_INDEX.name not in existing:
+        schema_editor.add_index(apps.get_model("imports", "Import"), HEALTH_RANK_INDEX)
     schema_editor.execute(
-        "CREATE INDEX record_run_identity_hash_idx "
+        "CREATE INDEX IF NOT EXISTS record_run_identity_hash_idx "
         "ON imports_recordresult (run_id, hashtextextended(identity, 0))"
     )
     schema_editor.execute("ALTER TABLE imports_profile ALTER COLUMN id SET CACHE 1000")
@@ -60,7 +66,7 @@ def forward(apps, schema_editor):
     except Exception:  # no privilege for extensions: search keeps scanning
         return
     schema_editor.execute(
-        "CREATE INDEX import_nickname_trgm_idx "
+        "CREATE INDEX IF NOT EXISTS import_nickname_trgm_idx "
         "ON imports_import USING gin (UPPER(nickname::text) gin_trgm_ops)"
     )
 

@@ -8,7 +8,6 @@ import pytest
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
-from api import metrics
 from api.models import MetricCounter
 from imports import runs, tasks
 from imports.models import ImportRun
@@ -148,9 +147,19 @@ def test_rows_per_second_of_the_last_run(client, metrics_on, imp):
 
 
 def test_webhook_deliveries_count_by_outcome(client, metrics_on, db):
-    metrics.count_webhook_delivery("delivered")
-    metrics.count_webhook_delivery("delivered")
-    metrics.count_webhook_delivery("failed")
+    """What alerts.delivery announces after each attempt; email attempts are not webhooks."""
+    from alerts.delivery import delivery_attempted
+    from alerts.models import Delivery
+
+    for kind, outcome in [
+        ("webhook", "delivered"),
+        ("slack", "delivered"),
+        ("webhook", "failed"),
+        ("email", "delivered"),
+    ]:
+        delivery_attempted.send(
+            sender=Delivery, delivery=Delivery(channel_kind=kind), outcome=outcome
+        )
     got = scrape(client)
     assert got[("importcenter_webhook_deliveries_total", (("outcome", "delivered"),))] == 2
     assert got[("importcenter_webhook_deliveries_total", (("outcome", "failed"),))] == 1

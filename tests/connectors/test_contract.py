@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from connectors import ConnectorError
+from connectors import ConnectorError, get_connector
 
 from .conftest import ROWS
 
@@ -108,6 +108,44 @@ def test_incremental_column_missing_from_select_is_named(warehouse):
         list(c.iter_batches("SELECT id FROM users", incremental_column="ts", since=1))
     assert info.value.kind == "query"
     assert '"ts"' in str(info.value)
+
+
+def test_incremental_column_missing_is_named_on_a_first_run_too(warehouse):
+    with warehouse.connect() as c:
+        for read in (
+            lambda: c.count("SELECT id FROM users", incremental_column="ts"),
+            lambda: list(c.iter_batches("SELECT id FROM users", incremental_column="ts")),
+        ):
+            with pytest.raises(ConnectorError) as info:
+                read()
+            assert info.value.kind == "query"
+            assert '"ts"' in str(info.value)
+
+
+def test_since_without_a_column_or_a_bad_batch_size_is_refused(warehouse):
+    with warehouse.connect() as c:
+        for read in (
+            lambda: c.count(warehouse.table, since=5),
+            lambda: list(c.iter_batches(warehouse.table, since=5)),
+            lambda: list(c.iter_batches(warehouse.table, batch_size=0)),
+        ):
+            with pytest.raises(ConnectorError) as info:
+                read()
+            assert info.value.kind == "config"
+
+
+@pytest.mark.parametrize(
+    ("partner", "message"),
+    [
+        ("postgresql", "PostgreSQL settings are missing: host, database, user."),
+        ("snowflake", "Snowflake settings are missing: account, user."),
+        ("bigquery", "BigQuery settings are missing: project, dataset."),
+    ],
+)
+def test_missing_settings_are_named(partner, message):
+    with pytest.raises(ConnectorError) as info:
+        get_connector(partner, {"user": ""}, {"password": "x"})
+    assert (info.value.kind, str(info.value)) == ("config", message)
 
 
 def test_unknown_table_is_not_found(warehouse):

@@ -182,3 +182,36 @@ def test_snowflake_rows_are_keyed_by_the_column_names(snowflake_warehouse):
         == [{"ID": i, "Mixed Case": f"user_{i}", "TWICE": 2 * i} for i in (1, 2, 3)]
     )
     assert all(list(r) == names for r in rows)
+
+
+PG = ("postgresql", {"host": "h", "database": "d", "user": "u"})
+BQ = ("bigquery", {"project": "p", "dataset": "d", "api_endpoint": "http://x", "emulator": True})
+
+
+def driver_errors():
+    import psycopg
+    import requests
+    from google.api_core import exceptions as gexc
+    from google.auth import exceptions as authexc
+    from psycopg import errors as pgerrors
+
+    return [
+        (*PG, pgerrors.UndefinedTable("t"), "not_found", "The table or view was not found."),
+        (*PG, pgerrors.QueryCanceled("c"), "query", "The query was cancelled because it ran"),
+        (*PG, pgerrors.ReadOnlySqlTransaction("r"), "query", "Imports may only read"),
+        (*PG, pgerrors.InvalidPassword("p"), "auth", "The warehouse rejected the credentials."),
+        (*PG, psycopg.OperationalError("o"), "network", "The connection to the warehouse was"),
+        (*PG, pgerrors.DivisionByZero("z"), "query", "The warehouse could not run the query."),
+        (*BQ, authexc.RefreshError("r"), "auth", "Google rejected the service account key."),
+        (*BQ, gexc.Forbidden("f"), "permission", "The service account lacks permission."),
+        (*BQ, gexc.NotFound("n"), "not_found", "The table or view was not found."),
+        (*BQ, requests.ConnectionError("c"), "network", "Could not reach the warehouse."),
+        (*BQ, gexc.BadRequest("b"), "query", "The warehouse could not run the query."),
+    ]
+
+
+@pytest.mark.parametrize(("partner", "config", "exc", "kind", "message"), driver_errors())
+def test_driver_errors_become_the_kind_the_pages_act_on(partner, config, exc, kind, message):
+    error = get_connector(partner, config, {"password": "x"})._map_error(exc)
+    assert error.kind == kind and str(error).startswith(message)
+    assert error.detail == f"{type(exc).__name__}: {exc}"

@@ -4,6 +4,7 @@ over them, and a real `celery worker` subprocess sharing the test database."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import kombu.pools
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -22,6 +24,8 @@ from imports.models import Import
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
+# The PostgreSQL "warehouse" of the tests that read one (not the store's database).
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 PROFILE_MAPPING = {
     "sync_type": "profile",
@@ -118,6 +122,49 @@ class Warehouse:
         con = duckdb.connect(str(self.path))
         con.execute(sql)
         con.close()
+
+
+def pg_datasource():
+    """A PostgreSQL datasource on PG_URL."""
+    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
+    return factories.make_datasource(
+        partner="postgresql",
+        settings={
+            "host": info.get("host", "127.0.0.1"),
+            "port": int(info.get("port", 5432)),
+            "database": info["dbname"],
+            "user": info.get("user", "postgres"),
+            "sslmode": "disable",
+        },
+    )
+
+
+class AdvisoryLock:
+    """A PostgreSQL advisory lock on PG_URL held by the test: a warehouse statement that takes
+    it shared (`pg_advisory_lock_shared(key)`) waits there until `release()`."""
+
+    def __init__(self):
+        self.key = secrets.randbelow(2**31)
+        self._holder = psycopg.connect(PG_URL, autocommit=True)
+        self._holder.execute("SELECT pg_advisory_lock(%s)", [self.key])
+
+    def release(self) -> None:
+        self._holder.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+
+    def waiting_sessions(self) -> int:
+        """How many sessions wait on the lock."""
+        (n,) = self._holder.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE %s",
+            [f"%pg_advisory_lock_shared({self.key})%"],
+        ).fetchone()
+        return n
+
+
+@pytest.fixture
+def advisory_lock():
+    lock = AdvisoryLock()
+    yield lock
+    lock._holder.close()
 
 
 @pytest.fixture

@@ -60,6 +60,20 @@ def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
     return run
 
 
+@pytest.fixture
+def run_events(wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings):
+    """Run an event import of `rows` rows in this process, cut into chunks of `chunk` rows in
+    batches of `batch`; returns (import, run)."""
+
+    def run(rows: int, chunk: int, batch: int, **kwargs):
+        settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = chunk, batch
+        warehouse.add_events(rows)
+        imp = make_event_import(wh_datasource)
+        return imp, run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs)
+
+    return run
+
+
 def test_profile_run_writes_results_upserts_profiles_and_sets_health(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks
 ):
@@ -185,14 +199,8 @@ def test_planned_chunks_cover_the_run(expected):
     assert shipped == sorted(shipped, reverse=True)  # never a big chunk after a small one
 
 
-def test_fanned_out_chunks_are_idempotent_in_any_order(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue, ship_every_chunk=True)
+def test_fanned_out_chunks_are_idempotent_in_any_order(queue, run_events):
+    imp, run = run_events(230, chunk=50, batch=20, ship_every_chunk=True)
     # Whole chunks of 50 while plenty remain, then a quarter of the rest, at least a batch (20).
     assert run.state == State.RUNNING and run.chunks_total == 8
     assert [c[2] for c in queue.chunks] == [1, 51, 96, 129, 154, 174, 194, 214]
@@ -207,14 +215,8 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(
     assert Event.objects.filter(run_code=run.code).count() == 230 - bad
 
 
-def test_a_half_written_chunk_resumes_where_it_stopped(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 100
-    settings.IMPORT_BATCH_SIZE = 25
-    warehouse.add_events(400)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue, ship_every_chunk=True)
+def test_a_half_written_chunk_resumes_where_it_stopped(queue, run_events):
+    imp, run = run_events(400, chunk=100, batch=25, ship_every_chunk=True)
     run_id, index, first, columns, rows = queue.chunks[0]
     assert len(rows) == 100
     # A worker died after writing the first two of chunk 0's four batches.
@@ -284,14 +286,8 @@ def test_two_concurrent_dispatchers_start_one_run(wh_datasource, queue):
     assert ImportRun.objects.filter(import_obj=imp).count() == 1
 
 
-def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 50
-    warehouse.add_events(150)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue, ship_every_chunk=True)
+def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(queue, run_events):
+    imp, run = run_events(150, chunk=50, batch=50, ship_every_chunk=True)
     pipeline.process_chunk(*queue.chunks[0])
     assert services.stop_import(imp) is True
     assert services.stop_import(imp) is False  # idempotent
@@ -325,13 +321,8 @@ def test_pause_stops_future_runs_and_resume_recomputes_next_run(wh_datasource, q
         assert [r.trigger for r in runs.dispatch_due(enqueue=queue.runs.append)] == ["schedule"]
 
 
-def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    warehouse.add_events(120)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue, ship_every_chunk=True)
+def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(queue, run_events, settings):
+    imp, run = run_events(120, chunk=50, batch=50, ship_every_chunk=True)
     pipeline.process_chunk(*queue.chunks[0])  # then the worker "died"
     next_run_at = Import.objects.get(pk=imp.pk).next_run_at
     assert runs.reap_lost_runs() == 0  # heartbeat is fresh
@@ -395,14 +386,8 @@ def test_run_now_is_refused_for_drafts_and_while_running(wh_datasource, queue):
     assert ImportRun.objects.filter(import_obj=imp).count() == 1
 
 
-def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(queue, run_events):
+    imp, run = run_events(230, chunk=50, batch=20)
     # The coordinator wrote the first batch (rows 1-20) as soon as it read it, shipped chunk 1
     # (rows 21-70), and as no other worker took it, wrote chunks 2-8 (rows 71-230) itself.
     assert [c[2] for c in queue.chunks] == [21]
@@ -423,19 +408,15 @@ def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
 
 
 def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, monkeypatch
+    queue, run_events, monkeypatch
 ):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
 
     def put_and_take(run, *chunk):  # another worker takes every shipped chunk at once
         Queue.put(queue, run, *chunk)
         pipeline.process_chunk(run.pk, *chunk)
 
     monkeypatch.setattr(queue, "put", put_and_take)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    imp, run = run_events(230, chunk=50, batch=20)
     # The first batch (rows 1-20) is the coordinator's own; every chunk after it ships.
     assert [c[2] for c in queue.chunks] == [21, 71, 111, 141, 163, 183, 203, 223]
     bad = expected_bad_events(230)

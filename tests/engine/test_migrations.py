@@ -78,7 +78,9 @@ def test_the_listing_sorted_by_health_reads_the_health_rank_index_both_ways():
 @postgres_only
 @pytest.mark.django_db
 def test_the_nickname_search_and_the_identity_search_read_their_indexes():
-    search = Import.objects.filter(nickname__icontains="weekly")
+    # Unordered, as the listing's count query is (ordered, PostgreSQL may rather walk the
+    # created-at index and filter, once the table has statistics).
+    search = Import.objects.filter(nickname__icontains="weekly").order_by()
     assert "import_nickname_trgm_idx" in plan(search)
     identity = RecordResult.objects.filter(run_id=1).with_identity("u" * 1024)
     assert "record_run_identity_hash_idx" in plan(identity)

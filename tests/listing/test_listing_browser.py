@@ -91,6 +91,14 @@ def test_editor_filters_sorts_pauses_and_resumes(
     row.get_by_role("button", name="Stop").click()
     expect(row.locator(".status")).to_have_text("Scheduled")
 
+    # Agreeing stops it at once: the answer travels with the form, the server asks no more.
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    row.get_by_role("button", name="Stop").click()
+    expect(page.locator(".messages")).to_contain_text("Stopped “Snow users”")
+    expect(row.locator(".status")).to_have_text("Stopped")
+    assert "its stats will not be available" in questions[0]
+
     shot = tmp_path / "import-center.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 10_000

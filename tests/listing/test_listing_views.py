@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from html import escape, unescape
 
 import pytest
 from django.db import connection
@@ -39,7 +40,7 @@ def nicknames(response) -> list[str]:
 def headers(response) -> list[str]:
     html = response.content.decode()
     cells = re.findall(r"<th scope=\"col\"[^>]*>(.*?)</th>", html, re.S)
-    return [re.sub(r"<[^>]+>|[▲▼↕]", "", c).strip() for c in cells]
+    return [unescape(re.sub(r"<[^>]+>|[▲▼↕]", "", c)).strip() for c in cells]
 
 
 # --- access ----------------------------------------------------------------------------------
@@ -184,6 +185,35 @@ def test_polling_stops_when_nothing_on_screen_runs(viewer_client, catalogue):
         reverse(LISTING) + "?partner=bigquery", headers={"HX-Request": "true"}
     )
     assert "hx-trigger" not in response.content.decode()
+
+
+HOSTILE_NICKNAMES = [
+    '<script>alert("x")</script>',
+    'Quote\'s "double" & <b>bold</b>',
+    "W" * 40 + "_" + "m" * 59,  # 100 characters, no space
+]
+
+
+@pytest.mark.parametrize("nickname", HOSTILE_NICKNAMES)
+def test_hostile_nicknames_are_escaped_in_every_cell_and_attribute(
+    editor_client, datasource, nickname
+):
+    published = factories.make_import(datasource, nickname)
+    factories.make_run(
+        published, state=ImportRun.State.FAILED, total=0, error=f"Role {nickname} refused"
+    )
+    draft = factories.make_import(datasource, nickname[:90] + " draft", status="draft")
+    html = editor_client.get(reverse(LISTING)).content.decode()
+    assert "<script>" not in html and "<b>bold" not in html
+    escaped = escape(nickname)
+    # The link text, the actions' label, a draft's Delete question and the failure's title.
+    assert f'<a href="{reverse("stats-overview", args=[published.code])}">{escaped}</a>' in html
+    assert f'aria-label="Actions for {escaped}"' in html
+    assert f'data-confirm="Delete the draft “{escape(draft.nickname)}”?' in html
+    assert f'title="Role {escaped} refused"' in html
+    for page in ("imports-stop", "imports-cancel-run", "imports-delete"):
+        confirm = editor_client.get(reverse(page, args=[published.code])).content.decode()
+        assert escaped in confirm and "<script>" not in confirm and "<b>bold" not in confirm
 
 
 # --- navigation ----------------------------------------------------------------------------
@@ -334,7 +364,7 @@ def test_sorted_header_shows_its_direction_and_the_others_stay_unsorted(viewer_c
     html = viewer_client.get(reverse(LISTING), {"o": "-nickname"}).content.decode()
     assert re.search(
         r'aria-sort="descending"><a [^>]*data-sort="nickname"[^>]*>'
-        r'Nickname\xa0<span class="sort-sign" aria-hidden="true">▼</span>',
+        r'Nickname&nbsp;<span class="sort-sign" aria-hidden="true">▼</span>',
         html,
     )
     assert html.count('aria-sort="none"') == len(SORT_LABELS) - 1
@@ -477,7 +507,7 @@ def test_query_count_exact_for_the_first_page(
 ):
     ds = factories.make_datasource(partner="duckdb")
     _build(ds, [editor, viewer], 10)
-    # session, user, groups, datasource choices, user choices, count, page rows, their runs
+    # session, user, groups, count, page rows, their runs, datasource choices, user choices
     with django_assert_num_queries(8):
         editor_client.get(reverse(LISTING))
     _build(ds, [editor, viewer], 190)

@@ -354,3 +354,47 @@ def test_pane_says_who_triggered_the_run_and_how_long_it_took(viewer_client, imp
     run = factories.make_run(imp, total=1, trigger=ImportRun.Trigger.MANUAL, triggered_by=editor)
     body = viewer_client.get(detail_url(run)).content.decode()
     assert f"Run now by {editor.get_username()} · Completed · 30 s" in body
+
+
+# --- hostile values ----------------------------------------------------------------------------
+
+SCRIPT = '<script>alert("x")</script>'
+
+
+def test_record_values_are_escaped(viewer_client, event_imp):
+    # Identities, event names and error fields come from the warehouse as they are.
+    run = factories.make_run(event_imp, total=2, failed=2)
+    make_records(
+        run,
+        [
+            (SCRIPT, [error("event", "prohibited_event_char")]),
+            ('it\'s "quoted"', [error('col"><img src=x onerror=alert(1)>', "not_numeric")]),
+        ],
+        event="\"><svg onload=alert('e')>",
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert rows(body) == [1, 2]
+    assert "<script>alert" not in body and "<svg onload" not in body and "<img src=x" not in body
+    assert '<td class="identity">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td>' in body
+    assert '<td class="identity">it&#x27;s &quot;quoted&quot;</td>' in body
+    assert "<td>&quot;&gt;&lt;svg onload=alert(&#x27;e&#x27;)&gt;</td>" in body
+    assert "<code>col&quot;&gt;&lt;img src=x onerror=alert(1)&gt;</code>" in body
+
+
+def test_identity_of_1024_characters_shows_whole(viewer_client, imp):
+    identity = "x" * 1024
+    run = factories.make_run(imp, total=1, failed=1)
+    make_records(run, [(identity, [error("email", "invalid_email")])])
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert f'<td class="identity">{identity}</td>' in body
+
+
+def test_run_error_and_nickname_are_escaped_in_the_pane(viewer_client, datasource):
+    imp = factories.make_import(datasource, nickname="N" * 100)
+    run = factories.make_run(
+        imp, state=ImportRun.State.FAILED, total=0, error=SCRIPT, error_kind="query"
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "<script>alert" not in body
+    assert "Run failed: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
+    assert f"<h1>{'N' * 100}</h1>" in body

@@ -140,6 +140,8 @@ def test_completed_run_shows_health_and_counts(viewer_client, imp, total, failed
     assert f'<td class="num">{total}</td>' in row
     assert f'<td class="num">{total - failed}</td>' in row
     assert "mismatch" not in row
+    # The date opens the run's records, and says so to a screen reader.
+    assert '<span class="visually-hidden">Records of the run of </span><time' in row
 
 
 def test_count_mismatch_is_flagged(viewer_client, imp):
@@ -258,9 +260,32 @@ def test_stats_table_is_paged(viewer_client, imp):
     assert '<td class="num">1,054</td>' not in first
 
 
-@pytest.mark.parametrize("page", ["0", "-1", "abc", "9999999"])
-def test_invalid_page_is_400(viewer_client, imp, page):
-    assert viewer_client.get(stats_url(imp) + f"?page={page}").status_code == 400
+@pytest.mark.parametrize(
+    ("page", "shown"),
+    [
+        ("0", 1),
+        ("-1", 1),
+        ("abc", 1),
+        ("", 1),
+        ("2.5", 1),
+        ("3", 2),
+        ("9999999", 2),
+        ("9" * 100, 2),
+    ],
+)
+def test_a_page_out_of_range_or_not_a_number_shows_the_nearest_page(
+    viewer_client, imp, page, shown
+):
+    # What Django's Paginator.get_page() users expect (not a bare 400): the first page for
+    # anything that is not a page number, the last one past the end.
+    for i in range(55):
+        factories.make_run(imp, total=1000 + i, created_at=ago(minutes=15 * (i + 1)))
+    for headers in ({}, {"HX-Request": "true", "HX-Target": "stats-table"}):
+        response = viewer_client.get(stats_url(imp), {"page": page}, headers=headers)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert f"Page {shown} of 2" in body
+        assert body.count('class="run run-completed"') == (50 if shown == 1 else 5)
 
 
 def test_health_trend_marks_a_drop(viewer_client, imp):
@@ -392,6 +417,28 @@ def test_trigger_of_a_deleted_user_and_a_hostile_username(viewer_client, imp, ed
     body = viewer_client.get(stats_url(imp)).content.decode()
     assert "Run now by &lt;b&gt;&quot;=HYPERLINK(1)&quot;&lt;/b&gt;" in run_tbody(body, ran)
     assert '<td class="trigger">Run now</td>' in run_tbody(body, gone)
+
+
+def test_hostile_values_in_the_stats_table_are_escaped(viewer_client, datasource):
+    from django.contrib.auth import get_user_model
+
+    imp = factories.make_import(datasource, nickname='"><script>alert(1)</script>')
+    who = get_user_model().objects.create_user("<img src=x onerror=alert(2)>", password="x")
+    factories.make_run(
+        imp,
+        state=ImportRun.State.FAILED,
+        total=0,
+        error='<script>alert(3)</script> it\'s "bad"',
+        trigger=ImportRun.Trigger.MANUAL,
+        triggered_by=who,
+    )
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "<script>alert" not in body and "<img src=x" not in body
+    assert "<h1>&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;</h1>" in body
+    assert (
+        "Run failed: &lt;script&gt;alert(3)&lt;/script&gt; it&#x27;s &quot;bad&quot;</strong>"
+    ) in body
+    assert '<td class="trigger">Run now by &lt;img src=x onerror=alert(2)&gt;</td>' in body
 
 
 def test_running_row_shows_time_so_far(viewer_client, imp):
