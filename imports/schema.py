@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from connectors import ConnectorError
+
 Columns = list[tuple[str, str]]  # (name, warehouse type), in the source's order
 
 
@@ -150,15 +152,23 @@ def missing_message(missing: list[str], before: Columns | None, read_at: str) ->
 MISSING_COLUMN_KIND = "schema"
 
 
+class MappedColumnsMissing(ConnectorError):
+    """The source lacks a mapped column. A ConnectorError, so the pipeline fails the run with
+    its message as it does any source problem, but with its own kind ("schema"), whose advice
+    the Stats row gives (stats.queries.FAILURE_ADVICE)."""
+
+    def __init__(self, message: str):
+        super().__init__("config", message)
+        self.kind = MISSING_COLUMN_KIND  # type: ignore[assignment]
+
+
 def record_source_columns(run, conn) -> None:
     """Read the source's columns (one LIMIT 0 query), record them and their difference from
-    the previous run's on `run`, and fail the run, naming them, when a mapped column is
-    missing (then raise `pipeline.RunNotActive`: nothing more to do)."""
+    the previous run's on `run`, and raise `MappedColumnsMissing`, naming them, when a mapped
+    column is missing (the pipeline fails the run with it)."""
     from django.utils import timezone
 
     from imports.models import ImportRun
-    from imports.pipeline import RunNotActive
-    from imports.runs import fail_run
 
     snap = run.spec_snapshot
     columns = [(c.name, c.type) for c in conn.columns(snap["source"])]
@@ -186,5 +196,4 @@ def record_source_columns(run, conn) -> None:
         if previous:
             local = timezone.localtime(previous[1])
             read_at = f"{local.day} {local:%b %Y %H:%M}"
-        fail_run(run.pk, missing_message(missing, before, read_at), MISSING_COLUMN_KIND)
-        raise RunNotActive
+        raise MappedColumnsMissing(missing_message(missing, before, read_at))
