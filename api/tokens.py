@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from api.models import ApiToken
+from imports import audit
 
 PREFIX = "ict_"
 # Shown in lists ("ict_Ab3dE9xq…"): enough to tell a user's tokens apart, useless to an attacker.
@@ -67,7 +68,8 @@ def mark_used(row: ApiToken, now: datetime | None = None) -> None:
 
 def revoke(row: ApiToken) -> bool:
     """Revoke once; returns whether this call revoked it."""
-    changed = ApiToken.objects.filter(pk=row.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now()
-    )
+    now = timezone.now()
+    changed = ApiToken.objects.filter(pk=row.pk, revoked_at__isnull=True).update(revoked_at=now)
+    if changed:
+        audit.record_update(row, {"revoked_at": [None, audit.as_logged(now)]})
     return bool(changed)

@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "imports",
     "stats",
     "api",
+    "auditlog",
+    "history",
     "alerts",
 ]
 
@@ -93,6 +95,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "imports.middleware.UserTimezoneMiddleware",
+    # Tags the change history's entries with who made them and from where (page, admin, API).
+    "imports.audit.AuditContextMiddleware",
     "api.middleware.MethodNotAllowedProblem",
 ]
 
@@ -192,6 +196,12 @@ DUCKDB_ALLOWED_ROOTS = [
 API_TRIGGER_RATE_LIMIT = envint("API_TRIGGER_RATE_LIMIT", 30, minimum=1)
 # The bearer token Prometheus sends to /metrics; unset, /metrics answers 404.
 METRICS_TOKEN = envstr("METRICS_TOKEN", "")
+
+# --- Change history (django-auditlog; history/apps.py says what is tracked) ------------------
+# Changes as JSON values (a mapping stays a mapping, so the History tab can diff it per column).
+AUDITLOG_STORE_JSON_CHANGES = True
+# A foreign key's change reads as names ("Warehouse A → Warehouse B"), not ids.
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True
 
 # --- Alerts and email ----------------------------------------------------------------------
 # Where links in notifications point (emails and Slack messages have no page to be relative

@@ -20,6 +20,7 @@ urlpatterns = [
     path("", include("imports.urls")),
     path("", include("imports.urls_setup")),
     path("", include("stats.urls")),
+    path("", include("history.urls")),
     path("", include("api.urls")),
     path("", include("alerts.urls")),
 ]

@@ -40,9 +40,16 @@ SYSTEM_EVENTS = ["App Launched", "app installed", " Notification Viewed ", "UTM 
 BAD_TIMESTAMPS = ["yesterday", "2024-02-30 10:00:00", "171234567890", "32/01/2024"]
 
 
+# The bad patch mid-month: upstream turned `signup_date` from a DATE into free text for three
+# days (the history's runs read it so: `_day_source`), and defects rose meanwhile.
+SCHEMA_PATCH_DAYS = range(12, 15)
+# Just before the patch's first run, an editor adapted the mapping to the text column.
+MAPPING_EDIT_DAY = max(SCHEMA_PATCH_DAYS)
+
+
 def dirty_share(day: int) -> float:
     """Share of rows with a defect on `day` days ago: ~4% normally, worse mid-month."""
-    if 12 <= day <= 14:
+    if day in SCHEMA_PATCH_DAYS:
         return 0.35  # an upstream schema change broke a column for three days
     if day == 20:
         return 0.65  # a bad backfill
@@ -231,6 +238,40 @@ def seed_run_history(datasource: Datasource, days: int) -> int:
     return done
 
 
+def _day_source(snap: dict, day: int) -> str:
+    """The run's source, limited to that day's rows; a profile source shows `signup_date` as
+    the warehouse had it that day: a DATE, but free text during the schema patch."""
+    source = snap["source"].strip().rstrip(";")
+    inner = source if snap["source_kind"] == "query" else f"SELECT * FROM {source}"  # noqa: S608
+    typed = ""
+    if snap["sync_type"] == "profile" and day not in SCHEMA_PATCH_DAYS:
+        typed = " REPLACE (TRY_STRPTIME(signup_date, '%d/%m/%Y')::DATE AS signup_date)"
+    return f"SELECT *{typed} FROM ({inner}) AS s WHERE day = {int(day)}"  # noqa: S608
+
+
+def _edit_mapping_before_the_patch(imp: Import, at) -> None:
+    """The demo's one mapping edit: `signup_date` gets the explicit format of its new text,
+    two hours before the patch's first run, by the demo editor (once)."""
+    from auditlog.models import LogEntry
+    from django.contrib.auth.models import User
+
+    from imports.models import Import
+
+    fields = [dict(f) for f in imp.mapping.get("fields", [])]
+    signup = next((f for f in fields if f.get("column") == "signup_date"), None)
+    if signup is None or signup.get("date_format"):
+        return
+    signup["date_format"] = "dd/MM/yyyy"
+    imp.mapping = {**imp.mapping, "fields": fields}
+    imp.updated_by = User.objects.filter(username="editor").first() or imp.updated_by
+    imp.save(update_fields=["mapping", "updated_by", "updated_at"])
+    Import.objects.filter(pk=imp.pk).update(updated_at=at - timedelta(hours=2))
+    entry = LogEntry.objects.get_for_object(imp).order_by("-pk").first()
+    LogEntry.objects.filter(pk=entry.pk).update(
+        timestamp=at - timedelta(hours=2), actor=imp.updated_by
+    )
+
+
 def _history_run(imp: Import, day: int, at):
     from imports import pipeline, runs
     from imports.models import Import, ImportRun
@@ -238,12 +279,12 @@ def _history_run(imp: Import, day: int, at):
     status, current = imp.status, imp.current_run_id
     if current:
         return ImportRun.objects.get(pk=current)
+    if day == MAPPING_EDIT_DAY and imp.nickname == "Daily profile sync":
+        _edit_mapping_before_the_patch(imp, at)
     # Not enqueued: executed here, not by a worker.
     run = runs.trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=at, enqueue=lambda run_id: None)
     snap = dict(run.spec_snapshot)
-    source = snap["source"].strip().rstrip(";")
-    inner = source if snap["source_kind"] == Import.SourceKind.QUERY else f"SELECT * FROM {source}"  # noqa: S608
-    snap["source"] = f"SELECT * FROM ({inner}) AS s WHERE day = {int(day)}"  # noqa: S608
+    snap["source"] = _day_source(snap, day)
     snap["source_kind"] = Import.SourceKind.QUERY
     ImportRun.objects.filter(pk=run.pk).update(spec_snapshot=snap)
     pipeline.execute_run(run.pk)

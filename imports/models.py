@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import connections, models
 from django.db.models.functions import MD5, Lower
 
-from imports.fields import decrypt_json, encrypt_json
+from imports.fields import SecretUnreadable, decrypt_json, encrypt_json
 from validation.health import NO_INDICATOR, Health, compute_health
 
 # Bound once: Datasource has a field called `settings` that would shadow the module.
@@ -54,6 +54,13 @@ class Datasource(models.Model):
         return self.name
 
     def set_secret(self, secret: dict | None) -> None:
+        # The same secret keeps its token: Fernet makes a new token on every encryption, and
+        # the change history would show a credential change that never happened.
+        try:
+            if (secret or None) == self.get_secret():
+                return
+        except SecretUnreadable:
+            pass
         self.secret_encrypted = encrypt_json(secret) if secret else ""
 
     def get_secret(self) -> dict | None:
@@ -308,6 +315,26 @@ class ImportRun(models.Model):
     )
     spec_snapshot = models.JSONField(
         default=dict, blank=True, help_text="Source, mapping and columns the run started with."
+    )
+    # Not indexed: nothing looks runs up by it (deleting a log entry, which only an admin does,
+    # scans for its runs once).
+    config_change = models.ForeignKey(
+        "auditlog.LogEntry",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        help_text="The configuration version the run started with: the newest recorded change "
+        "of its import's run settings or its datasource's connection (imports.audit).",
+    )
+    source_columns = models.JSONField(
+        null=True, blank=True, help_text="[[name, warehouse type], …] of the source as read."
+    )
+    schema_change = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="How source_columns differ from the previous run's (imports.schema).",
     )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)

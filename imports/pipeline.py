@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from connectors import ConnectorError
 from connectors.base import row_builder
-from imports import store
+from imports import schema, store
 from imports.connections import connector_for
 from imports.models import Import, ImportRun, RecordResult
 from imports.runs import (
@@ -213,6 +213,7 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
     timeout = settings.IMPORT_WAREHOUSE_TIMEOUT_SECONDS
     with connector_for(ds, snap.get("partner")) as conn, _Watchdog(run.pk, conn, timeout) as dog:
         with dog.waiting():
+            schema.record_source_columns(run, conn)
             expected = conn.count(snap["source"], since=since, incremental_column=inc)
         _touch(run.pk, expected_total=expected)
         batches = dog.batches(

@@ -31,6 +31,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
+from imports.audit import config_change_for
 from imports.models import Event, Import, ImportRun, RecordResult, RunErrorCount
 from imports.scheduling import next_run_after
 from imports.signals import run_ended, run_started, send_on_commit
@@ -164,6 +165,7 @@ def trigger_run(
             created_at=now,
             triggered_by=user,
             spec_snapshot=snapshot(imp),
+            config_change_id=config_change_for(imp),
             since=imp.watermark if imp.incremental_column else None,
         )
         claimed = Import.objects.filter(pk=imp.pk, current_run__isnull=True).update(

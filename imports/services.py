@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from imports import runs, tasks
+from imports import audit, runs, tasks
 from imports.models import Import, ImportRun
 
 log = logging.getLogger(__name__)
@@ -30,8 +30,11 @@ def _transition(imp: Import, from_states, user, **fields) -> bool:
     fields.setdefault("updated_at", timezone.now())
     if user is not None:
         fields["updated_by"] = user
+    before = imp.status
     changed = Import.objects.filter(pk=imp.pk, status__in=list(from_states)).update(**fields)
     imp.refresh_from_db()
+    if changed:
+        audit.record_update(imp, {"status": [before, imp.status]})
     return bool(changed)
 
 

@@ -15,7 +15,7 @@ import logging
 
 from celery import shared_task
 
-from imports import pipeline, runs
+from imports import audit, pipeline, runs
 from imports.demo import seed_run_history
 from imports.models import Datasource, ImportRun
 
@@ -114,4 +114,5 @@ def seed_demo_history(datasource_id: int, days: int) -> None:
     """`seed_demo --history-days N --background`: the demo's past runs, made by the worker."""
     datasource = Datasource.objects.filter(pk=datasource_id).first()
     if datasource is not None:
-        seed_run_history(datasource, days)
+        with audit.from_command("seed_demo"):  # the demo's mapping edit is the command's
+            seed_run_history(datasource, days)

@@ -55,16 +55,52 @@ class Drop(NamedTuple):
     before: Health
     after_at: datetime
     after: Health
+    # What changed between the two runs (history.marks), and whether `after` is the very first
+    # run after it (else a run without a percentage, a stopped one, came between).
+    cause: str = ""
+    cause_at_after: bool = True
 
     @property
     def hundredths(self) -> int:
         return self.before.hundredths - self.after.hundredths
 
     def sentence(self) -> str:
-        return (
+        text = (
             f"{self.before.label} on {_when(self.before_at)} to "
             f"{self.after.label} on {_when(self.after_at)}"
         )
+        if self.cause:
+            text += f", {'the first run after' if self.cause_at_after else 'after'} {self.cause}"
+        return text
+
+
+class Change(NamedTuple):
+    """A run where something changed (history.marks.Marker, reduced to what the chart says):
+    the run's time, what changed before it (a clause), a tooltip and CSS kinds."""
+
+    at: datetime
+    cause: str
+    tooltip: str = ""
+    kinds: tuple[str, ...] = ()
+    # Whether the change is known to have come after the run before this one (a schema change
+    # is seen only by runs that read the source: one that failed first may have come after it).
+    exact: bool = True
+
+
+def with_causes(drops: list[Drop], changes: Sequence[Change]) -> list[Drop]:
+    """Each fall, with the changes made between its two runs: a change at a run after `before`
+    and up to `after` came before `after` (and after `before`) by construction."""
+    out = []
+    for drop in drops:
+        met = [c for c in changes if drop.before_at < c.at <= drop.after_at]
+        if not met:
+            out.append(drop)
+            continue
+        causes = list(dict.fromkeys(c.cause for c in met))
+        cause = causes[0] if len(causes) == 1 else ", ".join(causes[:-1]) + " and " + causes[-1]
+        exact = all(c.at == drop.after_at and c.exact for c in met)
+        out.append(drop._replace(cause=cause, cause_at_after=exact))
+    return out
 
 
 @dataclass
@@ -73,6 +109,7 @@ class Trend:
     drops: list[Drop] = field(default_factory=list)
     summary: str = ""
     svg: SafeString = mark_safe("")
+    changes: Sequence[Change] = ()
 
 
 def _n(value: float) -> str:
@@ -101,11 +138,15 @@ def find_points(runs: Sequence[tuple[datetime, Health]]) -> list[TrendPoint]:
     return points
 
 
-def headline(runs: Sequence[tuple[datetime, Health]], days: int) -> str:
+def headline(
+    runs: Sequence[tuple[datetime, Health]], days: int, changes: Sequence[Change] = ()
+) -> str:
     """What a person would say of the window's health: the largest falls from one run to the
-    next, with both runs' real figures and times, and whether health has recovered since.
+    next, with both runs' real figures and times, what changed just before a fall, and
+    whether health has recovered since.
 
-    Pure: `runs` are (time, health) of the runs that carry health, oldest first.
+    Pure: `runs` are (time, health) of the runs that carry health, oldest first; `changes`
+    the runs (any state but skipped) where the configuration or the source's columns changed.
     "Recovered" means the latest run is within `DROP_POINTS` of the health before the largest
     fall (a smaller gap would not count as a fall either)."""
     scored = [(at, h) for at, h in runs if h.hundredths is not None]
@@ -116,7 +157,7 @@ def headline(runs: Sequence[tuple[datetime, Health]], days: int) -> str:
     if len(scored) == 1:
         at, health = scored[0]
         return f"One run with a health percentage {window}: {health.label} on {_when(at)}."
-    drops = [p.drop for p in find_points(scored) if p.drop is not None]
+    drops = with_causes([p.drop for p in find_points(scored) if p.drop is not None], changes)
     if not drops:
         low = min(scored, key=lambda run: run[1].hundredths)[1]
         high = max(scored, key=lambda run: run[1].hundredths)[1]
@@ -154,8 +195,12 @@ def headline(runs: Sequence[tuple[datetime, Health]], days: int) -> str:
     )
 
 
-def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
-    """A line of health per run over time; red rings mark drops, grey ticks blank runs."""
+def render_svg(
+    points: list[TrendPoint], summary: str, changes: Sequence[Change] = ()
+) -> SafeString:
+    """A line of health per run over time; red rings mark drops, grey ticks blank runs, and
+    diamonds on top the runs where the configuration or the source's columns changed (their
+    tooltip, `data-tip`, says what: static/js/app.js shows it on hover and focus)."""
     if not points:
         return mark_safe("")
     t0 = points[0].at.timestamp()
@@ -164,8 +209,11 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
 
     several = len(points) > 1
 
-    def x(p: TrendPoint) -> float:
-        return LEFT + (p.at.timestamp() - t0) / span * plot_w if several else LEFT + plot_w
+    def x(p: TrendPoint | Change) -> float:
+        if not several:
+            return LEFT + plot_w
+        # A change at a run without a point (a stopped one) may lie past the last point.
+        return LEFT + min(max((p.at.timestamp() - t0) / span, 0.0), 1.0) * plot_w
 
     def y(percent: float) -> float:
         return TOP + (100 - percent) / 100 * plot_h
@@ -214,32 +262,57 @@ def render_svg(points: list[TrendPoint], summary: str) -> SafeString:
         "<title>Health fell from {}</title></circle>",
         ((_n(x(p)), _n(y(p.percent)), p.drop.sentence()) for p in points if p.drop),
     )
+    markers = format_html_join(
+        "",
+        '<g class="marker {}" data-marker="{}" data-tip="{}" tabindex="0" role="img" '
+        'aria-label="{}"><line x1="{}" x2="{}" y1="{}" y2="{}" class="marker-line"/>'
+        '<path d="M{} {}l5 5l-5 5l-5 -5z" class="marker-mark"/></g>',
+        (
+            (
+                " ".join(f"marker-{k}" for k in c.kinds),
+                " ".join(c.kinds),
+                c.tooltip or c.cause,
+                c.tooltip or c.cause,
+                _n(x(c)),
+                _n(x(c)),
+                _n(y(100)),
+                _n(y(0)),
+                _n(x(c)),
+                _n(y(100) - 10),
+            )
+            for c in changes
+        ),
+    )
     return format_html(
         '<svg class="trend" viewBox="0 0 {} {}" role="img" aria-labelledby="trend-title '
         'trend-desc"><title id="trend-title">Health per run, '
         'oldest to newest</title><desc id="trend-desc">{}</desc>{}{}'
-        '<polyline points="{}" class="line"/>{}{}{}</svg>',
+        '<polyline points="{}" class="line"/>{}{}{}{}</svg>',
         WIDTH,
         HEIGHT,
         summary,
         grid,
         labels,
         line,
+        markers,
         dots,
         blanks,
         drops,
     )
 
 
-def build_trend(rows: Sequence[tuple[datetime, int, int]], days: int) -> Trend:
-    """The trend of (created_at, total, successful) rows, oldest first. Health comes from
-    `compute_health`, the one place it is computed."""
+def build_trend(
+    rows: Sequence[tuple[datetime, int, int]], days: int, changes: Sequence[Change] = ()
+) -> Trend:
+    """The trend of (created_at, total, successful) rows, oldest first, and the runs where
+    something changed. Health comes from `compute_health`, the one place it is computed."""
     runs = [(at, compute_health(total, successful)) for at, total, successful in rows]
     points = find_points(runs)
-    summary = headline(runs, days)
+    summary = headline(runs, days, changes)
     return Trend(
         points=points,
         drops=[p.drop for p in points if p.drop is not None],
         summary=summary,
-        svg=render_svg(points, summary),
+        svg=render_svg(points, summary, changes),
+        changes=changes,
     )

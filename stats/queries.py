@@ -64,6 +64,8 @@ _ROW_FIELDS = (
     "started_at",
     "finished_at",
     "triggered_by__username",
+    "config_change",  # history.marks: the first run after a change
+    "schema_change",
 )
 
 
@@ -225,6 +227,11 @@ FAILURE_ADVICE = {
         "then run the import again; IMPORT_WAREHOUSE_TIMEOUT_SECONDS sets how long a run waits."
     ),
     "config": "Review the datasource settings, then test the connection again.",
+    "schema": (
+        "Edit the import's mapping to use the source's columns as they are now (the run's "
+        "Stats row lists what changed), or restore the column in the warehouse, then run the "
+        "import again."
+    ),
 }
 DEFAULT_FAILURE_ADVICE = "Run the import again; if it keeps failing, check the worker logs."
 

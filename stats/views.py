@@ -19,10 +19,10 @@ from django.utils.safestring import mark_safe
 from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
+from history import marks
 from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
 from stats import exports, queries
-from stats.charts import build_trend
 from stats.forms import RecordFilterForm
 from stats.queries import RecordFilters
 
@@ -78,10 +78,12 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = get_import_for_user(request, code, _HEADER_RELATED)
+    page = queries.runs_page(imp, request.GET.get("page"))
+    marks.annotate_stats_rows(imp, page.object_list)
     ctx = {
         "imp": imp,
         "tab": "stats",
-        "page": queries.runs_page(imp, request.GET.get("page")),
+        "page": page,
         "days": queries.retention_days(),
     }
     if request.htmx and request.htmx.target == "stats-table":
@@ -105,14 +107,16 @@ def _trend(imp: Import) -> dict:
     bucket = int(time.time() // TREND_CACHE_SECONDS)
     days = queries.retention_days()
     zone = timezone.get_current_timezone_name()  # the summary speaks the viewer's local time
-    key = f"stats-trend:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
+    key = f"stats-trend:v2:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
     cached = cache.get(key)
     if cached is None:
-        trend = build_trend(queries.trend_rows(imp), days)
-        cached = (trend.summary, trend.svg[:])  # a slice is a plain str: pickles as one
+        trend = marks.trend_with_changes(imp, days)
+        kinds = sorted({kind for change in trend.changes for kind in change.kinds})
+        cached = (trend.summary, trend.svg[:], kinds)  # a slice is a plain str: pickles as one
         cache.set(key, cached, TREND_CACHE_SECONDS)
-    summary, svg = cached
-    return {"summary": summary, "svg": mark_safe(svg)}  # the SVG was escaped when built
+    summary, svg, kinds = cached
+    # The SVG was escaped when built; the legend names the kinds of markers it has.
+    return {"summary": summary, "svg": mark_safe(svg), "marker_kinds": kinds}
 
 
 def _records_url(imp: Import, run: ImportRun, **params) -> str:

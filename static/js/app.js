@@ -35,6 +35,36 @@
   window.addEventListener("pageshow", syncFilters);
 })();
 
+// The health trend's change markers (history.marks): their `data-tip` in a tooltip on hover
+// and on keyboard focus (an SVG <title> shows late, and never on focus).
+(function () {
+  var tip = null;
+  function show(event) {
+    var marker = event.target.closest && event.target.closest("[data-tip]");
+    if (!marker) { return; }
+    if (!tip) {
+      tip = document.createElement("div");
+      tip.className = "chart-tip";
+      tip.setAttribute("role", "tooltip");
+      tip.id = "chart-tip";
+      document.body.appendChild(tip);
+    }
+    tip.textContent = marker.getAttribute("data-tip");
+    tip.hidden = false;
+    marker.setAttribute("aria-describedby", "chart-tip");
+    var box = marker.getBoundingClientRect();
+    var left = Math.min(box.left + window.scrollX + 12, window.scrollX + document.documentElement.clientWidth - tip.offsetWidth - 8);
+    tip.style.left = Math.max(left, 8) + "px";
+    tip.style.top = (box.top + window.scrollY + 14) + "px";
+  }
+  function hide(event) {
+    if (tip && event.target.closest && event.target.closest("[data-tip]")) { tip.hidden = true; }
+  }
+  document.addEventListener("mouseover", show);
+  document.addEventListener("focusin", show);
+  document.addEventListener("mouseout", hide);
+  document.addEventListener("focusout", hide);
+})();
 // Row actions that ask first (Stop, Cancel run, a draft's Delete) carry their question in
 // `data-confirm`: the form is sent only if the user agrees, with `confirmed=1` so the server
 // does not ask again. Without JavaScript the server asks on a page of its own.

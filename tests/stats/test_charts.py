@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from stats.charts import build_trend, find_points, headline
+from stats.charts import Change, build_trend, find_points, headline
 from validation.health import BLANK_HEALTH, compute_health
 
 T0 = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -149,3 +149,61 @@ def test_large_windows_draw_one_line_without_per_point_dots():
     svg = str(build_trend(rows(*[(100, 99)] * 2880), days=30).svg)
     assert svg.count("<polyline") == 1
     assert 'class="dot"' not in svg
+
+
+# --- Changes at the runs of a fall (history.marks gives them) -------------------------------
+
+MAPPING_EDIT = "the mapping was edited"
+RETYPED = "the source column `signup_date` changed type from DATE to VARCHAR"
+
+
+def change(i: int, cause: str, exact: bool = True) -> Change:
+    return Change(T0 + timedelta(minutes=15 * i), cause, kinds=("mapping",), exact=exact)
+
+
+CAUSES = [
+    pytest.param(
+        [change(2, MAPPING_EDIT)], f", the first run after {MAPPING_EDIT}.", id="at the fall"
+    ),
+    pytest.param(
+        [change(2, MAPPING_EDIT), change(2, RETYPED)],
+        f", the first run after {MAPPING_EDIT} and {RETYPED}.",
+        id="two at the fall",
+    ),
+    pytest.param(
+        [change(2, RETYPED, exact=False)],
+        f", after {RETYPED}.",
+        id="a run that read nothing came between",
+    ),
+    pytest.param([change(1, MAPPING_EDIT)], ".", id="before the run before the fall: not named"),
+    pytest.param([change(3, MAPPING_EDIT)], ".", id="after the fall: not named"),
+]
+
+
+@pytest.mark.parametrize("changes, ending", CAUSES)
+def test_headline_names_a_change_only_between_the_two_runs_of_a_fall(changes, ending):
+    summary = headline(runs((10000, 9570), (10000, 9570), (10000, 6492)), 30, changes)
+    assert summary.startswith(
+        f"Health fell by more than 10 points once in the last 30 days: 95.70% on {at(1)} to "
+        f"64.92% on {at(2)}{ending} The latest run"
+    )
+
+
+def test_a_change_at_a_run_without_percentage_makes_the_fall_after_it_not_first():
+    # Run 2 is Blank (no percentage): the fall is from run 1 to run 3; the change came at run 2.
+    summary = headline(
+        runs((10000, 9570), (10000, 9570), (0, 0), (10000, 6492)), 30, [change(2, MAPPING_EDIT)]
+    )
+    assert f"64.92% on {at(3)}, after {MAPPING_EDIT}." in summary
+
+
+def test_the_svg_draws_a_marker_per_change_with_its_tooltip():
+    tip = f"{at(2)}: the first run after\n· {MAPPING_EDIT} by alice on {at(1)}"
+    changes = [Change(T0 + timedelta(minutes=30), MAPPING_EDIT, tip, ("mapping", "schema"))]
+    svg = build_trend(rows((100, 100), (100, 100), (100, 50)), 30, changes).svg
+    assert svg.count('class="marker ') == 1
+    assert 'class="marker marker-mapping marker-schema" data-marker="mapping schema"' in svg
+    assert f'data-tip="{tip}"' in svg and 'tabindex="0"' in svg
+    # Escaped like every other text in the chart.
+    evil = [Change(T0, "<script>", "<script>x</script>")]
+    assert "<script>" not in build_trend(rows((100, 100)), 30, evil).svg

@@ -351,8 +351,9 @@ def test_trend_cache_holds_only_the_rendered_strings(viewer_client, imp, monkeyp
     first = viewer_client.get(stats_url(imp)).content.decode()
     trends = [value for key, value in stored.items() if key.startswith("stats-trend:")]
     assert len(trends) == 1
-    summary, svg = trends[0]
+    summary, svg, marker_kinds = trends[0]
     assert type(summary) is str and type(svg) is str and summary.startswith("Health fell")
+    assert marker_kinds == []  # plain strings too (no change recorded between these runs)
     # A cache hit (nothing stored again) renders the same trend: the SVG as markup.
     second = viewer_client.get(stats_url(imp)).content.decode()
     assert len([key for key in stored if key.startswith("stats-trend:")]) == 1

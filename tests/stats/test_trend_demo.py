@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from imports.demo import DAYS, build_demo_warehouse, seed_run_history
+from history import marks
+from imports.demo import DAYS, SCHEMA_PATCH_DAYS, build_demo_warehouse, seed_run_history
 from imports.management.commands.seed_demo import Command
 from imports.models import Import, ImportRun
 from stats import queries
@@ -33,7 +34,7 @@ def demo_history(tmp_path, settings, monkeypatch):
     path = tmp_path / "demo.duckdb"
     build_demo_warehouse(path)
     settings.DEMO_WAREHOUSE_PATH = path
-    owner = User.objects.create_user("demo-owner")
+    owner = User.objects.create_user("editor")
     command = Command()
     datasource = command._datasource(owner)
     command._imports(datasource, owner)
@@ -89,3 +90,22 @@ def test_headline_on_the_demo_history(demo_history):
     assert "health has recovered from the largest fall" in summary
     assert min(hundredths) == largest[1].health.hundredths
     assert timezone.now() - largest[1].created_at > timezone.timedelta(days=19)
+
+    # The bad patch's first run came right after the demo's mapping edit and the upstream
+    # schema change: the other fall says so, and the trend marks both, and the recovery.
+    patch = next(f for f in falls if f is not largest)
+    assert timezone.now() - patch[1].created_at > timezone.timedelta(days=min(SCHEMA_PATCH_DAYS))
+    trend = marks.trend_with_changes(imp, queries.retention_days())
+    assert (
+        f"{patch[0].health.label} on {_when(patch[0].created_at)} to "
+        f"{patch[1].health.label} on {_when(patch[1].created_at)}, the first run after the "
+        "mapping was edited and the source column `signup_date` changed type from DATE to "
+        "VARCHAR"
+    ) in trend.summary
+    at_patch = [c for c in trend.changes if c.at == patch[1].created_at]
+    assert [c.kinds for c in at_patch] == [("mapping", "schema")]
+    assert "the mapping was edited by editor on" in at_patch[0].tooltip
+    recovery = [c for c in trend.changes if c.at > patch[1].created_at]
+    assert [c.cause for c in recovery] == [
+        "the source column `signup_date` changed type from VARCHAR to DATE"
+    ]

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from api import tokens
+from imports import audit
 from imports.roles import can_view
 
 
@@ -36,7 +37,8 @@ class Command(BaseCommand):
         if not user.is_active:
             raise CommandError(f"{username!r} is inactive: its tokens would not work.")
         expires_at = timezone.now() + timedelta(days=expires_days) if expires_days else None
-        row, token = tokens.issue_token(user, name, read_only=read_only, expires_at=expires_at)
+        with audit.from_command("create_api_token"):
+            row, token = tokens.issue_token(user, name, read_only=read_only, expires_at=expires_at)
         if not can_view(user):
             self.stderr.write(
                 f"Warning: {username!r} has no role (Viewer or Editor): the token is refused "

@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from imports import audit
 from imports.demo import build_demo_warehouse, seed_run_history
 from imports.models import Datasource, Import, Partner
 from imports.roles import EDITOR_GROUP, VIEWER_GROUP
@@ -146,6 +147,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
+        with audit.from_command("seed_demo"):
+            self._seed(**options)
+
+    def _seed(self, **options):
         built = build_demo_warehouse(settings.DEMO_WAREHOUSE_PATH)
         self.stdout.write(
             f"Demo warehouse {'written to' if built else 'already at'} "

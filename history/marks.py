@@ -1,0 +1,195 @@
+"""Where changes meet runs: the Stats table's notes under the first run after a change, and the
+health trend's markers.
+
+A run records the configuration version it started with (`ImportRun.config_change`) and the
+source's columns it read (`ImportRun.schema_change` is their difference from the previous
+run's). A run is "the first run after a change" when its version differs from that of the run
+before it; skipped runs read nothing and are passed over.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.urls import reverse
+
+from history.changes import Change, run_changes_between, when
+from imports.models import Import, ImportRun
+from imports.schema import SchemaChange
+from stats import charts, queries
+
+SKIPPED = ImportRun.State.SKIPPED
+CONFIG, SCHEMA = "config", "schema"
+
+
+@dataclass
+class Note:
+    """One mark under a Stats row, or part of a trend marker."""
+
+    kind: str  # CONFIG or SCHEMA
+    changes: list[Change] = field(default_factory=list)  # CONFIG: the changes, oldest first
+    phrases: list[str] = field(default_factory=list)  # SCHEMA: what changed in the source
+    items: list[str] = field(default_factory=list)  # SCHEMA: the same, short (the Stats note)
+    # SCHEMA: whether the run before this one read the source (so the change came after it).
+    exact: bool = True
+
+
+@dataclass
+class Marker:
+    """A run on the trend where something changed."""
+
+    at: datetime
+    notes: list[Note]
+
+    @property
+    def kinds(self) -> list[str]:
+        """CSS classes: mapping, source, datasource, credentials, connection, schema."""
+        kinds = [kind for note in self.notes for c in note.changes for kind in c.kinds]
+        kinds += [SCHEMA for note in self.notes if note.kind == SCHEMA]
+        return list(dict.fromkeys(kinds))
+
+    def cause(self) -> str:
+        """ "the mapping was edited and the source column `signup_date` changed type from DATE
+        to VARCHAR": what happened before this run."""
+        parts = []
+        for note in self.notes:
+            parts += [c.phrase for c in note.changes] + note.phrases
+        parts = list(dict.fromkeys(parts))
+        return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+    @property
+    def exact(self) -> bool:
+        return all(note.exact for note in self.notes)
+
+    def tooltip(self) -> str:
+        lines = [f"{when(self.at)}: the first run after"]
+        for note in self.notes:
+            lines += [f"· {c.phrase} by {c.who} on {when(c.at)}" for c in note.changes]
+            lines += [f"· {phrase}" for phrase in note.phrases]
+        return "\n".join(lines)
+
+
+def history_url(imp: Import, change: Change) -> str:
+    """The import's History tab, opened at `change`."""
+    base = reverse("history-import", args=[imp.code])
+    return f"{base}?upto={change.id}#change-{change.id}"
+
+
+def _notes(imp: Import, runs: Sequence, previous: dict[int, int | None]) -> dict[int, list[Note]]:
+    """Notes per run id: `previous` maps a run id to the version of the run before it, for the
+    runs whose predecessor is known."""
+    spans = [
+        (run.id, previous[run.id], run.config_change_id)
+        for run in runs
+        if run.id in previous
+        and run.config_change_id is not None
+        and run.config_change_id != previous[run.id]
+    ]
+    found = run_changes_between(imp, [(lo, hi) for _, lo, hi in spans])
+    notes: dict[int, list[Note]] = {}
+    for (run_id, _, _), changes in zip(spans, found, strict=True):
+        if changes:
+            for change in changes:
+                change.url = history_url(imp, change)
+            notes.setdefault(run_id, []).append(Note(CONFIG, changes=changes))
+    for run in runs:
+        change = SchemaChange.from_json(run.schema_change)
+        if change:
+            note = Note(SCHEMA, phrases=change.phrases(), items=change.items())
+            notes.setdefault(run.id, []).append(note)
+    return notes
+
+
+def annotate_stats_rows(imp: Import, runs: list) -> None:
+    """Set `notes` on each run of a Stats page (newest first). The version of the run before
+    the page's oldest one is read with one small query (by `run_import_created_idx`), whether or
+    not the window holds it: the page's cost stays flat."""
+    ran = [run for run in runs if run.state != SKIPPED]
+    previous = {
+        newer.id: older.config_change_id for newer, older in zip(ran, ran[1:], strict=False)
+    }
+    if ran:
+        oldest = ran[-1]
+        before = list(
+            ImportRun.objects.filter(import_obj=imp, created_at__lte=oldest.created_at)
+            .exclude(state=SKIPPED)
+            .exclude(pk=oldest.id)
+            .order_by("-created_at", "-id")
+            .values_list("config_change_id", flat=True)[:1]
+        )
+        if before:
+            previous[oldest.id] = before[0]
+    notes = _notes(imp, ran, previous)
+    for run in runs:
+        run.notes = notes.get(run.id, [])
+
+
+def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marker]]:
+    """The health trend's (created_at, total, successful) rows, as `queries.trend_rows` gives
+    them, and its markers (the window's runs where the configuration or the source's columns
+    changed), oldest first: one query for the runs, and one for the changes when there are
+    some."""
+    rows = list(
+        ImportRun.objects.filter(import_obj=imp, created_at__gte=queries.window_start())
+        .exclude(state=SKIPPED)
+        .order_by("created_at", "id")
+        .annotate(
+            read_source=ExpressionWrapper(
+                Q(source_columns__isnull=False), output_field=BooleanField()
+            )
+        )
+        .values_list(
+            "id",
+            "created_at",
+            "config_change_id",
+            "schema_change",
+            "read_source",
+            "state",
+            "total",
+            "successful",
+        )
+    )
+    runs = [_TrendRun(*row) for row in rows]
+    previous = {
+        newer.id: older.config_change_id for older, newer in zip(runs, runs[1:], strict=False)
+    }
+    notes = _notes(imp, runs, previous)
+    read_before = {
+        newer.id: older.read_source for older, newer in zip(runs, runs[1:], strict=False)
+    }
+    for run_id, run_notes in notes.items():
+        for note in run_notes:
+            if note.kind == SCHEMA:
+                note.exact = read_before.get(run_id, False)
+    health = [
+        (run.created_at, run.total, run.successful)
+        for run in runs
+        if run.state in ImportRun.HEALTH_STATES
+    ]
+    return health, [Marker(run.created_at, notes[run.id]) for run in runs if run.id in notes]
+
+
+@dataclass
+class _TrendRun:
+    id: int
+    created_at: datetime
+    config_change_id: int | None
+    schema_change: dict | None
+    read_source: bool
+    state: str
+    total: int
+    successful: int
+
+
+def chart_changes(markers: list[Marker]) -> list[charts.Change]:
+    """The markers as the chart and its headline take them."""
+    return [charts.Change(m.at, m.cause(), m.tooltip(), tuple(m.kinds), m.exact) for m in markers]
+
+
+def trend_with_changes(imp: Import, days: int) -> charts.Trend:
+    """The Stats tab's health trend, with its change markers."""
+    rows, markers = trend_runs(imp)
+    return charts.build_trend(rows, days, chart_changes(markers))
