@@ -10,6 +10,7 @@ class HistoryConfig(AppConfig):
     def ready(self) -> None:
         from auditlog.registry import auditlog
 
+        from alerts.models import AlertDefaults, Channel, ImportAlerts, Rules
         from api.models import ApiToken
         from imports.models import Datasource, Import
 
@@ -28,8 +29,21 @@ class HistoryConfig(AppConfig):
         auditlog.register(
             ApiToken, include_fields=["name", "user", "access", "expires_at", "revoked_at"]
         )
-        # Alert rules (alerts/) are registered here too, with one line once that app exists:
-        # auditlog.register(AlertRule, exclude_fields=[<its bookkeeping fields>])
+        # Alert rules and channels: what an Editor sets. Evaluation bookkeeping
+        # (`evaluated_since`) and the `updated_*` stamps move on their own.
+        rules = [*Rules.RULE_FIELDS]
+        auditlog.register(AlertDefaults, include_fields=rules)
+        auditlog.register(
+            ImportAlerts,
+            include_fields=[*rules, "follows_defaults", "muted_until"],
+            m2m_fields={"channels"},
+        )
+        auditlog.register(
+            Channel,
+            include_fields=["name", "kind", "email_to", "secret_encrypted"],
+            mask_fields=["secret_encrypted"],
+            mask_callable="history.apps.secret_state",
+        )
 
 
 TRACKED_IMPORT_FIELDS = [

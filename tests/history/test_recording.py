@@ -11,6 +11,7 @@ from auditlog.models import LogEntry
 from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
 from api.models import ApiToken
 from imports.models import Datasource, Import
@@ -203,3 +204,24 @@ def test_seed_demo_changes_are_the_commands(settings, tmp_path, monkeypatch):
     assert created.origin == "with the seed_demo command"
     imp = Import.objects.get(nickname="Daily profile sync")
     assert changes_of(imp)[0].origin == "with the seed_demo command"
+
+
+def test_alert_rules_and_channels_are_recorded_with_the_secret_only_as_set(db):
+    from alerts.models import Channel, ImportAlerts
+
+    imp = factories.make_import(factories.make_datasource(), "Alerted")
+    rules = ImportAlerts.objects.create(
+        import_obj=imp, follows_defaults=False, evaluated_since=timezone.now()
+    )
+    rules.health_threshold = ImportAlerts.HealthThreshold.YELLOW
+    rules.save()
+    changed = LogEntry.objects.get_for_object(rules).filter(action=LogEntry.Action.UPDATE).get()
+    assert set(changed.changes_dict) == {"health_threshold"}
+
+    channel = Channel(kind=Channel.Kind.WEBHOOK, name="ops hook")
+    channel.set_secret({"url": "http://127.0.0.1:9/hook", "signing_secret": "whsec_abc123"})
+    channel.save()
+    [created] = LogEntry.objects.get_for_object(channel)
+    text = json.dumps(created.changes_dict)
+    assert "ops hook" in text
+    assert "127.0.0.1" not in text and "whsec_abc123" not in text
