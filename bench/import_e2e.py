@@ -9,15 +9,24 @@ store; and the read + validation rate, the same rows streamed through the connec
 engine's own share of the end-to-end time can be told apart.
 
     .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
+        [--name bench] [--redis-db 7] [--workers 1 2] [--choices ROUNDS]
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it creates the
-databases `ic_bench` (store) and `ic_bench_warehouse` and uses Redis db 7.
+`--choices ROUNDS` measures instead what the pipeline's speed choices buy (the figures in the
+comments of `imports/pipeline.py`): a lone worker's run with the cyclic-GC pause or the writer
+thread switched off, and the row builders against the plain ways.
+
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it (re)creates
+the databases `ic_<name>` (store) and `ic_<name>_warehouse` and uses Redis db `--redis-db`, so
+two checkouts can be measured back to back without sharing anything. It prints a calibration
+(the time of `sum(range(10**6))` and the load average) before and after: on a shared machine,
+compare runs by their ratio to it.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -26,8 +35,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 PG = "postgres://postgres@127.0.0.1:5432"
-os.environ["DATABASE_URL"] = f"{PG}/ic_bench"
-os.environ["CELERY_BROKER_URL"] = "redis://127.0.0.1:6379/7"
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 import psycopg  # noqa: E402
@@ -99,12 +106,29 @@ PROFILE_MAPPING = {
 }
 
 
+STORE = "ic_bench"  # set from --name in main()
+WAREHOUSE = "ic_bench_warehouse"
+
+
+def calibration() -> str:
+    """The best of five `sum(range(10**6))` and the load average: how busy the machine is."""
+    best = min(_timed_sum() for _ in range(5))
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"calibration: sum(range(10**6)) {best * 1e3:.1f} ms; load average {load}"
+
+
+def _timed_sum() -> float:
+    started = time.perf_counter()
+    sum(range(10**6))
+    return time.perf_counter() - started
+
+
 def recreate_databases(events: int, profiles: int) -> None:
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as con:
-        for db in ("ic_bench", "ic_bench_warehouse"):
+        for db in (STORE, WAREHOUSE):
             con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             con.execute(f"CREATE DATABASE {db}")
-    with psycopg.connect(f"{PG}/ic_bench_warehouse", autocommit=True) as con:
+    with psycopg.connect(f"{PG}/{WAREHOUSE}", autocommit=True) as con:
         con.execute(EVENTS_SQL.replace("%(n)s", str(int(events))))
         con.execute(PROFILES_SQL.replace("%(n)s", str(int(profiles))))
         con.execute("ANALYZE")
@@ -113,8 +137,8 @@ def recreate_databases(events: int, profiles: int) -> None:
 def copy_floor(table: str, columns: str) -> float:
     """rows/s of COPY warehouse → store (no validation, no per-record results)."""
     with (
-        psycopg.connect(f"{PG}/ic_bench_warehouse") as src,
-        psycopg.connect(f"{PG}/ic_bench") as dst,
+        psycopg.connect(f"{PG}/{WAREHOUSE}") as src,
+        psycopg.connect(f"{PG}/{STORE}") as dst,
     ):
         dst.execute(f"CREATE TEMP TABLE floor_{table} AS SELECT * FROM (SELECT 1) x WHERE false")
         dst.execute(f"DROP TABLE floor_{table}")
@@ -214,15 +238,21 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, t
     from imports.models import ImportRun
 
     app.control.purge()
-    log = open(f"/tmp/bench-worker-{processes}.log", "wb")  # noqa: SIM115
+    log = open(f"/tmp/{STORE}-worker-{processes}.log", "wb")  # noqa: SIM115
     worker = subprocess.Popen(
         [str(Path(sys.executable).parent / "celery"), "-A", "importcenter", "worker",
          "-P", "prefork", "-c", str(processes), "--without-gossip", "--without-mingle",
-         "-l", "WARNING", "-n", f"bench{processes}@%h"],
+         "-l", "WARNING", "-n", f"{STORE}-{processes}@%h"],
         cwd=ROOT, env=dict(os.environ), stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     try:
-        time.sleep(4)
+        # Started only once the worker answers: its start-up is no part of the run's time, and
+        # its pool processes exist to be measured.
+        name = f"{STORE}-{processes}@{socket.gethostname()}"
+        deadline = time.monotonic() + 120
+        while not app.control.ping([name], timeout=0.5):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit(f"the worker did not start: see {log.name}")
         # Read only at the start and the end: the monitor itself must not take the CPU it
         # measures (sampling /proc and spawning pgrep every 100 ms cost ~8% of the event rate).
         pool = children(worker.pid)
@@ -244,11 +274,97 @@ def run_with_workers(imp, processes: int) -> tuple[float, list[float], object, t
         worker.wait(30)
 
 
+def measure_choices(imp, rounds: int) -> None:
+    """What the pipeline's speed choices buy, each switched off in turn: the cyclic-GC pause and
+    the writer thread on a lone worker's run (`pipeline.execute_run` in this process, no broker;
+    best of `rounds`, interleaved), and the two row builders on 10,000 rows of `imp`'s source
+    (best of 7)."""
+    import contextlib
+    import timeit
+
+    from django.db import connection
+
+    from connectors import get_connector
+    from connectors.base import row_builder
+    from imports import pipeline, runs
+    from imports.models import Event, Profile
+
+    class inline_writer:  # noqa: N801 - stands in for pipeline._writer
+        def __enter__(self):
+            return pipeline._call
+
+        def __exit__(self, *exc):
+            pass
+
+    variants = {
+        "as is": {},
+        "cyclic GC not paused": {"_cyclic_gc_paused": contextlib.nullcontext},
+        "no writer thread": {"_writer": inline_writer},
+    }
+    best: dict[str, tuple[float, float]] = {}
+    for _ in range(rounds):
+        for name, patch in variants.items():
+            with connection.cursor() as cur:
+                cur.execute(f"TRUNCATE {Event._meta.db_table}, {Profile._meta.db_table}")
+            saved = {key: getattr(pipeline, key) for key in patch}
+            for key, value in patch.items():
+                setattr(pipeline, key, value)
+            try:
+                run = runs.trigger_run(imp, enqueue=lambda run_id: None)
+                wall, cpu = time.perf_counter(), time.process_time()
+                pipeline.execute_run(run.pk)
+                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+            finally:
+                for key, value in saved.items():
+                    setattr(pipeline, key, value)
+            run.refresh_from_db()
+            assert run.state == "completed", run.error
+            rate, per_row = run.total / wall, cpu / run.total * 1e6
+            old = best.get(name, (0.0, float("inf")))
+            best[name] = (max(old[0], rate), min(old[1], per_row))
+    for name, (rate, per_row) in best.items():
+        print(
+            f"{imp.sync_type:8} lone worker in this process, {name:20}: {rate:,.0f} rows/s, "
+            f"{per_row:.1f} us CPU per row (all threads)"
+        )
+
+    ds = imp.datasource
+    with get_connector(ds.partner, ds.settings, ds.get_secret()) as conn:
+        rows = next(iter(conn.iter_batches(imp.source, batch_size=10_000)))
+    columns = list(rows[0])
+    tuples = [tuple(row.values()) for row in rows]
+    take, build = pipeline._row_values(columns), row_builder(columns)
+    candidates = {
+        "dict -> values: _row_values (itemgetter)": lambda: list(map(take, rows)),
+        "dict -> values: tuple(row[c] for c)": lambda: [
+            tuple(row[c] for c in columns) for row in rows
+        ],
+        "values -> dict: row_builder": lambda: build(tuples),
+        "values -> dict: dict(zip(columns, row))": lambda: [
+            dict(zip(columns, t, strict=True)) for t in tuples
+        ],
+    }
+    for name, fn in candidates.items():
+        seconds = min(timeit.repeat(fn, number=10, repeat=7)) / 10
+        print(f"row builder {name:42}: {seconds * 1e3:.1f} ms per {len(rows):,} rows")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--name", default="bench", help="databases ic_NAME, ic_NAME_warehouse")
+    parser.add_argument("--redis-db", type=int, default=7)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument(
+        "--choices", type=int, metavar="ROUNDS", help="measure the pipeline's speed choices instead"
+    )
     args = parser.parse_args()
+    global STORE, WAREHOUSE
+    STORE, WAREHOUSE = f"ic_{args.name}", f"ic_{args.name}_warehouse"
+    os.environ["DATABASE_URL"] = f"{PG}/{STORE}"
+    os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{args.redis_db}"
+    print(calibration())
 
     print(f"seeding warehouse: {args.events:,} events, {args.profiles:,} profiles ...")
     recreate_databases(args.events, args.profiles)
@@ -264,7 +380,7 @@ def main() -> None:
     ds = Datasource.objects.create(
         name="bench warehouse",
         partner="postgresql",
-        settings={"host": "127.0.0.1", "port": 5432, "database": "ic_bench_warehouse",
+        settings={"host": "127.0.0.1", "port": 5432, "database": WAREHOUSE,
                   "user": "postgres", "sslmode": "disable"},
     )  # fmt: skip
     ds.set_secret({"password": ""})
@@ -280,6 +396,10 @@ def main() -> None:
         mapping=PROFILE_MAPPING, identity_column="user_id", **common,
     )  # fmt: skip
 
+    if args.choices:
+        measure_choices(events, args.choices)
+        print(calibration())
+        return
     floor_e = copy_floor(
         "events", "id, user_id, event_name, ts, amount, quantity, first_order, sku"
     )
@@ -291,7 +411,7 @@ def main() -> None:
             f"{imp.sync_type:8} connector read only: {read:,.0f} rows/s; read + validate_batch: "
             f"{validated:,.0f} rows/s ({validated_cpu:,.0f} rows per CPU second)"
         )
-    for processes in (1, 2):
+    for processes in args.workers:
         for imp in (events, profiles):
             # TRUNCATE, not DELETE: dead rows left by the previous pass would make every
             # upsert probe them, and the figures would depend on the order of the passes.

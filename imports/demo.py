@@ -212,7 +212,6 @@ def seed_run_history(datasource: Datasource, days: int) -> int:
     run's timestamps placed on that day. Idempotent: a day that already has a run is skipped."""
     from django.utils import timezone
 
-    from imports import engine
     from imports.models import Import, ImportRun
 
     now = timezone.now()
@@ -223,7 +222,7 @@ def seed_run_history(datasource: Datasource, days: int) -> int:
             at = (now - timedelta(days=day)).replace(minute=0, second=0, microsecond=0)
             if imp.runs.filter(created_at__date=at.date()).exists():
                 continue
-            run = _history_run(engine, imp, day, at)
+            run = _history_run(imp, day, at)
             done += 1
             finished = at + (run.finished_at - run.started_at if run.finished_at else timedelta())
             ImportRun.objects.filter(pk=run.pk).update(
@@ -232,25 +231,22 @@ def seed_run_history(datasource: Datasource, days: int) -> int:
     return done
 
 
-def _history_run(engine, imp: Import, day: int, at):
+def _history_run(imp: Import, day: int, at):
+    from imports import pipeline, runs
     from imports.models import Import, ImportRun
 
     status, current = imp.status, imp.current_run_id
     if current:
         return ImportRun.objects.get(pk=current)
-    engine_enqueue = engine.enqueue_run
-    engine.enqueue_run = lambda run_id: None  # executed here, not by a worker
-    try:
-        run = engine.trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=at)
-    finally:
-        engine.enqueue_run = engine_enqueue
+    # Not enqueued: executed here, not by a worker.
+    run = runs.trigger_run(imp, ImportRun.Trigger.SCHEDULE, now=at, enqueue=lambda run_id: None)
     snap = dict(run.spec_snapshot)
     source = snap["source"].strip().rstrip(";")
     inner = source if snap["source_kind"] == Import.SourceKind.QUERY else f"SELECT * FROM {source}"  # noqa: S608
     snap["source"] = f"SELECT * FROM ({inner}) AS s WHERE day = {int(day)}"  # noqa: S608
     snap["source_kind"] = Import.SourceKind.QUERY
     ImportRun.objects.filter(pk=run.pk).update(spec_snapshot=snap)
-    engine.execute_run(run.pk, fan_out=False)
+    pipeline.execute_run(run.pk)
     # The user's status (stopped, paused) is theirs; the history run must not change it.
     Import.objects.filter(pk=imp.pk).update(status=status)
     run.refresh_from_db()

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from imports import runs, tasks
 from imports.models import Import, ImportRun
 
 log = logging.getLogger(__name__)
@@ -55,14 +56,12 @@ def resume_import(imp: Import, user=None) -> bool:
 def stop_import(imp: Import, user=None) -> bool:
     """Stop the import: the run in progress ends `stopped` (no health, partial counts kept),
     its pending chunks are revoked, and no further runs start until it is resumed."""
-    from imports import engine
-
     with transaction.atomic():
         changed = _transition(
             imp, [Status.SCHEDULED, Status.RUNNING, Status.PAUSED], user, status=Status.STOPPED
         )
         if changed:
-            engine.stop_active_runs(imp)
+            runs.stop_active_runs(imp, revoke=tasks.revoke_chunks)
             imp.refresh_from_db()
     return changed
 
@@ -72,10 +71,8 @@ def cancel_run(imp: Import, user=None) -> bool:
     pending chunks revoked: Stop's own engine path), while the import keeps its status and
     schedule. A Running import is Scheduled again; `next_run_at` does not move. Returns
     whether a run was stopped."""
-    from imports import engine
-
     with transaction.atomic():
-        stopped = engine.stop_active_runs(imp)
+        stopped = runs.stop_active_runs(imp, revoke=tasks.revoke_chunks)
     imp.refresh_from_db()
     if stopped:
         log.info("run of import %s (%s) cancelled by %s", imp.code, imp.nickname, _who(user))
@@ -85,8 +82,6 @@ def cancel_run(imp: Import, user=None) -> bool:
 def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> ImportRun:
     """Trigger a run now (the Run now button; the HTTP API passes `trigger=API`), through the
     same path as the schedule. Returns the run."""
-    from imports import engine
-
     imp.refresh_from_db()
     if imp.status == Status.DRAFT:
         raise ActionRefused("Publish the import before running it.")
@@ -94,7 +89,7 @@ def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> 
         raise ActionRefused("This import is stopped. Resume it before running it.")
     if imp.current_run_id:
         raise ActionRefused("A run of this import is already in progress.")
-    run = engine.trigger_run(imp, trigger=trigger, user=user)
+    run = runs.trigger_run(imp, trigger=trigger, user=user, enqueue=tasks.enqueue_run)
     imp.refresh_from_db()
     if run.state == ImportRun.State.SKIPPED:
         # Lost a race with the schedule: the run that won is in progress.

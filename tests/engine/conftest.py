@@ -4,14 +4,18 @@ over them, and a real `celery worker` subprocess sharing the test database."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import kombu.pools
+import psycopg
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -20,6 +24,8 @@ from imports.models import Import
 from tests import factories
 
 ROOT = Path(__file__).resolve().parents[2]
+# The PostgreSQL "warehouse" of the tests that read one (not the store's database).
+PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 PROFILE_MAPPING = {
     "sync_type": "profile",
@@ -118,6 +124,49 @@ class Warehouse:
         con.close()
 
 
+def pg_datasource():
+    """A PostgreSQL datasource on PG_URL."""
+    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
+    return factories.make_datasource(
+        partner="postgresql",
+        settings={
+            "host": info.get("host", "127.0.0.1"),
+            "port": int(info.get("port", 5432)),
+            "database": info["dbname"],
+            "user": info.get("user", "postgres"),
+            "sslmode": "disable",
+        },
+    )
+
+
+class AdvisoryLock:
+    """A PostgreSQL advisory lock on PG_URL held by the test: a warehouse statement that takes
+    it shared (`pg_advisory_lock_shared(key)`) waits there until `release()`."""
+
+    def __init__(self):
+        self.key = secrets.randbelow(2**31)
+        self._holder = psycopg.connect(PG_URL, autocommit=True)
+        self._holder.execute("SELECT pg_advisory_lock(%s)", [self.key])
+
+    def release(self) -> None:
+        self._holder.execute("SELECT pg_advisory_unlock(%s)", [self.key])
+
+    def waiting_sessions(self) -> int:
+        """How many sessions wait on the lock."""
+        (n,) = self._holder.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE %s",
+            [f"%pg_advisory_lock_shared({self.key})%"],
+        ).fetchone()
+        return n
+
+
+@pytest.fixture
+def advisory_lock():
+    lock = AdvisoryLock()
+    yield lock
+    lock._holder.close()
+
+
 @pytest.fixture
 def warehouse(tmp_path):
     return Warehouse(tmp_path / "warehouse.duckdb")
@@ -206,8 +255,6 @@ def isolated_broker(tmp_path):
     """A per-test filesystem broker folder (unless CELERY_BROKER_URL is Redis, as in CI), so
     tests never share queues with `make run` or another test process. Returns the var dir the
     worker subprocess should use."""
-    from importcenter.celery import app
-
     var = tmp_path / "var"
     var.mkdir()
     if not settings.CELERY_BROKER_URL.startswith("filesystem://"):
@@ -216,23 +263,43 @@ def isolated_broker(tmp_path):
     broker = var / "broker"
     for sub in ("queue", "processed", "control"):
         (broker / sub).mkdir(parents=True)
-    old = app.conf.broker_transport_options
-    app.conf.broker_transport_options = {
+    options = {
         "data_folder_in": str(broker / "queue"),
         "data_folder_out": str(broker / "queue"),
         "processed_folder": str(broker / "processed"),
         "control_folder": str(broker / "control"),
         "store_processed": False,
     }
-    _reset_pools(app)  # the pools hold connections made with the old folders
-    yield var
-    app.conf.broker_transport_options = old
-    _reset_pools(app)
+    with broker_switched(broker_transport_options=options):
+        yield var
 
 
-def _reset_pools(app) -> None:
-    if app._pool is not None:
-        app._pool.force_close_all()
+@contextmanager
+def broker_switched(**conf):
+    """This process's Celery app on another broker (`conf`: broker_* settings) for the block,
+    then back on its own, with no connection of one broker used for the other.
+
+    kombu keeps connection and producer pools in process-wide registries keyed by the broker's
+    URL and transport options (`kombu.pools`), and the app holds one of each. So on both
+    switches the pools are closed *and* forgotten, as in a forked child (kombu's after-fork
+    hook empties the registries, `Celery._after_fork` drops the app's references). Closing only
+    the app's pool left that closed pool in the registry: when the URL came back, every later
+    enqueue of the test process failed with "Acquire on closed pool", which the run reported as
+    the broker being unreachable."""
+    from importcenter.celery import app
+
+    old = {key: app.conf[key] for key in conf}
+    app.conf.update(conf)
+    _forget_broker_connections(app)
+    try:
+        yield
+    finally:
+        app.conf.update(old)
+        _forget_broker_connections(app)
+
+
+def _forget_broker_connections(app) -> None:
+    kombu.pools.reset()  # closes every pooled connection and producer, and empties the registries
     app._pool = None
     app.amqp._producer_pool = None
 

@@ -9,9 +9,11 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
-from imports import engine, services
+from imports import pipeline, runs, services, tasks
 from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunErrorCount
 from tests import factories
 from tests.engine.conftest import (
@@ -26,33 +28,49 @@ from tests.engine.conftest import (
 State = ImportRun.State
 
 
+class Queue:
+    """Captures what the engine would hand to Celery, to run it here, in any order, twice:
+    runs to execute (`tasks.enqueue_run`) and, as the `pipeline.ChunkQueue`, chunks."""
+
+    def __init__(self):
+        self.runs: list[int] = []
+        self.chunks: list[tuple] = []
+
+    def put(self, run, index, first_row, columns, values):
+        self.chunks.append((run.pk, index, first_row, columns, values))
+
+    def check(self):
+        pass
+
+
 @pytest.fixture
 def queue(monkeypatch):
-    """Capture what the engine would hand to Celery, to run it here, in any order, twice."""
-    runs: list[int] = []
-    chunks: list[tuple] = []
-    monkeypatch.setattr(engine, "enqueue_run", runs.append)
-    from imports import tasks
-
-    monkeypatch.setattr(
-        tasks.process_chunk, "apply_async", lambda args, **kw: chunks.append(tuple(args))
-    )
-    return type("Queue", (), {"runs": runs, "chunks": chunks})
-
-
-@pytest.fixture
-def ship_all(monkeypatch):
-    """Every chunk goes to the queue (the coordinator writes none itself)."""
-    monkeypatch.setattr(engine, "SHIP_POLICY", "all")
+    queue = Queue()
+    monkeypatch.setattr(tasks, "enqueue_run", queue.runs.append)
+    return queue
 
 
 def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
     with django_capture_on_commit_callbacks(execute=True):
         run = services.run_now(imp)
     assert queue.runs[-1] == run.pk
-    engine.execute_run(run.pk, **kwargs)
+    pipeline.execute_run(run.pk, queue, **kwargs)
     run.refresh_from_db()
     imp.refresh_from_db()
+    return run
+
+
+@pytest.fixture
+def run_events(wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings):
+    """Run an event import of `rows` rows in this process, cut into chunks of `chunk` rows in
+    batches of `batch`; returns (import, run)."""
+
+    def run(rows: int, chunk: int, batch: int, **kwargs):
+        settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = chunk, batch
+        warehouse.add_events(rows)
+        imp = make_event_import(wh_datasource)
+        return imp, run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs)
+
     return run
 
 
@@ -165,40 +183,31 @@ def test_a_long_event_name_is_stored_whole(
     ],
 )
 def test_chunks_shrink_towards_the_end_of_a_run(remaining, rows):
-    assert engine.chunk_rows(100_000, 10_000, remaining) == rows
+    assert pipeline.chunk_rows(100_000, 10_000, remaining) == rows
 
 
-@pytest.mark.parametrize("policy", ["adaptive", "all"])
 @pytest.mark.parametrize("expected", [1, 9_999, 10_000, 100_001, 1_000_000, 1_234_567])
-def test_planned_chunks_cover_the_run(expected, policy, monkeypatch):
-    monkeypatch.setattr(engine, "SHIP_POLICY", policy)
-    sizes, left = [], expected
-    if policy == "adaptive":  # the coordinator's first batch is chunk 0
-        sizes, left = [min(expected, 10_000)], expected - min(expected, 10_000)
+def test_planned_chunks_cover_the_run(expected):
+    # The coordinator's first batch is chunk 0, then chunk_rows sizes.
+    sizes, left = [min(expected, 10_000)], expected - min(expected, 10_000)
     while left > 0:
-        sizes.append(min(left, engine.chunk_rows(100_000, 10_000, left)))
+        sizes.append(min(left, pipeline.chunk_rows(100_000, 10_000, left)))
         left -= sizes[-1]
     assert sum(sizes) == expected
-    assert engine.planned_chunks(expected, 100_000, 10_000) == len(sizes)
-    shipped = sizes[1:] if policy == "adaptive" else sizes
+    assert pipeline.planned_chunks(expected, 100_000, 10_000) == len(sizes)
+    shipped = sizes[1:]
     assert shipped == sorted(shipped, reverse=True)  # never a big chunk after a small one
 
 
-def test_fanned_out_chunks_are_idempotent_in_any_order(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+def test_fanned_out_chunks_are_idempotent_in_any_order(queue, run_events):
+    imp, run = run_events(230, chunk=50, batch=20, ship_every_chunk=True)
     # Whole chunks of 50 while plenty remain, then a quarter of the rest, at least a batch (20).
     assert run.state == State.RUNNING and run.chunks_total == 8
     assert [c[2] for c in queue.chunks] == [1, 51, 96, 129, 154, 174, 194, 214]
     assert [len(c[4]) for c in queue.chunks] == [50, 45, 33, 25, 20, 20, 20, 17]
     # Delivered out of order, and every chunk twice (a retry after a lost ack).
     for args in [*reversed(queue.chunks), *queue.chunks]:
-        engine.process_chunk(*args)
+        pipeline.process_chunk(*args)
     run.refresh_from_db()
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
@@ -206,26 +215,21 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(
     assert Event.objects.filter(run_code=run.code).count() == 230 - bad
 
 
-def test_a_half_written_chunk_resumes_where_it_stopped(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
-):
-    settings.IMPORT_CHUNK_SIZE = 100
-    settings.IMPORT_BATCH_SIZE = 25
-    warehouse.add_events(400)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+def test_a_half_written_chunk_resumes_where_it_stopped(queue, run_events):
+    imp, run = run_events(400, chunk=100, batch=25, ship_every_chunk=True)
     run_id, index, first, columns, rows = queue.chunks[0]
     assert len(rows) == 100
     # A worker died after writing the first two of chunk 0's four batches.
-    ctx = engine._Context(ImportRun.objects.get(pk=run_id))
+    ctx = pipeline._Context(ImportRun.objects.get(pk=run_id))
     for offset in (0, 25):
         batch = [dict(zip(columns, r, strict=True)) for r in rows[offset : offset + 25]]
-        engine._validate_and_write(ctx, first + offset, batch)
+        pipeline._validate_and_write(ctx, first + offset, batch)
     for args in queue.chunks:
-        engine.process_chunk(*args)
+        pipeline.process_chunk(*args)
     run.refresh_from_db()
-    chunks = engine.planned_chunks(400, 100, 25)
-    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 400, chunks)
+    # Every chunk shipped (100, 75, 56, 42, 31, 25, 25, 25, 21), each counted done once.
+    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 400, len(queue.chunks))
+    assert run.chunks_total == len(queue.chunks) == 9
     assert RecordResult.objects.filter(run=run).count() == 400
 
 
@@ -246,14 +250,14 @@ def test_due_tick_while_running_records_one_skipped_run(wh_datasource, queue):
     now = timezone.now()
     due = now - timedelta(seconds=1)
     imp = make_profile_import(wh_datasource, next_run_at=due)
-    first = engine.dispatch_due(now=now)
+    first = runs.dispatch_due(now=now, enqueue=queue.runs.append)
     assert [r.state for r in first] == [State.QUEUED]
     imp.refresh_from_db()
     assert imp.status == Import.Status.RUNNING
     later = imp.next_run_at + timedelta(minutes=1)
-    second = engine.dispatch_due(now=later)
+    second = runs.dispatch_due(now=later, enqueue=queue.runs.append)
     assert [r.state for r in second] == [State.SKIPPED]
-    assert second[0].error == engine.SKIP_REASON
+    assert second[0].error == runs.SKIP_REASON
     imp.refresh_from_db()
     assert imp.current_run == first[0]
     assert imp.next_run_at == due + timedelta(minutes=30)  # the slot after the skipped one
@@ -269,7 +273,7 @@ def test_two_concurrent_dispatchers_start_one_run(wh_datasource, queue):
     def dispatcher():
         barrier.wait()
         try:
-            results.append(engine.dispatch_due(now=now))
+            results.append(runs.dispatch_due(now=now, enqueue=queue.runs.append))
         finally:
             connection.close()
 
@@ -282,19 +286,13 @@ def test_two_concurrent_dispatchers_start_one_run(wh_datasource, queue):
     assert ImportRun.objects.filter(import_obj=imp).count() == 1
 
 
-def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 50
-    warehouse.add_events(150)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    engine.process_chunk(*queue.chunks[0])
+def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(queue, run_events):
+    imp, run = run_events(150, chunk=50, batch=50, ship_every_chunk=True)
+    pipeline.process_chunk(*queue.chunks[0])
     assert services.stop_import(imp) is True
     assert services.stop_import(imp) is False  # idempotent
     for args in queue.chunks[1:]:
-        engine.process_chunk(*args)
+        pipeline.process_chunk(*args)
     run.refresh_from_db()
     imp.refresh_from_db()
     assert (run.state, run.partial, run.total) == (State.STOPPED, True, 50)
@@ -314,39 +312,34 @@ def test_pause_stops_future_runs_and_resume_recomputes_next_run(wh_datasource, q
         assert services.pause_import(imp) is True
         assert services.pause_import(imp) is False
     with time_machine.travel("2024-05-01 11:07:00Z", tick=False):
-        assert engine.dispatch_due() == []
+        assert runs.dispatch_due(enqueue=queue.runs.append) == []
         assert services.resume_import(imp) is True
         imp.refresh_from_db()
         assert imp.status == Import.Status.SCHEDULED
         assert imp.next_run_at.isoformat() == "2024-05-01T11:15:00+00:00"
     with time_machine.travel("2024-05-01 11:15:01Z", tick=False):
-        assert [r.trigger for r in engine.dispatch_due()] == ["schedule"]
+        assert [r.trigger for r in runs.dispatch_due(enqueue=queue.runs.append)] == ["schedule"]
 
 
-def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, ship_all
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    warehouse.add_events(120)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
-    engine.process_chunk(*queue.chunks[0])  # then the worker "died"
+def test_reaper_fails_a_silent_run_and_the_import_keeps_its_schedule(queue, run_events, settings):
+    imp, run = run_events(120, chunk=50, batch=50, ship_every_chunk=True)
+    pipeline.process_chunk(*queue.chunks[0])  # then the worker "died"
     next_run_at = Import.objects.get(pk=imp.pk).next_run_at
-    assert engine.reap_lost_runs() == 0  # heartbeat is fresh
+    assert runs.reap_lost_runs() == 0  # heartbeat is fresh
     later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-    assert engine.reap_lost_runs(now=later) == 1
+    assert runs.reap_lost_runs(now=later) == 1
     run.refresh_from_db()
     imp.refresh_from_db()
     assert (run.state, run.error) == (
         State.FAILED,
-        f"{engine.WORKER_LOST} 50 rows were validated before the run failed; none were kept.",
+        f"{runs.WORKER_LOST} 50 rows were validated before the run failed; none were kept.",
     )
     assert (run.total, run.successful, run.failed, run.health.label) == (0, 0, 0, "Blank")
     assert Event.objects.filter(run_code=run.code).count() == 0  # withdrawn
     assert RecordResult.objects.filter(run=run).count() == 0  # with their records
     assert imp.status == Import.Status.SCHEDULED and imp.next_run_at == next_run_at
     assert imp.current_run is None
-    engine.process_chunk(*queue.chunks[1])  # a late chunk writes nothing
+    pipeline.process_chunk(*queue.chunks[1])  # a late chunk writes nothing
     assert RecordResult.objects.filter(run=run).count() == 0
 
 
@@ -358,9 +351,14 @@ def test_retention_purges_old_records_and_runs_in_batches(wh_datasource, setting
         RecordResult.objects.bulk_create(
             RecordResult(run=run, row_number=n, success=True) for n in range(1, 26)
         )
-    assert engine.purge_old_runs(batch_size=10) == (25, 1)
+    with CaptureQueriesContext(connection) as queries:
+        assert runs.purge_old_runs(batch_size=10) == (25, 1)
     assert list(ImportRun.objects.values_list("pk", flat=True)) == [new.pk]
     assert RecordResult.objects.count() == 25
+    # Each range of 10 records goes in one DELETE by key; no record is read into Python.
+    records_sql = [q["sql"] for q in queries if "imports_recordresult" in q["sql"]]
+    assert sum(s.startswith("DELETE") and "row_number" in s for s in records_sql) == 3
+    assert not any('"identity"' in s for s in records_sql)
 
 
 def test_incremental_second_run_reads_only_new_rows(
@@ -388,22 +386,16 @@ def test_run_now_is_refused_for_drafts_and_while_running(wh_datasource, queue):
     assert ImportRun.objects.filter(import_obj=imp).count() == 1
 
 
-def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
-):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(queue, run_events):
+    imp, run = run_events(230, chunk=50, batch=20)
     # The coordinator wrote the first batch (rows 1-20) as soon as it read it, shipped chunk 1
     # (rows 21-70), and as no other worker took it, wrote chunks 2-8 (rows 71-230) itself.
     assert [c[2] for c in queue.chunks] == [21]
     assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 9, 8, 180)
     assert RecordResult.objects.filter(run=run, row_number__lte=20).count() == 20
     assert not RecordResult.objects.filter(run=run, row_number__range=(21, 70)).exists()
-    engine.process_chunk(*queue.chunks[0])
-    engine.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
+    pipeline.process_chunk(*queue.chunks[0])
+    pipeline.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
     run.refresh_from_db()
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 9)
@@ -416,21 +408,15 @@ def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(
 
 
 def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
-    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings, monkeypatch
+    queue, run_events, monkeypatch
 ):
-    settings.IMPORT_CHUNK_SIZE = 50
-    settings.IMPORT_BATCH_SIZE = 20
-    warehouse.add_events(230)
-    from imports import tasks
 
-    # Another worker that takes every shipped chunk at once.
-    monkeypatch.setattr(
-        tasks.process_chunk,
-        "apply_async",
-        lambda args, **kw: (queue.chunks.append(tuple(args)), engine.process_chunk(*args)),
-    )
-    imp = make_event_import(wh_datasource)
-    run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+    def put_and_take(run, *chunk):  # another worker takes every shipped chunk at once
+        Queue.put(queue, run, *chunk)
+        pipeline.process_chunk(run.pk, *chunk)
+
+    monkeypatch.setattr(queue, "put", put_and_take)
+    imp, run = run_events(230, chunk=50, batch=20)
     # The first batch (rows 1-20) is the coordinator's own; every chunk after it ships.
     assert [c[2] for c in queue.chunks] == [21, 71, 111, 141, 163, 183, 203, 223]
     bad = expected_bad_events(230)
@@ -442,12 +428,37 @@ def test_cyclic_gc_pauses_while_rows_stream_and_resumes_after_the_last_one():
     import gc
 
     assert gc.isenabled()
-    with engine._cyclic_gc_paused():
+    with pipeline._cyclic_gc_paused():
         assert not gc.isenabled()
-        with engine._cyclic_gc_paused():
+        with pipeline._cyclic_gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()  # the outer run still streams
     assert gc.isenabled()
-    with pytest.raises(RuntimeError), engine._cyclic_gc_paused():
+    with pytest.raises(RuntimeError), pipeline._cyclic_gc_paused():
         raise RuntimeError("a failing run")
     assert gc.isenabled()
+
+
+@pytest.mark.parametrize(
+    "error, message, kind",
+    [
+        (KombuOperationalError("Connection refused"), runs.QUEUE_DOWN, "broker"),
+        # Import Center's own failure to publish is not named as the broker being down.
+        (RuntimeError("Acquire on closed pool"), runs.UNEXPECTED, "internal"),
+    ],
+)
+def test_a_run_that_cannot_be_enqueued_fails_naming_why(
+    wh_datasource, monkeypatch, django_capture_on_commit_callbacks, error, message, kind
+):
+    def refuse(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(tasks.execute_run, "apply_async", refuse)
+    imp = make_profile_import(wh_datasource)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(imp)
+    run.refresh_from_db()
+    imp.refresh_from_db()
+    assert (run.state, run.error, run.error_kind) == (State.FAILED, message, kind)
+    assert f"{type(error).__name__}: {error}" in run.error_detail  # its traceback
+    assert imp.current_run is None

@@ -3,21 +3,16 @@ batch once it is committed, from the first batch on, even when the warehouse sta
 
 from __future__ import annotations
 
-import os
-import secrets
-
-import psycopg
 import pytest
 
 from imports import services
 from imports.models import ImportRun, RecordResult
 from tests import factories
-from tests.engine.conftest import PROFILE_MAPPING, wait_for
+from tests.engine.conftest import PROFILE_MAPPING, pg_datasource, wait_for
 
 State = ImportRun.State
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 ROWS, BATCH, CHUNK = 10_000, 500, 2_000
 
 
@@ -34,36 +29,17 @@ def gated_source(gate_row: int, lock_key: int) -> str:
     )
 
 
-@pytest.fixture
-def gate():
-    """An advisory lock held by the test: the source's stream waits on it."""
-    key = secrets.randbelow(2**31)
-    conn = psycopg.connect(PG_URL, autocommit=True)
-    conn.execute("SELECT pg_advisory_lock(%s)", [key])
-    yield key, lambda: conn.execute("SELECT pg_advisory_unlock(%s)", [key])
-    conn.close()
-
-
-def test_progress_counts_the_first_batch_while_the_warehouse_stalls(start_worker, settings, gate):
+def test_progress_counts_the_first_batch_while_the_warehouse_stalls(
+    start_worker, settings, advisory_lock
+):
     settings.IMPORT_BATCH_SIZE, settings.IMPORT_CHUNK_SIZE = BATCH, CHUNK
-    key, release = gate
-    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
-    ds = factories.make_datasource(
-        partner="postgresql",
-        settings={
-            "host": info.get("host", "127.0.0.1"),
-            "port": int(info.get("port", 5432)),
-            "database": info["dbname"],
-            "user": info.get("user", "postgres"),
-            "sslmode": "disable",
-        },
-    )
+    ds = pg_datasource()
     imp = factories.make_import(
         ds,
         source_kind="query",
         # Row 2 * BATCH: the server flushes its output in 8 kB pieces, so the rows just before
         # the gate wait in its buffer; the whole first batch reaches the worker.
-        source=gated_source(2 * BATCH, key),
+        source=gated_source(2 * BATCH, advisory_lock.key),
         mapping=PROFILE_MAPPING,
         identity_column="user_id",
     )
@@ -81,7 +57,7 @@ def test_progress_counts_the_first_batch_while_the_warehouse_stalls(start_worker
     assert (run.state, run.total, run.expected_total) == (State.RUNNING, BATCH, ROWS)
     assert RecordResult.objects.filter(run=run).count() == BATCH
 
-    release()
+    advisory_lock.release()
     wait_for(lambda: run.refresh_from_db() or run.state in ImportRun.FINISHED_STATES, 180)
     assert (run.state, run.total, run.failed) == (State.COMPLETED, ROWS, 0), run.error
     numbers = RecordResult.objects.filter(run=run).values_list("row_number", flat=True)

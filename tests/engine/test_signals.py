@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from imports import engine
+from imports import pipeline, runs
 from imports.models import ImportRun
 from imports.signals import run_ended, run_started
 from tests import factories
@@ -32,41 +32,40 @@ def heard():
     run_ended.disconnect(dispatch_uid="test-ended")
 
 
-@pytest.fixture
-def no_queue(monkeypatch):
-    monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
+def no_queue(run_id: int) -> None:
+    """Runs are executed here, not by a worker."""
 
 
 def test_a_completed_run_is_heard_started_then_ended(
-    heard, no_queue, wh_datasource, warehouse, django_capture_on_commit_callbacks
+    heard, wh_datasource, warehouse, django_capture_on_commit_callbacks
 ):
     warehouse.add_profiles(20)
     imp = make_profile_import(wh_datasource)
     with django_capture_on_commit_callbacks(execute=True):
-        run = engine.trigger_run(imp)
+        run = runs.trigger_run(imp, enqueue=no_queue)
     assert heard == []  # queued is not a state receivers act on
     with django_capture_on_commit_callbacks(execute=True):
-        engine.execute_run(run.pk, fan_out=False)
+        pipeline.execute_run(run.pk)
     assert heard == [("started", State.RUNNING), ("ended", State.COMPLETED)]
 
 
 def test_a_failed_run_and_a_skipped_run_are_each_heard_once(
-    heard, no_queue, editor, django_capture_on_commit_callbacks
+    heard, editor, django_capture_on_commit_callbacks
 ):
     ds = factories.make_datasource(partner="duckdb", settings={"path": "/nonexistent/x.duckdb"})
     imp = make_profile_import(ds)
     with django_capture_on_commit_callbacks(execute=True):
-        first = engine.trigger_run(imp)
-        skipped = engine.trigger_run(imp, now=timezone.now())
+        first = runs.trigger_run(imp, enqueue=no_queue)
+        skipped = runs.trigger_run(imp, now=timezone.now(), enqueue=no_queue)
     assert skipped.state == State.SKIPPED
     assert heard == [("ended", State.SKIPPED)]
     with django_capture_on_commit_callbacks(execute=True):
-        engine.execute_run(first.pk)
+        pipeline.execute_run(first.pk)
     assert heard[1:] == [("started", State.RUNNING), ("ended", State.FAILED)]
 
 
 def test_a_receiver_that_raises_does_not_break_the_run(
-    no_queue, wh_datasource, warehouse, django_capture_on_commit_callbacks
+    wh_datasource, warehouse, django_capture_on_commit_callbacks
 ):
     def broken(run, **kwargs):
         raise RuntimeError("receiver bug")
@@ -76,9 +75,9 @@ def test_a_receiver_that_raises_does_not_break_the_run(
         warehouse.add_profiles(5)
         imp = make_profile_import(wh_datasource)
         with django_capture_on_commit_callbacks(execute=True):
-            run = engine.trigger_run(imp)
+            run = runs.trigger_run(imp, enqueue=no_queue)
         with django_capture_on_commit_callbacks(execute=True):
-            engine.execute_run(run.pk, fan_out=False)
+            pipeline.execute_run(run.pk)
     finally:
         run_ended.disconnect(dispatch_uid="test-broken")
     run.refresh_from_db()

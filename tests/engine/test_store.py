@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from imports import engine, store
+from imports import pipeline, store
 from imports.models import Event, Profile, RecordResult
 from tests import factories
 from tests.engine.conftest import make_profile_import
@@ -60,16 +60,16 @@ def test_writer_thread_writes_in_order_and_hands_back_the_first_error():
 
     def write(n):
         if n == 2:
-            raise engine.RunNotActive(n)
+            raise pipeline.RunNotActive(n)
         done.append(n)
 
-    with engine._writer() as submit:
-        assert submit is not engine._call  # a real thread outside atomic blocks
+    with pipeline._writer() as submit:
+        assert submit is not pipeline._call  # a real thread outside atomic blocks
         for n in (0, 1):
             submit(write, n)
     assert done == [0, 1]
-    with pytest.raises(engine.RunNotActive):
-        with engine._writer() as submit:
+    with pytest.raises(pipeline.RunNotActive):
+        with pipeline._writer() as submit:
             for n in range(2, 6):
                 submit(write, n)
     assert done == [0, 1]  # nothing after the failed batch was written
@@ -77,8 +77,8 @@ def test_writer_thread_writes_in_order_and_hands_back_the_first_error():
 
 @pytest.mark.django_db
 def test_writer_inside_a_transaction_writes_in_line():
-    with engine._writer() as submit:
-        assert submit is engine._call
+    with pipeline._writer() as submit:
+        assert submit is pipeline._call
 
 
 @pytest.mark.django_db

@@ -4,23 +4,18 @@ Stop, Cancel or the reaper cancel the statement and free the worker."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from datetime import timedelta
 
-import psycopg
 import pytest
 from django.utils import timezone
 
-from imports import engine, services
+from imports import runs, services
 from imports.models import ImportRun
 from tests import factories
-from tests.engine.conftest import PROFILE_MAPPING, wait_for
+from tests.engine.conftest import PROFILE_MAPPING, pg_datasource, wait_for
 
 State = ImportRun.State
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-PG_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def _source(key: int | None, in_count: bool = False) -> str:
@@ -38,36 +33,8 @@ def _source(key: int | None, in_count: bool = False) -> str:
     )
 
 
-@pytest.fixture
-def lock():
-    """An advisory lock held by the test, and a probe of the sessions waiting on it."""
-    key = secrets.randbelow(2**31)
-    holder = psycopg.connect(PG_URL, autocommit=True)
-    holder.execute("SELECT pg_advisory_lock(%s)", [key])
-
-    def waiting_sessions() -> int:
-        (n,) = holder.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND query LIKE %s",
-            [f"%pg_advisory_lock_shared({key})%"],
-        ).fetchone()
-        return n
-
-    yield key, waiting_sessions
-    holder.close()
-
-
 def _import(source: str):
-    info = psycopg.conninfo.conninfo_to_dict(PG_URL)
-    ds = factories.make_datasource(
-        partner="postgresql",
-        settings={
-            "host": info.get("host", "127.0.0.1"),
-            "port": int(info.get("port", 5432)),
-            "database": info["dbname"],
-            "user": info.get("user", "postgres"),
-            "sslmode": "disable",
-        },
-    )
+    ds = pg_datasource()
     return factories.make_import(
         ds,
         source_kind="query",
@@ -99,9 +66,9 @@ def _assert_worker_free() -> None:
 
 @pytest.mark.parametrize("in_count", [True, False], ids=["count", "stream"])
 def test_a_blocked_run_beats_then_times_out_and_its_statement_is_cancelled(
-    start_worker, lock, in_count
+    start_worker, advisory_lock, in_count
 ):
-    key, waiting_sessions = lock
+    key, waiting_sessions = advisory_lock.key, advisory_lock.waiting_sessions
     start_worker(concurrency=1, extra_env={"IMPORT_WAREHOUSE_TIMEOUT_SECONDS": "8"})
     run = services.run_now(_import(_source(key, in_count)))
     _wait_blocked(run, waiting_sessions)
@@ -125,8 +92,10 @@ def test_a_blocked_run_beats_then_times_out_and_its_statement_is_cancelled(
 
 
 @pytest.mark.parametrize("end", ["stop", "cancel", "reap"])
-def test_stop_cancel_or_reaping_cancels_a_waiting_statement(start_worker, lock, settings, end):
-    key, waiting_sessions = lock
+def test_stop_cancel_or_reaping_cancels_a_waiting_statement(
+    start_worker, advisory_lock, settings, end
+):
+    key, waiting_sessions = advisory_lock.key, advisory_lock.waiting_sessions
     start_worker(concurrency=1)  # the default timeout (600 s) is never reached here
     imp = _import(_source(key))
     run = services.run_now(imp)
@@ -137,7 +106,7 @@ def test_stop_cancel_or_reaping_cancels_a_waiting_statement(start_worker, lock, 
         assert services.cancel_run(imp) is True
     else:
         later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-        assert engine.reap_lost_runs(now=later) == 1
+        assert runs.reap_lost_runs(now=later) == 1
     wait_for(lambda: waiting_sessions() == 0, 20, what="the statement to be cancelled")
     run.refresh_from_db()
     expected = State.FAILED if end == "reap" else State.STOPPED

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from imports import engine, services
+from imports import pipeline, runs, services
 from imports.models import Event, Import, ImportRun, Profile, RecordResult
 from tests.engine.conftest import (
     expected_bad_events,
@@ -56,7 +56,7 @@ def test_worker_runs_profile_and_event_imports_with_exact_totals(
         State.COMPLETED,
         2500,
         bad_p,
-        engine.planned_chunks(2500, 1000, 250),
+        pipeline.planned_chunks(2500, 1000, 250),
     )
     assert (e_run.state, e_run.total, e_run.failed) == (State.COMPLETED, 3000, bad_e)
     assert RecordResult.objects.filter(run=p_run).count() == 2500
@@ -92,9 +92,9 @@ def test_kill_9_mid_run_is_reaped_and_a_rerun_writes_no_duplicates(
     worker.kill_hard()
 
     later = timezone.now() + timedelta(seconds=settings.IMPORT_HEARTBEAT_TIMEOUT_SECONDS + 1)
-    assert engine.reap_lost_runs(now=later) == 1
+    assert runs.reap_lost_runs(now=later) == 1
     lost.refresh_from_db()
-    assert lost.state == State.FAILED and lost.error.startswith(engine.WORKER_LOST)
+    assert lost.state == State.FAILED and lost.error.startswith(runs.WORKER_LOST)
     assert (lost.total, lost.health.label) == (0, "Blank")  # its events were withdrawn
     imp.refresh_from_db()
     assert imp.status == Import.Status.SCHEDULED and imp.current_run is None

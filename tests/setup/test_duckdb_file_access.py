@@ -11,7 +11,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.urls import reverse
 
-from imports import engine, services
+from imports import pipeline, services, tasks
 from imports.connections import check_duckdb_path
 from imports.models import Datasource, ImportRun
 from tests import factories
@@ -282,7 +282,7 @@ def test_test_connection_refuses_a_datasource_saved_before_the_roots_changed(
 def _run(imp, django_capture_on_commit_callbacks) -> ImportRun:
     with django_capture_on_commit_callbacks(execute=True):
         run = services.run_now(imp)
-    engine.execute_run(run.pk)
+    pipeline.execute_run(run.pk)
     run.refresh_from_db()
     return run
 
@@ -290,7 +290,7 @@ def _run(imp, django_capture_on_commit_callbacks) -> ImportRun:
 def test_a_run_of_a_datasource_outside_the_roots_fails_with_the_message(
     db, area, settings, tmp_path, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
+    monkeypatch.setattr(tasks, "enqueue_run", lambda run_id: None)
     mapping = {
         "sync_type": "profile",
         "identity_column": "user_id",

@@ -14,7 +14,7 @@ import pytest
 from django.contrib.auth.models import Group
 from django.urls import reverse
 
-from imports import engine
+from imports import pipeline, tasks
 from imports.demo import build_demo_warehouse
 from imports.models import Import, ImportRun
 from imports.roles import EDITOR_GROUP, VIEWER_GROUP
@@ -69,7 +69,7 @@ def test_create_event_import_journey(
 ):
     # The worker's part is played by this test: Run now queues, we execute the run inline.
     queued: list[int] = []
-    monkeypatch.setattr(engine, "enqueue_run", queued.append)
+    monkeypatch.setattr(tasks, "enqueue_run", queued.append)
     from playwright.sync_api import expect
 
     # Other test suites share this machine's two cores; give slow moments room.
@@ -163,7 +163,7 @@ def test_create_event_import_journey(
     row.locator("button:has-text('Run now')").click()
     expect(page.locator(".msg").first).to_be_visible()
     assert len(queued) == 1
-    engine.execute_run(queued[0], fan_out=False)
+    pipeline.execute_run(queued[0])
     run = ImportRun.objects.get(pk=queued[0])
     total, failed = _expected_totals(demo_warehouse, imp.mapping)
     assert run.state == ImportRun.State.COMPLETED, run.error
