@@ -3,22 +3,23 @@ appended, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.engine`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
-all. The `*_writer` functions split a write in two halves: the Python half (building the COPY
-buffer) runs when they are called, and the function they return does the database half, so the
-engine builds the next batch's buffers while its writer thread waits on the database for this
-one. PostgreSQL gets `COPY` for the append-only tables, and for profiles a COPY into a temp table
-merged by one `INSERT … SELECT … ON CONFLICT`; SQLite gets bulk inserts and `json_patch` merges.
+all. The `*_writer` functions split a write in two halves: the Python half runs when they are
+called, and the function they return does the database half, so the engine prepares the next
+batch while its writer thread waits on the database for this one. PostgreSQL gets `COPY` (rows
+written by psycopg's `write_row`) for the append-only tables, and for profiles a COPY into a
+temp table merged by one `INSERT … SELECT … ON CONFLICT`; SQLite gets bulk inserts and
+`json_patch` merges.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -80,7 +81,7 @@ def dumps(value: Any) -> str:
     standard encoder (a third of a run's Python time went here); integers beyond 64 bits, which
     orjson refuses, take the standard encoder.
 
-    NUL characters are dropped, as COPY drops them from text fields: jsonb refuses `\\u0000`,
+    NUL characters are dropped, as from every text the store keeps: jsonb refuses `\\u0000`,
     and one such value would otherwise fail its whole batch. (The check can also match an
     escaped backslash before "u0000"; that costs a second encoding and changes nothing.)"""
     text = _encode(value)
@@ -89,71 +90,57 @@ def dumps(value: Any) -> str:
     return text
 
 
-# COPY text format: a field's backslash, tab, newline and carriage return are escaped; NUL
-# cannot be stored in PostgreSQL text at all and is dropped.
-_COPY_SPECIAL = re.compile(r"[\\\t\n\r\x00]")
-_COPY_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": ""}
-
-
-def _copy_escape_one(match: re.Match) -> str:
-    return _COPY_ESCAPES[match.group()]
-
-
-def copy_text(value: str) -> str:
-    """`value` as one field of COPY text format."""
-    return _COPY_SPECIAL.sub(_copy_escape_one, value)
-
-
-def _copy_column(values: list[str]) -> list[str]:
-    """A column of text fields escaped for COPY. One scan of the whole column first: warehouse
-    identities and names almost never need escaping, so the per-value work is usually none."""
-    if _COPY_SPECIAL.search("".join(values)) is None:
-        return values
-    return [copy_text(v) for v in values]
-
-
-def _copy_json(text: str) -> str:
-    # Encoded JSON has no raw control characters, only backslash escapes to double.
-    return text.replace("\\", "\\\\") if "\\" in text else text
-
-
-def _copy_json_column(texts: list[str]) -> list[str]:
-    """A column of JSON texts escaped for COPY, with one scan when none has a backslash."""
-    if "\\" not in "".join(texts):
+def _nul_free(texts: list[str]) -> list[str]:
+    """A column of texts without NUL characters. PostgreSQL text cannot hold them (psycopg
+    refuses the row), so they are dropped on every database and both keep the same text. One
+    scan of the whole column: source values almost never hold one."""
+    if "\x00" not in "".join(texts):
         return texts
-    return [_copy_json(t) for t in texts]
+    return [t.replace("\x00", "") for t in texts]
 
 
-def _copy(sql: str, buffer: str) -> None:
+def _copy_rows(statement: str, types: list[str], rows: list[tuple]) -> None:
+    """COPY `rows` in text format, each field escaped by psycopg's `write_row`. JSON and
+    timestamps arrive as text already, so their columns are typed "text": the format sends text
+    either way, and jsonb's own dumper would encode the string once more."""
     with connection.cursor() as cur:
-        with connection.wrap_database_errors, cur.cursor.copy(sql) as copy:
-            copy.write(buffer)
-
-
-def _copy_timestamps(values: list[datetime]) -> list[str]:
-    """A column of datetimes in ISO 8601, as `isoformat()` writes them (naive values are read in
-    the session time zone, UTC under Django, as psycopg did). orjson formats the whole column in
-    one C call, 8x quicker than a method call per value; the strings hold no quote to split on."""
-    return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
+        with connection.wrap_database_errors, cur.cursor.copy(statement) as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
 
 
 _RECORDS_COPY = (
     f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
     "FROM STDIN"
 )
+_RECORDS_TYPES = ["int8", "int8", "bool", "text", "text", "text", "text"]
+
+
+def _timestamp_texts(values: list[datetime]) -> list[str]:
+    """A column of datetimes in ISO 8601, as `isoformat()` writes them (naive values are read in
+    the session time zone, UTC under Django). orjson formats the whole column in one C call:
+    psycopg's own timestamptz dumper costs 1.5-2 us a value, twice what the rest of an event's
+    COPY row costs. The strings hold no quote to split on."""
+    return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
+
+
 _EVENTS_COPY = (
-    f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
+    f"COPY {_EVENTS} (identity_kind, run_code, identity, event_name, occurred_at, properties, "
     "row_number) FROM STDIN"
 )
+_EVENTS_TYPES = ["text", "text", "text", "text", "text", "text", "int8"]
+
+
+def _rows(constants: tuple, *columns: Sequence) -> list[tuple]:
+    """One tuple per row: the `constants`, then a value of each column."""
+    if len({len(column) for column in columns}) != 1:
+        raise ValueError("The columns of a batch differ in length.")
+    return list(zip(*map(repeat, constants), *columns, strict=False))  # repeat() never ends
 
 
 def _nothing() -> None:
     pass
-
-
-def write_records(run_id: int, rows: Sequence[tuple]) -> None:
-    """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
-    record_columns_writer(run_id, *_columns(rows, 6))()
 
 
 def record_columns_writer(
@@ -165,27 +152,15 @@ def record_columns_writer(
     errors: list[str],
     keys: list[str],
 ) -> Callable[[], None]:
-    """Prepare `write_records` for a batch given column by column (the engine builds it that
-    way: one list comprehension per column is quicker than a tuple per row); the function
-    returned does the database part.
-
-    On PostgreSQL the batch goes as one pre-built COPY text buffer: a million rows as a
-    million `write_row` calls cost more than the rest of the write together."""
+    """Prepare the RecordResults of a batch given column by column (the engine builds it that
+    way: one list comprehension per column is quicker than a tuple per row); errors are JSON
+    texts (`dumps`). The function returned does the database part."""
     if not numbers:
         return _nothing
+    identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
     if connection.vendor == "postgresql":
-        identities, names, keys = _copy_column(identities), _copy_column(names), _copy_column(keys)
-        errors = _copy_json_column(errors)
-        head = f"{int(run_id)}\t"
-        buffer = "".join(
-            [
-                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\n"
-                for n, ok, i, name, e, k in zip(
-                    numbers, successes, identities, names, errors, keys, strict=True
-                )
-            ]
-        )
-        return partial(_copy, _RECORDS_COPY, buffer)
+        rows = _rows((run_id,), numbers, successes, identities, names, errors, keys)
+        return partial(_copy_rows, _RECORDS_COPY, _RECORDS_TYPES, rows)
     objects = [
         RecordResult(
             run_id=run_id,
@@ -203,11 +178,6 @@ def record_columns_writer(
     return partial(RecordResult.objects.bulk_create, objects, batch_size=500)
 
 
-def write_events(run_code, identity_kind: str, rows: Sequence[tuple]) -> None:
-    """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
-    event_columns_writer(run_code, identity_kind, *_columns(rows, 5))()
-
-
 def event_columns_writer(
     run_code,
     identity_kind: str,
@@ -217,28 +187,15 @@ def event_columns_writer(
     stamps: list[datetime],
     properties: list[str],
 ) -> Callable[[], None]:
-    """Prepare `write_events` for a batch given column by column; the function returned does
-    the database part."""
+    """Prepare the events of a batch given column by column; properties are JSON texts
+    (`dumps_each`). The function returned does the database part."""
     if not numbers:
         return _nothing
+    identities, names = _nul_free(identities), _nul_free(names)
     if connection.vendor == "postgresql":
-        identities, names = _copy_column(identities), _copy_column(names)
-        tail = f"\t{copy_text(str(run_code))}\t"
-        head = f"{copy_text(identity_kind)}\t"
-        buffer = "".join(
-            [
-                f"{head}{i}\t{name}\t{at}\t{props}{tail}{n}\n"
-                for n, i, name, at, props in zip(
-                    numbers,
-                    identities,
-                    names,
-                    _copy_timestamps(stamps),
-                    _copy_json_column(properties),
-                    strict=True,
-                )
-            ]
-        )
-        return partial(_copy, _EVENTS_COPY, buffer)
+        texts = _timestamp_texts(stamps)
+        rows = _rows((identity_kind, str(run_code)), identities, names, texts, properties, numbers)
+        return partial(_copy_rows, _EVENTS_COPY, _EVENTS_TYPES, rows)
     objects = [
         Event(
             identity_kind=identity_kind,
@@ -256,40 +213,26 @@ def event_columns_writer(
     return partial(Event.objects.bulk_create, objects, batch_size=500)
 
 
-def _columns(rows: Sequence[tuple], width: int) -> list[list]:
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-
-
-def upsert_profiles(identity_kind: str, profiles: Iterable[tuple[str, dict]]) -> int:
-    """Insert or merge profiles; returns how many distinct profiles the batch touched."""
-    write, touched = profiles_writer(identity_kind, profiles)
-    write()
-    return touched
-
-
 def profiles_writer(
     identity_kind: str, profiles: Iterable[tuple[str, dict]]
 ) -> tuple[Callable[[], None], int]:
-    """Prepare `upsert_profiles` on this thread: the function that does the database part, and
-    the number of distinct profiles. Later rows of the batch win per property, as they would
-    had they been written one by one. Identities are written in sorted order so two workers
-    upserting overlapping batches take row locks in the same order (no deadlock)."""
+    """Prepare the upsert of a batch's profiles on this thread: the function that does the
+    database part, and the number of distinct profiles. Later rows of the batch win per
+    property, as they would had they been written one by one. Identities are written in sorted
+    order so two workers upserting overlapping batches take row locks in the same order (no
+    deadlock)."""
     merged: dict[str, dict] = {}
     for identity, props in profiles:
         merged.setdefault(identity, {}).update(props)
     if not merged:
         return _nothing, 0
-    identities = sorted(merged)
+    identities = sorted(merged)  # valid identities hold no NUL: validation refuses them
+    properties = [dumps(merged[i]) for i in identities]
     now = timezone.now()
     if connection.vendor == "postgresql":
-        buffer = "".join(
-            [
-                f"{i}\t{_copy_json(dumps(merged[raw]))}\n"
-                for raw, i in zip(identities, _copy_column(identities), strict=True)
-            ]
-        )
-        return partial(_upsert_profiles_pg, identity_kind, buffer, now), len(identities)
-    rows = [(identity_kind, i, dumps(merged[i]), now, now) for i in identities]
+        rows = list(zip(identities, properties, strict=True))
+        return partial(_upsert_profiles_pg, identity_kind, rows, now), len(identities)
+    rows = [(identity_kind, i, p, now, now) for i, p in zip(identities, properties, strict=True)]
     return partial(_upsert_profiles_sqlite, rows), len(identities)
 
 
@@ -305,7 +248,7 @@ def _upsert_profiles_sqlite(rows: list[tuple]) -> None:
         )
 
 
-def _upsert_profiles_pg(identity_kind: str, buffer: str, now) -> None:
+def _upsert_profiles_pg(identity_kind: str, rows: list[tuple[str, str]], now) -> None:
     """COPY the batch (one row per identity, already merged, so ON CONFLICT never meets the same
     profile twice) into a session temp table, then one INSERT … SELECT … ON CONFLICT merges it
     into the profiles. The temp table is created once per connection, emptied after use."""
@@ -314,11 +257,7 @@ def _upsert_profiles_pg(identity_kind: str, buffer: str, now) -> None:
             "CREATE TEMP TABLE IF NOT EXISTS ic_profile_batch (identity text, properties jsonb) "
             "ON COMMIT DELETE ROWS"
         )
-        with (
-            connection.wrap_database_errors,
-            cur.cursor.copy("COPY ic_profile_batch (identity, properties) FROM STDIN") as copy,
-        ):
-            copy.write(buffer)
+        _copy_rows("COPY ic_profile_batch (identity, properties) FROM STDIN", ["text"] * 2, rows)
         # ORDER BY: two workers upserting overlapping batches lock rows in the same order.
         cur.execute(
             "INSERT INTO imports_profile AS p (identity_kind, identity, properties, created_at, "

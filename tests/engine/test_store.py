@@ -1,9 +1,10 @@
-"""Store writes round-trip awkward text: COPY text format escapes (PostgreSQL), bulk inserts
-(SQLite). Profiles of one batch with the same identity merge, later rows winning."""
+"""Store writes keep text exactly: PostgreSQL's COPY (fields escaped by psycopg) and SQLite's
+bulk inserts alike. NUL, which PostgreSQL text cannot hold, is dropped on every database.
+Profiles of one batch with the same identity merge, later rows winning."""
 
 from __future__ import annotations
 
-import json
+import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -14,23 +15,78 @@ from imports.models import Event, Profile, RecordResult
 from tests import factories
 from tests.engine.conftest import make_profile_import
 
-AWKWARD = ["tab\there", "new\nline", "cr\rhere", "back\\slash", 'quote"d', "ünïcødé", "\\N"]
+_rng = random.Random(7)
+# Labelled so a failure names the value. 1,024 random 4-byte characters make 4 KB of UTF-8 that
+# no compression shrinks below a btree entry (the identity indexes hash it).
+ODD_TEXTS = {
+    "tab": "tab\there",
+    "newline": "new\nline",
+    "carriage return": "cr\rhere",
+    "backslash": "back\\slash",
+    "trailing backslash": "ends\\",
+    "COPY null marker": "\\N",
+    "COPY end marker": "\\.",
+    "double quote": 'quote"d',
+    "single quote": "it's",
+    "comma": "a,b",
+    "no-break space": "no\u00a0break\u00a0",
+    "line separator": "line\u2028sep",
+    "unicode": "ünïcødé 𝔘",
+    "formula": "=1+1",
+    "1,024 ASCII characters": "x" * 1024,
+    "1,024 4-byte characters": "".join(chr(_rng.randrange(0x10000, 0x10FFFF)) for _ in range(1024)),
+}
+# NUL cannot be stored in PostgreSQL text: it is dropped, on SQLite too.
+WITH_NUL = {"NUL": ("nul\x00here\x00", "nulhere")}
+
+
+def write_records(run_id: int, rows: list[tuple]) -> None:
+    """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
+    store.record_columns_writer(run_id, *map(list, zip(*rows, strict=True)))()
+
+
+def write_events(run_code, rows: list[tuple]) -> None:
+    """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
+    store.event_columns_writer(run_code, "identity", *map(list, zip(*rows, strict=True)))()
+
+
+def upsert_profiles(profiles: list[tuple[str, dict]]) -> int:
+    write, touched = store.profiles_writer("identity", profiles)
+    write()
+    return touched
+
+
+def expected_texts() -> dict[str, tuple[str, str]]:
+    """label: (text written, text kept)."""
+    return {label: (text, text) for label, text in ODD_TEXTS.items()} | WITH_NUL
+
+
+@pytest.mark.django_db
+def test_records_keep_odd_text_exactly(wh_datasource):
+    run = factories.make_run(make_profile_import(wh_datasource), state="running")
+    cases = list(expected_texts().items())
+    rows = []
+    for n, (_label, (text, _)) in enumerate(cases, 1):
+        errors = store.dumps([{"field": text, "code": "x", "message": f"says {text}"}])
+        rows.append((n, n % 2 == 0, text, text, errors, f"|{text}:x|"))
+    write_records(run.pk, rows)
+
+    got = {r.row_number: r for r in RecordResult.objects.filter(run=run)}
+    for n, (label, (_, kept)) in enumerate(cases, 1):
+        record = got[n]
+        assert (record.identity, record.event_name, record.error_keys) == (
+            kept,
+            kept,
+            f"|{kept}:x|",
+        ), label
+        assert record.errors == [{"field": kept, "code": "x", "message": f"says {kept}"}], label
+        assert record.success is (n % 2 == 0)
 
 
 @pytest.mark.django_db
 # The naive timestamp is on purpose (read as UTC); Django warns about it on SQLite.
 @pytest.mark.filterwarnings("ignore:DateTimeField Event.occurred_at received a naive datetime")
-def test_records_events_and_profiles_round_trip_awkward_text(wh_datasource):
-    run = factories.make_run(make_profile_import(wh_datasource), state="running")
-    errors = json.dumps([{"field": "a\tb", "code": "x", "message": 'says "no" \\ here'}])
-    rows = [(n, n % 2 == 0, text, text, errors, f"|{text}:x|") for n, text in enumerate(AWKWARD, 1)]
-    store.write_records(run.pk, rows)
-    got = {r.row_number: r for r in RecordResult.objects.filter(run=run)}
-    for n, ok, text, _, _, keys in rows:
-        assert (got[n].success, got[n].identity, got[n].event_name) == (ok, text, text)
-        assert got[n].error_keys == keys
-        assert got[n].errors == json.loads(errors)
-
+def test_events_keep_odd_text_and_every_kind_of_timestamp(wh_datasource):
     code = uuid.uuid4()
     stamps = [
         datetime(2024, 2, 3, 4, 5, 6, tzinfo=UTC),
@@ -38,20 +94,51 @@ def test_records_events_and_profiles_round_trip_awkward_text(wh_datasource):
         datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5, minutes=30))),
         datetime(2024, 2, 3, 4, 5, 6),  # naive: read as UTC
     ]
-    at = {n: stamps[n % len(stamps)] for n in range(1, len(AWKWARD) + 1)}
-    props = {"k\\": 'v\n\t"', "n": 1.5}
-    store.write_events(code, "identity", [(n, t, t, at[n], store.dumps(props)) for n, t in
-                                          enumerate(AWKWARD, 1)])  # fmt: skip
-    events = {e.row_number: e for e in Event.objects.filter(run_code=code)}
-    for n, text in enumerate(AWKWARD, 1):
-        assert (events[n].identity, events[n].event_name) == (text, text)
-        expected = at[n] if at[n].tzinfo else at[n].replace(tzinfo=UTC)
-        assert (events[n].occurred_at, events[n].properties) == (expected, props)
+    cases = list(expected_texts().items())
+    at = {n: stamps[n % len(stamps)] for n in range(1, len(cases) + 1)}
+    rows = [
+        (n, text, text, at[n], store.dumps({text: text, "n": 1.5}))
+        for n, (_label, (text, _)) in enumerate(cases, 1)
+    ]
+    write_events(code, rows)
 
-    store.upsert_profiles("identity", [(t, {"a": 1, "t": t}) for t in AWKWARD])
-    store.upsert_profiles("identity", [(AWKWARD[0], {"b": 2}), (AWKWARD[0], {"a": 3})])
-    assert Profile.objects.get(identity=AWKWARD[0]).properties == {"a": 3, "b": 2, "t": AWKWARD[0]}
-    assert {p.identity: p.properties["t"] for p in Profile.objects.all()} == {t: t for t in AWKWARD}
+    events = {e.row_number: e for e in Event.objects.filter(run_code=code)}
+    for n, (label, (_, kept)) in enumerate(cases, 1):
+        event = events[n]
+        assert (event.identity, event.event_name) == (kept, kept), label
+        assert event.properties == {kept: kept, "n": 1.5}, label
+        expected = at[n] if at[n].tzinfo else at[n].replace(tzinfo=UTC)
+        assert event.occurred_at == expected
+        assert event.identity_kind == "identity"
+
+
+@pytest.mark.django_db
+def test_profiles_keep_odd_text_and_merge_later_rows_winning(wh_datasource):
+    # Valid identities hold no NUL (validation refuses them); a property's NUL is dropped.
+    texts = list(ODD_TEXTS.values())
+    assert upsert_profiles([(t, {"a": 1, "t": t, t: "\x00" + t}) for t in texts]) == len(texts)
+    assert upsert_profiles([(texts[0], {"b": 2}), (texts[0], {"a": 3}), (texts[0], {"b": 4})]) == 1
+
+    got = {p.identity: p.properties for p in Profile.objects.all()}
+    assert set(got) == set(texts)
+    for label, text in ODD_TEXTS.items():
+        assert got[text]["t"] == text and got[text][text] == text, label
+    assert got[texts[0]] == {"a": 3, "b": 4, "t": texts[0], texts[0]: texts[0]}
+
+
+def test_copy_rows_put_the_constants_first_and_refuse_columns_of_different_lengths():
+    assert store._rows(("k", 7), [1, 2], ["a", "b"]) == [("k", 7, 1, "a"), ("k", 7, 2, "b")]
+    with pytest.raises(ValueError, match="differ in length"):
+        store._rows(("k",), [1, 2], ["a"])
+
+
+def test_a_batch_with_nothing_to_write_writes_nothing():
+    # No database access at all: pytest-django refuses it outside a django_db test.
+    store.record_columns_writer(1, [], [], [], [], [], [])()
+    store.event_columns_writer(uuid.uuid4(), "identity", [], [], [], [], [])()
+    write, touched = store.profiles_writer("identity", [])
+    write()
+    assert touched == 0
 
 
 @pytest.mark.django_db(transaction=True)
@@ -85,34 +172,7 @@ def test_writer_inside_a_transaction_writes_in_line():
 def test_identity_search_finds_identities_longer_than_a_btree_entry(wh_datasource):
     run = factories.make_run(make_profile_import(wh_datasource), state="running")
     long_identity = "𝔘" * 1100  # 4,400 bytes of UTF-8: more than a btree entry may hold
-    store.write_records(
-        run.pk, [(1, True, long_identity, "", "[]", ""), (2, True, "b", "", "[]", "")]
-    )
+    write_records(run.pk, [(1, True, long_identity, "", "[]", ""), (2, True, "b", "", "[]", "")])
     found = RecordResult.objects.filter(run=run).with_identity(long_identity)
     assert [r.row_number for r in found] == [1]
     assert not RecordResult.objects.filter(run=run).with_identity("𝔘" * 1099).exists()
-
-
-@pytest.mark.django_db
-def test_a_nul_inside_a_property_is_dropped_not_fatal_to_the_batch(wh_datasource):
-    code = uuid.uuid4()
-    at = datetime(2024, 2, 3, tzinfo=UTC)
-    props = store.dumps({"note": "before\x00after"})
-    store.write_events(code, "identity", [(1, "u1", "Charged", at, props)])
-    store.upsert_profiles("identity", [("u1", {"note": "x\x00y"})])
-    assert Event.objects.get(run_code=code).properties == {"note": "beforeafter"}
-    assert Profile.objects.get(identity="u1").properties == {"note": "xy"}
-
-
-@pytest.mark.django_db
-def test_profiles_upsert_identities_longer_than_a_btree_entry(wh_datasource):
-    import random
-
-    rng = random.Random(7)
-    # 1,024 random 4-byte characters: 4 KB that no compression shrinks below a btree entry.
-    long_identity = "".join(chr(rng.randrange(0x10000, 0x10FFFF)) for _ in range(1024))
-    long_identity = long_identity.replace("\x00", "")
-    store.upsert_profiles("identity", [(long_identity, {"a": 1}), ("short", {"a": 1})])
-    store.upsert_profiles("identity", [(long_identity, {"b": 2})])
-    assert Profile.objects.get(identity=long_identity).properties == {"a": 1, "b": 2}
-    assert Profile.objects.count() == 2

@@ -40,9 +40,3 @@ def test_dumps_each_is_dumps_of_every_value():
     odd = [{"n": 2**70}, {"s": "a\x00b"}, {"at": date(2024, 1, 2)}, {"path": "C:\\u0000"}]
     for values in (plain, odd, plain + odd, []):
         assert store.dumps_each(values) == [store.dumps(v) for v in values]
-
-
-def test_json_column_for_copy_doubles_backslashes_only_where_there_are_some():
-    clean = ['{"a":1}', "[]"]
-    assert store._copy_json_column(clean) is clean
-    assert store._copy_json_column(['{"p":"C:\\\\x"}', "[]"]) == ['{"p":"C:\\\\\\\\x"}', "[]"]

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import ImportRun
+from stats import exports
 from tests import factories
 from tests.stats.conftest import error, make_records
 from validation.errors import ERROR_REFERENCE
@@ -100,17 +101,12 @@ def test_failed_records_csv_of_event_import_has_event_names(viewer_client, event
     assert lines[1].startswith("1,u1,Bad|Name,event,prohibited_event_char,")
 
 
-def test_failed_records_csv_spans_many_chunks(viewer_client, imp, monkeypatch):
-    from stats import exports, queries
-
-    monkeypatch.setattr(exports, "COPY_CHUNK", 7)  # the PostgreSQL path chunks by COPY
-    original = queries.iter_failed_records
-    monkeypatch.setattr(queries, "iter_failed_records", lambda run, chunk=7: original(run, chunk=7))
+def test_failed_records_csv_spans_many_chunks(imp):
     run = factories.make_run(imp, total=40, failed=40)
     make_records(run, [(f"u{i}", [error("email", "invalid_email")]) for i in range(40)])
-    lines = body_of(
-        viewer_client.get(reverse("stats-run-failed-export", args=[imp.code, run.code]))
-    ).splitlines()
+    chunks = list(exports.failed_records_csv(run, chunk=7))
+    assert len(chunks) == 1 + 6  # the header, then 40 records in chunks of 7
+    lines = "".join(chunks).splitlines()
     assert [int(line.split(",")[0]) for line in lines[1:]] == list(range(1, 41))
 
 
@@ -134,8 +130,8 @@ FORMULAS = [
 
 
 def test_failed_records_csv_neutralises_formula_cells(viewer_client, event_imp):
-    """On SQLite (Python path) and PostgreSQL (COPY path) alike: every text cell a spreadsheet
-    would run as a formula starts with a quote; other cells are untouched."""
+    """Every text cell a spreadsheet would run as a formula starts with a quote; other cells
+    are untouched."""
     import csv
     import io
 
@@ -168,3 +164,54 @@ def test_stats_csv_neutralises_formula_cells(viewer_client, imp):
     body = body_of(viewer_client.get(reverse("stats-export", args=[imp.code])))
     rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
     assert [row[7] for row in rows] == ["'" + v for v in FORMULAS]
+
+
+ODD_CELLS = [
+    'a,b "quoted"',
+    "line\nbreak",
+    "carriage\rreturn",
+    "crlf\r\ninside",
+    "tab\tinside",
+    "back\\slash",
+    "no\u00a0break",
+    "it's",
+    "𝔘" * 1024,
+    "",
+]
+
+
+def test_failed_records_csv_keeps_odd_cells_exactly(viewer_client, event_imp):
+    """Identities, event names and column names come from the warehouse: every one reads back
+    from the file as it was, and every line ends in LF (a bare CR inside a cell is quoted)."""
+    import csv
+    import io
+
+    run = factories.make_run(event_imp, total=len(ODD_CELLS), failed=len(ODD_CELLS))
+    RecordResult = run.records.model
+    RecordResult.objects.bulk_create(
+        RecordResult(
+            run=run,
+            row_number=n,
+            success=False,
+            identity=value,
+            event_name=value,
+            errors=[error("email", "invalid_email") | {"field": value}],
+        )
+        for n, value in enumerate(ODD_CELLS, 1)
+    )
+    body = body_of(
+        viewer_client.get(reverse("stats-run-failed-export", args=[event_imp.code, run.code]))
+    )
+    rows = list(csv.reader(io.StringIO(body, newline="")))
+    assert rows[0] == [
+        "Row",
+        "Identity",
+        "Event Name",
+        "Field",
+        "Error Code",
+        "Error",
+        "Resolution",
+    ]
+    assert [row[1:4] for row in rows[1:]] == [[value] * 3 for value in ODD_CELLS]
+    unquoted = body.replace('"carriage\rreturn"', "").replace('"crlf\r\ninside"', "")
+    assert "\r" not in unquoted
