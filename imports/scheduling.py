@@ -27,6 +27,19 @@ from django.conf import settings
 
 from imports.models import Import
 
+# The Import fields that make up its schedule: what a copy takes and what a listing row reads
+# to describe it (`describe_schedule`).
+SCHEDULE_FIELDS = (
+    "schedule_kind",
+    "interval_every",
+    "interval_unit",
+    "custom_mode",
+    "custom_days",
+    "custom_time",
+    "schedule_timezone",
+    "manual_run_at",
+)
+
 # Minutes in one interval unit: the one table the scheduler, the schedule form and the
 # listing's Frequency sort all read.
 UNIT_MINUTES: dict[str, int] = {

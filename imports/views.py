@@ -23,7 +23,7 @@ from imports import services
 from imports.access import get_rw_import_for_user, require_viewer
 from imports.filters import SORT_LABELS, ImportFilter, apply_sort
 from imports.models import Import, ImportRun
-from imports.setup_views import SCHEDULE_FIELDS
+from imports.scheduling import SCHEDULE_FIELDS
 
 # 25 rows: a screenful of the 12-column table.
 PAGE_SIZE = 25

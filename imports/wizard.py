@@ -22,7 +22,7 @@ from connectors import Column, Connector, ConnectorError
 from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.models import Datasource, Import
-from imports.scheduling import next_run_after
+from imports.scheduling import SCHEDULE_FIELDS, next_run_after
 from validation import FieldMapping, MappingError, MappingSpec, validate_batch
 from validation.errors import error_summary_key
 from validation.health import compute_health
@@ -397,14 +397,7 @@ _COPY_FIELDS = [
     "event_name_column",
     "timestamp_column",
     "incremental_column",
-    "schedule_kind",
-    "interval_every",
-    "interval_unit",
-    "custom_mode",
-    "custom_days",
-    "custom_time",
-    "schedule_timezone",
-    "manual_run_at",
+    *SCHEDULE_FIELDS,
 ]
 
 
