@@ -1,5 +1,5 @@
 """Destination writes of a run batch: profiles upserted by identity (properties merged), events
-appended, one RecordResult per source row, and the per-run error summary.
+appended once per event key, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.engine`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
@@ -32,6 +32,7 @@ _RECORDS = RecordResult._meta.db_table
 _EVENTS = Event._meta.db_table
 # Literal in the upsert statements below; asserted here so a rename cannot go unnoticed.
 assert Profile._meta.db_table == "imports_profile"  # noqa: S101
+assert _EVENTS == "imports_event"  # noqa: S101
 assert RunErrorCount._meta.db_table == "imports_runerrorcount"  # noqa: S101
 
 
@@ -44,14 +45,18 @@ def _json_default(value: Any) -> Any:
 
 
 _encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+_sorted_encoder = json.JSONEncoder(
+    default=_json_default, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+)
 _orjson_dumps = orjson.dumps
 
 
-def _encode(value: Any) -> str:
+def _encode(value: Any, sort_keys: bool = False) -> str:
     try:
-        return _orjson_dumps(value, default=_json_default).decode()
+        option = orjson.OPT_SORT_KEYS if sort_keys else None
+        return _orjson_dumps(value, default=_json_default, option=option).decode()
     except orjson.JSONEncodeError:
-        return _encoder.encode(value)
+        return (_sorted_encoder if sort_keys else _encoder).encode(value)
 
 
 def _without_nul(value: Any) -> Any:
@@ -64,19 +69,21 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def dumps_each(values: list[Any]) -> list[str]:
+def dumps_each(values: list[Any], *, sort_keys: bool = False) -> list[str]:
     """`dumps` of every value: the usual case (nothing orjson refuses, no NUL) in one list
-    comprehension and one scan."""
+    comprehension and one scan. `sort_keys` gives each value one canonical text (event keys
+    hash it; jsonb keeps no key order anyway)."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else None
     try:
-        texts = [_orjson_dumps(v, default=_json_default).decode() for v in values]
+        texts = [_orjson_dumps(v, default=_json_default, option=option).decode() for v in values]
     except orjson.JSONEncodeError:
-        return [dumps(v) for v in values]
+        return [dumps(v, sort_keys=sort_keys) for v in values]
     if "\\u0000" in "".join(texts):
-        return [dumps(v) for v in values]
+        return [dumps(v, sort_keys=sort_keys) for v in values]
     return texts
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """Compact JSON text of a payload or error list. orjson writes it 8x quicker than the
     standard encoder (a third of a run's Python time went here); integers beyond 64 bits, which
     orjson refuses, take the standard encoder.
@@ -84,9 +91,9 @@ def dumps(value: Any) -> str:
     NUL characters are dropped, as from every text the store keeps: jsonb refuses `\\u0000`,
     and one such value would otherwise fail its whole batch. (The check can also match an
     escaped backslash before "u0000"; that costs a second encoding and changes nothing.)"""
-    text = _encode(value)
+    text = _encode(value, sort_keys)
     if "\\u0000" in text:
-        return _encode(_without_nul(value))
+        return _encode(_without_nul(value), sort_keys)
     return text
 
 
@@ -125,11 +132,26 @@ def _timestamp_texts(values: list[datetime]) -> list[str]:
     return _orjson_dumps(values).decode()[2:-2].split('","') if values else []
 
 
-_EVENTS_COPY = (
-    f"COPY {_EVENTS} (identity_kind, run_code, identity, event_name, occurred_at, properties, "
-    "row_number) FROM STDIN"
+_EVENT_COLUMNS = (
+    "identity_kind, run_code, import_id, identity, event_name, occurred_at, properties, "
+    "row_number, event_key"
 )
-_EVENTS_TYPES = ["text", "text", "text", "text", "text", "text", "int8"]
+_EVENTS_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS ic_event_batch (identity_kind text, run_code uuid, "
+    "import_id bigint, identity text, event_name text, occurred_at timestamptz, "
+    "properties jsonb, row_number bigint, event_key bytea) ON COMMIT DELETE ROWS"
+)
+_EVENTS_COPY = f"COPY ic_event_batch ({_EVENT_COLUMNS}) FROM STDIN"
+_EVENTS_TYPES = ["text", "text", "int8", "text", "text", "text", "text", "int8", "bytea"]
+# ORDER BY event_key: two workers inserting batches that share keys take the key index's locks
+# in the same order (no deadlock). RETURNING names the rows written, so those refused are known
+# without reading the batch again.
+_EVENTS_INSERT = (
+    "INSERT INTO imports_event (identity_kind, run_code, import_id, identity, event_name, "
+    "occurred_at, properties, row_number, event_key) SELECT identity_kind, run_code, import_id, "
+    "identity, event_name, occurred_at, properties, row_number, event_key FROM ic_event_batch "
+    "ORDER BY event_key ON CONFLICT (import_id, event_key) DO NOTHING RETURNING row_number"
+)
 
 
 def _rows(constants: tuple, *columns: Sequence) -> list[tuple]:
@@ -141,6 +163,10 @@ def _rows(constants: tuple, *columns: Sequence) -> list[tuple]:
 
 def _nothing() -> None:
     pass
+
+
+def _none_refused() -> list[int]:
+    return []
 
 
 def record_columns_writer(
@@ -180,22 +206,27 @@ def record_columns_writer(
 
 def event_columns_writer(
     run_code,
+    import_id: int,
     identity_kind: str,
     numbers: Sequence[int],
     identities: list[str],
     names: list[str],
     stamps: list[datetime],
     properties: list[str],
-) -> Callable[[], None]:
+    keys: list[bytes],
+) -> Callable[[], list[int]]:
     """Prepare the events of a batch given column by column; properties are JSON texts
-    (`dumps_each`). The function returned does the database part."""
+    (`dumps_each`), keys the events' 16-byte event keys. The function returned does the
+    database part and returns the row numbers the store refused: their key was already in the
+    import (an earlier run, or an earlier row of this batch)."""
     if not numbers:
-        return _nothing
+        return _none_refused
     identities, names = _nul_free(identities), _nul_free(names)
     if connection.vendor == "postgresql":
         texts = _timestamp_texts(stamps)
-        rows = _rows((identity_kind, str(run_code)), identities, names, texts, properties, numbers)
-        return partial(_copy_rows, _EVENTS_COPY, _EVENTS_TYPES, rows)
+        constants = (identity_kind, str(run_code), import_id)
+        rows = _rows(constants, identities, names, texts, properties, numbers, keys)
+        return partial(_insert_events_pg, rows, numbers)
     objects = [
         Event(
             identity_kind=identity_kind,
@@ -205,12 +236,37 @@ def event_columns_writer(
             properties=json.loads(props),
             run_code=run_code,
             row_number=n,
+            import_id=import_id,
+            event_key=key,
         )
-        for n, identity, name, at, props in zip(
-            numbers, identities, names, stamps, properties, strict=True
+        for n, identity, name, at, props, key in zip(
+            numbers, identities, names, stamps, properties, keys, strict=True
         )
     ]
-    return partial(Event.objects.bulk_create, objects, batch_size=500)
+    return partial(_insert_events_sqlite, objects, run_code, numbers)
+
+
+def _insert_events_pg(rows: list[tuple], numbers: Sequence[int]) -> list[int]:
+    """COPY the batch into a per-transaction temp table, then one INSERT … SELECT … ON CONFLICT
+    DO NOTHING into the events: a key the import holds is refused, not an error."""
+    with connection.cursor() as cur:
+        cur.execute(_EVENTS_STAGE)
+        _copy_rows(_EVENTS_COPY, _EVENTS_TYPES, rows)
+        cur.execute(_EVENTS_INSERT)
+        if cur.rowcount == len(rows):
+            return []
+        written = {n for (n,) in cur.fetchall()}
+    return [n for n in numbers if n not in written]
+
+
+def _insert_events_sqlite(objects: list[Event], run_code, numbers: Sequence[int]) -> list[int]:
+    Event.objects.bulk_create(objects, batch_size=500, ignore_conflicts=True)
+    written = set(
+        Event.objects.filter(run_code=run_code, row_number__in=list(numbers)).values_list(
+            "row_number", flat=True
+        )
+    )
+    return [n for n in numbers if n not in written]
 
 
 def profiles_writer(
