@@ -485,7 +485,7 @@ class Event(models.Model):
     """Destination store: one event, appended. Its key (run_code, row_number) makes writes
     idempotent without a foreign key, so purging old runs never deletes imported events.
 
-    `event_key` is the event's identity within its import (a 16-byte BLAKE2b digest of the
+    `event_key` is the event's identity within its import (a 16-byte BLAKE2b digest, stored as a uuid, of the
     chosen key column's value, or of identity, event name, source timestamp and properties):
     the store refuses a key its import already holds, so a re-run never appends an event
     twice. `import_id` is a plain integer for the same reason as `run_code`."""
@@ -502,7 +502,9 @@ class Event(models.Model):
     run_code = models.UUIDField()
     row_number = models.PositiveIntegerField()
     import_id = models.BigIntegerField(null=True, blank=True)
-    event_key = models.BinaryField(max_length=16, null=True, blank=True)
+    # uuid: 16 bytes of fixed width, so the unique index compares and stores it cheaper than
+    # bytea (a variable-length value with a header).
+    event_key = models.UUIDField(null=True, blank=True)
 
     class Meta:
         constraints = [

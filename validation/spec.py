@@ -239,6 +239,8 @@ class MappingSpec:
             "timestamp_column": self.timestamp_column,
             "timestamp_format": self.timestamp_format,
             "fields": [mapping.to_dict() for mapping in self.fields],
+            # Only when chosen: specs saved before event keys keep their exact form.
+            **({"event_key_column": self.event_key_column} if self.event_key_column else {}),
         }
 
     @classmethod

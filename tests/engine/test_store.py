@@ -45,9 +45,12 @@ def write_records(run_id: int, rows: list[tuple]) -> None:
     store.record_columns_writer(run_id, *map(list, zip(*rows, strict=True)))()
 
 
-def write_events(run_code, rows: list[tuple]) -> None:
-    """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
-    store.event_columns_writer(run_code, "identity", *map(list, zip(*rows, strict=True)))()
+def write_events(run_code, rows: list[tuple], import_id: int = 1) -> list[int]:
+    """rows: (row_number, identity, event_name, occurred_at, properties_json[, event_key]);
+    the key defaults to one of the row number. Returns the row numbers refused."""
+    rows = [(*r, f"{r[0]:032x}") if len(r) == 5 else r for r in rows]
+    columns = list(map(list, zip(*rows, strict=True)))
+    return store.event_columns_writer(run_code, import_id, "identity", *columns)()
 
 
 def upsert_profiles(profiles: list[tuple[str, dict]]) -> int:
@@ -132,10 +135,24 @@ def test_copy_rows_put_the_constants_first_and_refuse_columns_of_different_lengt
         store._rows(("k",), [1, 2], ["a"])
 
 
+@pytest.mark.django_db
+def test_the_store_refuses_an_event_key_its_import_holds_and_names_the_rows():
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    key_a, key_b = "a" * 32, "b" * 32
+    assert write_events(first, [(1, "u1", "Charged", at, "{}", key_a)]) == []
+    again = [(1, "u1", "Charged", at, "{}", key_a), (2, "u2", "Charged", at, "{}", key_b)]
+    again.append((3, "u2", "Charged", at, "{}", key_b))  # a repeat within the batch
+    assert write_events(second, again) == [1, 3]
+    assert write_events(uuid.uuid4(), again, import_id=2) == [3]  # keys are per import
+    assert Event.objects.filter(import_id=1).count() == 2
+    assert Event.objects.get(run_code=second).event_key.hex == key_b
+
+
 def test_a_batch_with_nothing_to_write_writes_nothing():
     # No database access at all: pytest-django refuses it outside a django_db test.
     store.record_columns_writer(1, [], [], [], [], [], [])()
-    store.event_columns_writer(uuid.uuid4(), "identity", [], [], [], [], [])()
+    assert store.event_columns_writer(uuid.uuid4(), 1, "identity", [], [], [], [], [], [])() == []
     write, touched = store.profiles_writer("identity", [])
     write()
     assert touched == 0

@@ -181,7 +181,7 @@ def test_stats_csv_neutralises_formula_cells(viewer_client, imp):
         )
     body = body_of(viewer_client.get(reverse("stats-export", args=[imp.code])))
     rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
-    assert [row[7] for row in rows] == ["'" + v for v in FORMULAS]
+    assert [row[8] for row in rows] == ["'" + v for v in FORMULAS]
 
 
 ODD_CELLS = [
