@@ -193,3 +193,18 @@ def test_identity_search_finds_identities_longer_than_a_btree_entry(wh_datasourc
     found = RecordResult.objects.filter(run=run).with_identity(long_identity)
     assert [r.row_number for r in found] == [1]
     assert not RecordResult.objects.filter(run=run).with_identity("𝔘" * 1099).exists()
+
+
+def test_default_event_keys_are_the_same_for_the_same_event_and_lead_with_its_time():
+    from validation.engine import RecordOutcome
+
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def key(props: str, when=at) -> str:
+        outcome = RecordOutcome("u1", "Charged", [], {}, when)
+        return pipeline.default_keys("identity", ["u1"], ["Charged"], [outcome], [props])[0]
+
+    assert key('{"a":1}') == key('{"a":1}')
+    assert key('{"a":1}') != key('{"a":2}')
+    assert key('{"a":1}')[:8] == f"{int(at.timestamp()):08x}" and len(key("{}")) == 32
+    assert key("{}", None)[:8] == "00000000" != key("{}")[:8]
