@@ -485,9 +485,10 @@ class Event(models.Model):
     """Destination store: one event, appended. Its key (run_code, row_number) makes writes
     idempotent without a foreign key, so purging old runs never deletes imported events.
 
-    `event_key` is the event's identity within its import (16 bytes, stored as a uuid: a BLAKE2b digest of the
-    chosen key column's value, or of identity, event name, source timestamp and properties):
-    the store refuses a key its import already holds, so a re-run never appends an event
+    `event_key` is the event's identity within its import (16 bytes in a uuid column: the
+    chosen key column's value hashed, or by default the source time and a hash of identity,
+    event name, source timestamp and properties; `imports.pipeline.default_keys`). The store
+    refuses a key its import already holds, so a re-run never appends an event
     twice. `import_id` is a plain integer for the same reason as `run_code`."""
 
     pk = models.CompositePrimaryKey("run_code", "row_number")
