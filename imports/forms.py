@@ -427,6 +427,15 @@ class MappingForm(ImportPartForm):
         required=False,
         help_text="Optional. The first run imports everything; later runs only newer rows.",
     )
+    # Kept in the mapping spec, not a column of the import.
+    event_key_column = forms.ChoiceField(
+        label="Event key column",
+        required=False,
+        help_text=(
+            "Optional. A column unique per event: each value is imported once, however often "
+            "the table is read. Blank: a hash of identity, event name, timestamp and properties."
+        ),
+    )
 
     class Meta:
         model = Import
@@ -444,8 +453,16 @@ class MappingForm(ImportPartForm):
         super().__init__(*args, **kwargs)
         choices = [(c, c) for c in columns]
         self.fields["identity_column"].choices = [("", "Choose…"), *choices]
-        for name in ("event_name_column", "timestamp_column", "incremental_column"):
+        for name in (
+            "event_name_column",
+            "timestamp_column",
+            "incremental_column",
+            "event_key_column",
+        ):
             self.fields[name].choices = [("", "—"), *choices]
+        self.initial.setdefault(
+            "event_key_column", (self.instance.mapping or {}).get("event_key_column") or ""
+        )
 
     def config_fields(self) -> list[str]:
         return [*super().config_fields(), "mapping"]
@@ -463,7 +480,11 @@ class MappingForm(ImportPartForm):
         """Put the mapping spec of the valid rows on the import (not saved). When validation
         refuses it, its reason goes on the row or field it names, and this returns False."""
         try:
-            self.instance.mapping = build_mapping(self.instance, formset.included_rows())
+            self.instance.mapping = build_mapping(
+                self.instance,
+                formset.included_rows(),
+                self.cleaned_data.get("event_key_column") or "",
+            )
         except MappingError as exc:
             row = formset.row_of(exc.field)
             if row is not None:

@@ -299,6 +299,10 @@ class ImportRun(models.Model):
     total = models.BigIntegerField(default=0, help_text="Records the run attempted.")
     successful = models.BigIntegerField(default=0, help_text="Records imported without errors.")
     failed = models.BigIntegerField(default=0, help_text="Records rejected by validation.")
+    already_imported = models.BigIntegerField(
+        default=0,
+        help_text="Valid event records whose event key an earlier run (or row) already imported.",
+    )
     partial = models.BooleanField(
         default=False, help_text="Stopped run: the counters are what was ingested before stopping."
     )
@@ -357,7 +361,21 @@ class ImportRun(models.Model):
     def health(self) -> Health:
         if self.state not in self.HEALTH_STATES:
             return NO_INDICATOR
-        return compute_health(self.total, self.successful)
+        return compute_health(self.new_total, self.successful)
+
+    @property
+    def new_total(self) -> int:
+        """The records health is computed over: those not already imported (DESIGN.md "Event
+        keys")."""
+        return self.total - self.already_imported
+
+    @property
+    def health_note(self) -> str:
+        """Why a finished run that read rows has Blank health: they were all imported before."""
+        if self.total and self.already_imported == self.total:
+            rows = "the 1 row was" if self.total == 1 else f"all {self.total:,} rows were"
+            return f"{rows} already imported"
+        return ""
 
     @property
     def gives_import_health(self) -> bool:
@@ -370,7 +388,7 @@ class ImportRun(models.Model):
 
     @property
     def processed(self) -> int:
-        return self.successful + self.failed
+        return self.successful + self.failed + self.already_imported
 
     @property
     def is_finished(self) -> bool:
@@ -416,6 +434,9 @@ class RecordResult(models.Model):
     )
     row_number = models.PositiveIntegerField(help_text="1-based position in the source stream.")
     success = models.BooleanField()
+    # A valid event whose key was imported before (success stays True: it is no failure), which
+    # the run counts apart from its successes.
+    already_imported = models.BooleanField(default=False, db_default=False)  # COPY omits it
     identity = models.CharField(max_length=1100, blank=True, default="")
     # Text, like Event.event_name: validation sets no length for event names.
     event_name = models.TextField(blank=True, default="")
@@ -489,7 +510,13 @@ class Profile(models.Model):
 
 class Event(models.Model):
     """Destination store: one event, appended. Its key (run_code, row_number) makes writes
-    idempotent without a foreign key, so purging old runs never deletes imported events."""
+    idempotent without a foreign key, so purging old runs never deletes imported events.
+
+    `event_key` is the event's identity within its import (16 bytes in a uuid column: the
+    chosen key column's value hashed, or by default the source time and a hash of identity,
+    event name, source timestamp and properties; `imports.pipeline.default_keys`). The store
+    refuses a key its import already holds, so a re-run never appends an event
+    twice. `import_id` is a plain integer for the same reason as `run_code`."""
 
     pk = models.CompositePrimaryKey("run_code", "row_number")
 
@@ -502,6 +529,15 @@ class Event(models.Model):
     properties = models.JSONField(default=dict)
     run_code = models.UUIDField()
     row_number = models.PositiveIntegerField()
+    import_id = models.BigIntegerField(null=True, blank=True)
+    # uuid: 16 bytes of fixed width, so the unique index compares and stores it cheaper than
+    # bytea (a variable-length value with a header).
+    event_key = models.UUIDField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["import_id", "event_key"], name="event_key_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.identity}: {self.event_name}"

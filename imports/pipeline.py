@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
+from hashlib import blake2b
 from itertools import chain, compress, islice
 from typing import Any, Protocol
 
@@ -54,6 +55,7 @@ from imports.runs import (
     retrying,
 )
 from validation import MappingError, MappingSpec, validate_batch
+from validation.errors import FieldError
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +147,7 @@ class _Context:
         snap = run.spec_snapshot
         self.run_id = run.pk
         self.run_code = run.code
+        self.import_id = run.import_obj_id
         self.snap = snap
         self.is_event = snap["sync_type"] == Import.SyncType.EVENT
         self.identity_kind = snap["identity_kind"]
@@ -152,6 +155,10 @@ class _Context:
         self.event_name_column = snap.get("event_name_column") or None
         self.batch_size, self.chunk_size = run_sizes(snap)
         self.spec = MappingSpec.from_dict(snap["mapping"])
+        self.event_key_column = self.spec.event_key_column or None
+        # Set once a batch had a key refused (a re-run): later batches go straight to the
+        # store's staging path instead of first trying a plain COPY that would fail.
+        self.keys_refused = False
 
 
 _gc_pauses = 0
@@ -582,6 +589,8 @@ def prepare_batch(
             ]
     else:
         names = [""] * size
+    if ctx.is_event and ctx.event_key_column:
+        _require_event_key(ctx.event_key_column, rows, outcomes)
     errs = [o.errors for o in outcomes]
     successes = [not e for e in errs]
     errors_json, keys = ["[]"] * size, [""] * size
@@ -606,20 +615,38 @@ def prepare_batch(
     total, successful = size, len(good)
     if ctx.is_event:
         now = timezone.now()
+        good_identities = list(compress(identities, successes))
+        good_names = list(compress(names, successes))
+        properties = store.dumps_each([o.payload for o in good], sort_keys=True)
+        if ctx.event_key_column:
+            col = ctx.event_key_column
+            event_keys = column_keys([r[col] for r in compress(rows, successes)])
+        else:
+            event_keys = default_keys(
+                ctx.identity_kind, good_identities, good_names, good, properties
+            )
         write_rows = store.event_columns_writer(
             ctx.run_code,
+            ctx.import_id,
             ctx.identity_kind,
             list(compress(numbers, successes)),
-            list(compress(identities, successes)),
-            list(compress(names, successes)),
+            good_identities,
+            good_names,
             [o.timestamp or now for o in good],
-            store.dumps_each([o.payload for o in good]),
+            properties,
+            event_keys,
+            staged=ctx.keys_refused,
         )
     else:
-        write_rows, _ = store.profiles_writer(
+        write_profiles, _ = store.profiles_writer(
             ctx.identity_kind,
             zip(compress(identities, successes), [o.payload for o in good], strict=True),
         )
+
+        def write_rows() -> list[int]:
+            write_profiles()
+            return []
+
     del identities, names, errs, errors_json, keys, good  # only the buffers wait for the writer
     run_id = ctx.run_id
 
@@ -633,14 +660,25 @@ def prepare_batch(
                 if RecordResult.objects.filter(run_id=run_id, row_number=first_row).exists():
                     return False
                 write_records()
-                write_rows()
+                # Rows refused for a key already imported. A retried batch never gets here (its
+                # records are found above, in the same transaction as its events), so a run's
+                # own events never count as imported before.
+                refused = write_rows()
+                if refused:
+                    ctx.keys_refused = True
+                    # Still success=True (valid, and out of the detail pane's "Failed" filter
+                    # and the failed-records CSV); the flag keeps it out of the successes.
+                    RecordResult.objects.filter(run_id=run_id, row_number__in=refused).update(
+                        already_imported=True
+                    )
                 store.add_error_counts(run_id, error_counts)
                 # Last, so the run row is locked only for the commit: the counters and the
                 # "still running?" check in one statement.
                 updates = {
                     "total": F("total") + total,
-                    "successful": F("successful") + successful,
+                    "successful": F("successful") + (successful - len(refused)),
                     "failed": F("failed") + (total - successful),
+                    "already_imported": F("already_imported") + len(refused),
                     "heartbeat_at": timezone.now(),
                 }
                 if chunk_done:
@@ -655,6 +693,52 @@ def prepare_batch(
         return True
 
     return write
+
+
+# --- Event keys ------------------------------------------------------------------------------
+
+
+def _require_event_key(column: str, rows: list[dict], outcomes: list) -> None:
+    """Fail the records whose event key column is blank or NULL: such an event has no key."""
+    for row, outcome in zip(rows, outcomes, strict=True):
+        value = row.get(column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            outcome.errors.append(FieldError(column, MISSING_EVENT_KEY, MISSING_EVENT_KEY_MESSAGE))
+
+
+# Not in DESIGN.md's error table (its codes are exactly the reference's, held by a test): this
+# one exists only for imports with an event key column chosen.
+MISSING_EVENT_KEY = "missing_event_key"
+MISSING_EVENT_KEY_MESSAGE = "Event key is missing"
+
+
+def column_keys(values: list[Any]) -> list[str]:
+    """Event keys from the chosen key column's source values (their text): 16-byte BLAKE2b
+    digests in hexadecimal, the text of the store's uuid column."""
+    return [blake2b(_text(v).encode(), digest_size=16).hexdigest() for v in values]
+
+
+def default_keys(
+    identity_kind: str, identities: list[str], names: list[str], outcomes: list, props: list[str]
+) -> list[str]:
+    """Event keys when no key column is chosen: a digest of the mapped identity (and its kind),
+    event name, the source's timestamp (empty when blank — not the processing time, which
+    differs on every run) and the properties as canonical JSON (`dumps_each(sort_keys=True)`).
+    The fields are joined by the ASCII unit separator, the properties (JSON, which escapes it)
+    last.
+
+    The first 4 bytes are the source timestamp's seconds (0 when blank), the other 12 a
+    BLAKE2b digest: sources mostly hold events in time order, so new keys land near each other
+    in the store's unique index, as a UUIDv7's do, instead of on random pages of it."""
+    stamps = [o.timestamp for o in outcomes]
+    return [
+        f"{int(t.timestamp()) & 0xFFFFFFFF if t else 0:08x}"
+        + blake2b(
+            f"{identity_kind}\x1f{i}\x1f{n}\x1f{t.isoformat() if t else ''}\x1f{p}".encode(),
+            digest_size=12,
+        ).hexdigest()
+        for i, n, t, p in zip(identities, names, stamps, props, strict=True)
+    ]
 
 
 def _text(value: Any) -> str:

@@ -290,9 +290,11 @@ def fail_run(
             if validated:
                 RecordResult.objects.filter(run_id=run_id).delete()
                 RunErrorCount.objects.filter(run_id=run_id).delete()
-                run.total = run.successful = run.failed = 0
+                run.total = run.successful = run.failed = run.already_imported = 0
                 run.error = _failure_note(message, validated, None)
-                run.save(update_fields=["error", "total", "successful", "failed"])
+                run.save(
+                    update_fields=["error", "total", "successful", "failed", "already_imported"]
+                )
         elif validated:
             run.error = _failure_note(message, validated, run.successful)
             run.save(update_fields=["error"])
@@ -319,7 +321,7 @@ def _settle_import(run: ImportRun) -> None:
     `ImportRun.gives_import_health`)."""
     imports = Import.objects.filter(pk=run.import_obj_id)
     if run.gives_import_health:
-        health = compute_health(run.total, run.successful)
+        health = compute_health(run.new_total, run.successful)
         imports.update(health_band=health.band, health_hundredths=health.hundredths, health_run=run)
     imports.filter(current_run=run).update(current_run=None)
     # Back to Scheduled unless a user paused or stopped it meanwhile.

@@ -1,5 +1,5 @@
 """Destination writes of a run batch: profiles upserted by identity (properties merged), events
-appended, one RecordResult per source row, and the per-run error summary.
+appended once per event key, one RecordResult per source row, and the per-run error summary.
 
 These functions only write; the caller (`imports.pipeline`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
@@ -22,7 +22,7 @@ from functools import partial
 from typing import Any
 
 import orjson
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from imports.models import Event, Profile, RecordResult, RunErrorCount
@@ -31,6 +31,7 @@ _RECORDS = RecordResult._meta.db_table
 _EVENTS = Event._meta.db_table
 # Literal in the upsert statements below; asserted here so a rename cannot go unnoticed.
 assert Profile._meta.db_table == "imports_profile"  # noqa: S101
+assert _EVENTS == "imports_event"  # noqa: S101
 assert RunErrorCount._meta.db_table == "imports_runerrorcount"  # noqa: S101
 
 
@@ -43,14 +44,18 @@ def _json_default(value: Any) -> Any:
 
 
 _encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, separators=(",", ":"))
+_sorted_encoder = json.JSONEncoder(
+    default=_json_default, ensure_ascii=False, separators=(",", ":"), sort_keys=True
+)
 _orjson_dumps = orjson.dumps
 
 
-def _encode(value: Any) -> str:
+def _encode(value: Any, sort_keys: bool = False) -> str:
     try:
-        return _orjson_dumps(value, default=_json_default).decode()
+        option = orjson.OPT_SORT_KEYS if sort_keys else None
+        return _orjson_dumps(value, default=_json_default, option=option).decode()
     except orjson.JSONEncodeError:
-        return _encoder.encode(value)
+        return (_sorted_encoder if sort_keys else _encoder).encode(value)
 
 
 def _without_nul(value: Any) -> Any:
@@ -63,19 +68,21 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
-def dumps_each(values: list[Any]) -> list[str]:
+def dumps_each(values: list[Any], *, sort_keys: bool = False) -> list[str]:
     """`dumps` of every value: the usual case (nothing orjson refuses, no NUL) in one list
-    comprehension and one scan."""
+    comprehension and one scan. `sort_keys` gives each value one canonical text (event keys
+    hash it; jsonb keeps no key order anyway)."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else None
     try:
-        texts = [_orjson_dumps(v, default=_json_default).decode() for v in values]
+        texts = [_orjson_dumps(v, default=_json_default, option=option).decode() for v in values]
     except orjson.JSONEncodeError:
-        return [dumps(v) for v in values]
+        return [dumps(v, sort_keys=sort_keys) for v in values]
     if "\\u0000" in "".join(texts):
-        return [dumps(v) for v in values]
+        return [dumps(v, sort_keys=sort_keys) for v in values]
     return texts
 
 
-def dumps(value: Any) -> str:
+def dumps(value: Any, *, sort_keys: bool = False) -> str:
     """Compact JSON text of a payload or error list. orjson writes it 8x quicker than the
     standard encoder (a third of a run's Python time went here); integers beyond 64 bits, which
     orjson refuses, take the standard encoder.
@@ -83,9 +90,9 @@ def dumps(value: Any) -> str:
     NUL characters are dropped, as from every text the store keeps: jsonb refuses `\\u0000`,
     and one such value would otherwise fail its whole batch. (The check can also match an
     escaped backslash before "u0000"; that costs a second encoding and changes nothing.)"""
-    text = _encode(value)
+    text = _encode(value, sort_keys)
     if "\\u0000" in text:
-        return _encode(_without_nul(value))
+        return _encode(_without_nul(value), sort_keys)
     return text
 
 
@@ -155,14 +162,35 @@ _RECORDS_COPY = (
     f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
     "FROM STDIN"
 )
-_EVENTS_COPY = (
-    f"COPY {_EVENTS} (identity_kind, identity, event_name, occurred_at, properties, run_code, "
-    "row_number) FROM STDIN"
+_EVENT_COLUMNS = (
+    "identity_kind, run_code, import_id, identity, event_name, occurred_at, properties, "
+    "row_number, event_key"
+)
+_EVENTS_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS ic_event_batch (identity_kind text, run_code uuid, "
+    "import_id bigint, identity text, event_name text, occurred_at timestamptz, "
+    "properties jsonb, row_number bigint, event_key uuid) ON COMMIT DELETE ROWS"
+)
+_EVENTS_STAGE_COPY = f"COPY ic_event_batch ({_EVENT_COLUMNS}) FROM STDIN"
+_EVENTS_COPY = f"COPY {_EVENTS} ({_EVENT_COLUMNS}) FROM STDIN"
+# ORDER BY event_key: two workers inserting batches that share keys take the key index's locks
+# in the same order (no deadlock); of rows repeating a key, the first is kept. RETURNING names
+# the rows written, so those refused are known without reading the batch again.
+_EVENTS_INSERT = (
+    "INSERT INTO imports_event (identity_kind, run_code, import_id, identity, event_name, "
+    "occurred_at, properties, row_number, event_key) SELECT identity_kind, run_code, import_id, "
+    "identity, event_name, occurred_at, properties, row_number, event_key FROM ic_event_batch "
+    "ORDER BY event_key, row_number "
+    "ON CONFLICT (import_id, event_key) DO NOTHING RETURNING row_number"
 )
 
 
 def _nothing() -> None:
     pass
+
+
+def _none_refused() -> list[int]:
+    return []
 
 
 def record_columns_writer(
@@ -213,36 +241,43 @@ def record_columns_writer(
 
 def event_columns_writer(
     run_code,
+    import_id: int,
     identity_kind: str,
     numbers: Sequence[int],
     identities: list[str],
     names: list[str],
     stamps: list[datetime],
     properties: list[str],
-) -> Callable[[], None]:
+    keys: list[str],
+    staged: bool = False,
+) -> Callable[[], list[int]]:
     """Prepare the events of a batch given column by column; properties are JSON texts
-    (`dumps_each`). The function returned does the database part."""
+    (`dumps_each`), keys the events' event keys (32 hexadecimal digits: a uuid's text). The function returned does the
+    database part and returns the row numbers the store refused: their key was already in the
+    import (an earlier run, or an earlier row of this batch). `staged`: go straight to the
+    staging path (`_insert_events_pg`), as when the run has already met a repeated key."""
     if not numbers:
-        return _nothing
+        return _none_refused
     identities, names = _nul_free(identities), _nul_free(names)
     if connection.vendor == "postgresql":
         identities, names = _copy_column(identities), _copy_column(names)
-        tail = f"\t{copy_text(str(run_code))}\t"
-        head = f"{copy_text(identity_kind)}\t"
+        # Keys are 32 hexadecimal digits and row numbers integers: nothing to escape.
+        head = f"{copy_text(identity_kind)}\t{copy_text(str(run_code))}\t{import_id}\t"
         buffer = "".join(
             [
-                f"{head}{i}\t{name}\t{at}\t{props}{tail}{n}\n"
-                for n, i, name, at, props in zip(
+                f"{head}{i}\t{name}\t{at}\t{props}\t{n}\t{key}\n"
+                for n, i, name, at, props, key in zip(
                     numbers,
                     identities,
                     names,
                     _copy_timestamps(stamps),
                     _copy_json_column(properties),
+                    keys,
                     strict=True,
                 )
             ]
         )
-        return partial(_copy, _EVENTS_COPY, buffer)
+        return partial(_insert_events_pg, buffer, numbers, staged)
     objects = [
         Event(
             identity_kind=identity_kind,
@@ -252,12 +287,47 @@ def event_columns_writer(
             properties=json.loads(props),
             run_code=run_code,
             row_number=n,
+            import_id=import_id,
+            event_key=key,
         )
-        for n, identity, name, at, props in zip(
-            numbers, identities, names, stamps, properties, strict=True
+        for n, identity, name, at, props, key in zip(
+            numbers, identities, names, stamps, properties, keys, strict=True
         )
     ]
-    return partial(Event.objects.bulk_create, objects, batch_size=500)
+    return partial(_insert_events_sqlite, objects, run_code, numbers)
+
+
+def _insert_events_pg(buffer: str, numbers: Sequence[int], staged: bool) -> list[int]:
+    """COPY the batch straight into the events, under a savepoint; when a key is refused (the
+    unique constraint fails the COPY), COPY it into a per-transaction temp table instead and
+    insert it from there with ON CONFLICT DO NOTHING: a key the import holds is refused, not an
+    error. The straight COPY is the common case (new events) and costs the key's index only;
+    staging every batch cost PostgreSQL ~70% more CPU per event (`bench/import_e2e.py`)."""
+    if not staged:
+        try:
+            with transaction.atomic():
+                _copy(_EVENTS_COPY, buffer)
+            return []
+        except IntegrityError:
+            pass  # a key already imported, or repeated within the batch
+    with connection.cursor() as cur:
+        cur.execute(_EVENTS_STAGE)
+        _copy(_EVENTS_STAGE_COPY, buffer)
+        cur.execute(_EVENTS_INSERT)
+        if cur.rowcount == len(numbers):
+            return []
+        written = {n for (n,) in cur.fetchall()}
+    return [n for n in numbers if n not in written]
+
+
+def _insert_events_sqlite(objects: list[Event], run_code, numbers: Sequence[int]) -> list[int]:
+    Event.objects.bulk_create(objects, batch_size=500, ignore_conflicts=True)
+    written = set(
+        Event.objects.filter(run_code=run_code, row_number__in=list(numbers)).values_list(
+            "row_number", flat=True
+        )
+    )
+    return [n for n in numbers if n not in written]
 
 
 def profiles_writer(

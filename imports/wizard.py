@@ -216,7 +216,7 @@ def saved_columns(imp: Import) -> list[Column]:
 # --- mapping: saving --------------------------------------------------------------------------
 
 
-def build_mapping(imp: Import, rows: list[dict]) -> dict:
+def build_mapping(imp: Import, rows: list[dict], event_key_column: str = "") -> dict:
     """The mapping as stored on the import: `validation.MappingSpec.to_dict()`.
 
     Raises `validation.MappingError`, naming the field at fault, when validation refuses it.
@@ -227,6 +227,7 @@ def build_mapping(imp: Import, rows: list[dict]) -> dict:
         identity_kind=imp.identity_kind,
         event_name_column=imp.event_name_column or None,
         timestamp_column=imp.timestamp_column or None,
+        event_key_column=(event_key_column or None) if imp.sync_type == "event" else None,
         fields=[
             FieldMapping(
                 column=row["column"],

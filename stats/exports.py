@@ -23,6 +23,7 @@ STATS_HEADER = [
     "Total Records",
     "Successful Syncs",
     "Failed Syncs",
+    "Already Imported",
     "Expected Records",
     "Note",
     # Appended, not inserted, so spreadsheets built on the earlier columns keep working.
@@ -79,7 +80,8 @@ def stats_row(run: ImportRun) -> list:
     elif run.state in (State.RUNNING, State.QUEUED):
         note = run.get_state_display()
     else:
-        note = "Total differs from the source count" if queries.count_mismatch(run) else ""
+        mismatch = "Total differs from the source count" if queries.count_mismatch(run) else ""
+        note = "; ".join(filter(None, [run.health_note.capitalize(), mismatch]))
     health = run.health
     span = queries.duration(run) if run.is_finished else None  # a file is a finished record
     return [
@@ -89,6 +91,7 @@ def stats_row(run: ImportRun) -> list:
         run.total if counts else "",
         run.successful if counts else "",
         run.failed if counts else "",
+        run.already_imported if counts else "",
         run.expected_total if run.expected_total is not None else "",
         note,
         int(span.total_seconds()) if span is not None else "",

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 import orjson
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, TextField
+from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -56,6 +56,7 @@ _ROW_FIELDS = (
     "total",
     "successful",
     "failed",
+    "already_imported",
     "partial",
     "error",
     "error_kind",
@@ -95,7 +96,9 @@ def trend_rows(imp: Import) -> list[tuple[datetime, int, int]]:
             state__in=list(ImportRun.HEALTH_STATES),
         )
         .order_by("created_at", "id")
-        .values_list("created_at", "total", "successful")
+        # Health is over the records not already imported (`ImportRun.new_total`).
+        .annotate(new_total=F("total") - F("already_imported"))
+        .values_list("created_at", "new_total", "successful")
     )
 
 
@@ -146,7 +149,9 @@ def records_page(
         _records_queryset(run, f)
         .filter(row_number__gt=f.after)
         .order_by("row_number")
-        .only("row_number", "success", "identity", "event_name", "errors")[: size + 1]
+        .only("row_number", "success", "already_imported", "identity", "event_name", "errors")[
+            : size + 1
+        ]
     )
     next_after = rows[size - 1].row_number if len(rows) > size else None
     return rows[:size], next_after

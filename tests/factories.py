@@ -73,7 +73,7 @@ def make_run(
         started_at=created_at if state != ImportRun.State.SKIPPED else None,
         finished_at=created_at + timedelta(seconds=30) if finished else None,
         total=total,
-        successful=total - failed,
+        successful=total - failed - kwargs.get("already_imported", 0),
         failed=failed,
         expected_total=kwargs.pop("expected_total", total),
         **kwargs,
@@ -81,7 +81,7 @@ def make_run(
     if update_import:
         fields = {"last_run": run, "last_run_at": created_at}
         if run.gives_import_health:  # as the engine does
-            health = compute_health(run.total, run.successful)
+            health = compute_health(run.new_total, run.successful)
             fields.update(
                 health_run=run, health_band=health.band, health_hundredths=health.hundredths
             )

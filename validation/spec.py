@@ -171,6 +171,9 @@ class MappingSpec:
     timestamp_column: str | None = None  # the event's "Created On"
     fields: tuple[FieldMapping, ...] = field(default_factory=tuple)
     timestamp_format: str | None = None  # an explicit format for the timestamp column
+    # Events only: the column whose value is the event's key within the import (blank: a hash
+    # of identity, event name, timestamp and properties). See `imports.pipeline.event_keys`.
+    event_key_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.sync_type not in SYNC_TYPES:
@@ -236,6 +239,8 @@ class MappingSpec:
             "timestamp_column": self.timestamp_column,
             "timestamp_format": self.timestamp_format,
             "fields": [mapping.to_dict() for mapping in self.fields],
+            # Only when chosen: specs saved before event keys keep their exact form.
+            **({"event_key_column": self.event_key_column} if self.event_key_column else {}),
         }
 
     @classmethod

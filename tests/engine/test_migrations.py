@@ -14,7 +14,7 @@ from imports.filters import apply_sort
 from imports.models import Import, RecordResult
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "imports" / "migrations"
-LATEST = [("imports", "0004_run_config_and_source_columns")]
+LATEST = [("imports", "0005_event_key")]
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the 0003 indexes exist on PostgreSQL only"

@@ -45,9 +45,12 @@ def write_records(run_id: int, rows: list[tuple]) -> None:
     store.record_columns_writer(run_id, *map(list, zip(*rows, strict=True)))()
 
 
-def write_events(run_code, rows: list[tuple]) -> None:
-    """rows: (row_number, identity, event_name, occurred_at, properties_json)."""
-    store.event_columns_writer(run_code, "identity", *map(list, zip(*rows, strict=True)))()
+def write_events(run_code, rows: list[tuple], import_id: int = 1) -> list[int]:
+    """rows: (row_number, identity, event_name, occurred_at, properties_json[, event_key]);
+    the key defaults to one of the row number. Returns the row numbers refused."""
+    rows = [(*r, f"{r[0]:032x}") if len(r) == 5 else r for r in rows]
+    columns = list(map(list, zip(*rows, strict=True)))
+    return store.event_columns_writer(run_code, import_id, "identity", *columns)()
 
 
 def upsert_profiles(profiles: list[tuple[str, dict]]) -> int:
@@ -126,10 +129,24 @@ def test_profiles_keep_odd_text_and_merge_later_rows_winning(wh_datasource):
     assert got[texts[0]] == {"a": 3, "b": 4, "t": texts[0], texts[0]: texts[0]}
 
 
+@pytest.mark.django_db
+def test_the_store_refuses_an_event_key_its_import_holds_and_names_the_rows():
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    key_a, key_b = "a" * 32, "b" * 32
+    assert write_events(first, [(1, "u1", "Charged", at, "{}", key_a)]) == []
+    again = [(1, "u1", "Charged", at, "{}", key_a), (2, "u2", "Charged", at, "{}", key_b)]
+    again.append((3, "u2", "Charged", at, "{}", key_b))  # a repeat within the batch
+    assert write_events(second, again) == [1, 3]
+    assert write_events(uuid.uuid4(), again, import_id=2) == [3]  # keys are per import
+    assert Event.objects.filter(import_id=1).count() == 2
+    assert Event.objects.get(run_code=second).event_key.hex == key_b
+
+
 def test_a_batch_with_nothing_to_write_writes_nothing():
     # No database access at all: pytest-django refuses it outside a django_db test.
     store.record_columns_writer(1, [], [], [], [], [], [])()
-    store.event_columns_writer(uuid.uuid4(), "identity", [], [], [], [], [])()
+    assert store.event_columns_writer(uuid.uuid4(), 1, "identity", [], [], [], [], [], [])() == []
     write, touched = store.profiles_writer("identity", [])
     write()
     assert touched == 0
@@ -170,3 +187,18 @@ def test_identity_search_finds_identities_longer_than_a_btree_entry(wh_datasourc
     found = RecordResult.objects.filter(run=run).with_identity(long_identity)
     assert [r.row_number for r in found] == [1]
     assert not RecordResult.objects.filter(run=run).with_identity("𝔘" * 1099).exists()
+
+
+def test_default_event_keys_are_the_same_for_the_same_event_and_lead_with_its_time():
+    from validation.engine import RecordOutcome
+
+    at = datetime(2024, 1, 1, tzinfo=UTC)
+
+    def key(props: str, when=at) -> str:
+        outcome = RecordOutcome("u1", "Charged", [], {}, when)
+        return pipeline.default_keys("identity", ["u1"], ["Charged"], [outcome], [props])[0]
+
+    assert key('{"a":1}') == key('{"a":1}')
+    assert key('{"a":1}') != key('{"a":2}')
+    assert key('{"a":1}')[:8] == f"{int(at.timestamp()):08x}" and len(key("{}")) == 32
+    assert key("{}", None)[:8] == "00000000" != key("{}")[:8]

@@ -377,6 +377,21 @@ def test_mapping_saves_a_mapping_spec(editor_client, draft):
     assert [(f.column, f.target, f.type) for f in spec.fields] == [("amount", "amount", "Float")]
 
 
+def test_mapping_keeps_a_chosen_event_key_column_in_the_spec(editor_client, draft):
+    data = mapping_post(EVENT_COLUMNS, rows=EVENT_ROWS, event_key_column="amount")
+    response = editor_client.post(step_url(draft, "mapping"), data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    draft.refresh_from_db()
+    assert draft.mapping["event_key_column"] == "amount"
+    body = editor_client.get(step_url(draft, "mapping")).content.decode()
+    assert "Event key column" in body
+    assert body.count('<option value="amount" selected>') == 1
+    # Blank again: the default key, and the spec says nothing of a key column.
+    editor_client.post(step_url(draft, "mapping"), mapping_post(EVENT_COLUMNS, rows=EVENT_ROWS))
+    draft.refresh_from_db()
+    assert "event_key_column" not in draft.mapping
+
+
 def test_event_import_needs_event_name_column(editor_client, draft):
     data = mapping_post(EVENT_COLUMNS, rows=EVENT_ROWS, event_name_column="")
     response = editor_client.post(step_url(draft, "mapping"), data)

@@ -63,13 +63,31 @@ def test_stats_csv_exact(viewer_client, imp, editor):
 
     assert body_of(response) == (
         "Date and Time (UTC),State,Health,Total Records,Successful Syncs,Failed Syncs,"
-        "Expected Records,Note,Duration (seconds),Triggered By\n"
-        f"{at(45)},Stopped,,,,,0,"
+        "Already Imported,Expected Records,Note,Duration (seconds),Triggered By\n"
+        f"{at(45)},Stopped,,,,,,0,"
         "Stopped — stats not available; 42 records ingested before the stop (partial),30,Schedule\n"
-        f"{at(30)},Failed,Blank,0,0,0,,Invalid credentials.,30,API\n"
-        f"{at(15)},Skipped,,,,,0,Skipped — the previous run was still running,,Schedule\n"
-        f"{base_txt},Completed,75.00%,1000,750,250,1200,Total differs from the source count,"
+        f"{at(30)},Failed,Blank,0,0,0,0,,Invalid credentials.,30,API\n"
+        f"{at(15)},Skipped,,,,,,0,Skipped — the previous run was still running,,Schedule\n"
+        f"{base_txt},Completed,75.00%,1000,750,250,0,1200,Total differs from the source count,"
         f"30,Run now by {editor.get_username()}\n"
+    )
+
+
+def test_stats_csv_counts_rows_already_imported_apart(viewer_client, imp):
+    base = (timezone.now() - timedelta(hours=1)).replace(microsecond=0)
+    factories.make_run(imp, total=100, already_imported=100, created_at=base)
+    factories.make_run(
+        imp, total=100, failed=10, already_imported=60, created_at=base + timedelta(minutes=5)
+    )
+    response = viewer_client.get(reverse("stats-export", args=[imp.code]))
+    rows = [line.split(",")[1:8] for line in body_of(response).splitlines()[1:]]
+    # Health over the 40 rows not imported before (30 of them successful); Blank when none.
+    assert rows == [
+        ["Completed", "75.00%", "100", "30", "10", "60", "100"],
+        ["Completed", "Blank", "100", "0", "0", "100", "100"],
+    ]
+    assert body_of(viewer_client.get(reverse("stats-export", args=[imp.code]))).endswith(
+        ",All 100 rows were already imported,30,Schedule\n"
     )
 
 
@@ -163,7 +181,7 @@ def test_stats_csv_neutralises_formula_cells(viewer_client, imp):
         )
     body = body_of(viewer_client.get(reverse("stats-export", args=[imp.code])))
     rows = list(csv.reader(io.StringIO(body, newline="")))[1:]
-    assert [row[7] for row in rows] == ["'" + v for v in FORMULAS]
+    assert [row[8] for row in rows] == ["'" + v for v in FORMULAS]
 
 
 ODD_CELLS = [

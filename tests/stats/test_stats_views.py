@@ -571,3 +571,14 @@ def test_running_row_counts_agree_in_number(viewer_client, imp, expected_total, 
     ImportRun.objects.filter(pk=run.pk).update(successful=done)
     body = viewer_client.get(row_url(run), headers={"HX-Request": "true"}).content.decode()
     assert f"{text} ({done} successful, 0 failed)" in body
+
+
+def test_a_run_with_rows_already_imported_shows_them_and_blank_health_with_the_reason(
+    viewer_client, imp
+):
+    factories.make_run(imp, total=1200, already_imported=1200)
+    body = viewer_client.get(stats_url(imp)).content.decode()
+    assert "Already Imported</th>" in body
+    assert '<td class="num already">1,200</td>' in body
+    assert "All 1,200 rows were already imported" in body
+    assert "health-blank" in body
