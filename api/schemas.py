@@ -134,6 +134,10 @@ class RunOut(Out):
     total: int
     successful: int
     failed: int
+    already_imported: int = Field(
+        description="Event rows whose event key the import already held: neither successful "
+        "nor failed; health is over the rest."
+    )
     expected_total: int | None
     partial: bool = Field(description="Stopped: the counts are what came in before the stop.")
     error: str
@@ -213,7 +217,7 @@ class RecordErrorOut(Out):
 
 class RecordOut(Out):
     row_number: int
-    result: Literal["success", "failed"]
+    result: Literal["success", "failed", "already_imported"]
     identity: str
     event_name: str | None = Field(description="Event imports only.")
     errors: list[RecordErrorOut]

@@ -160,6 +160,7 @@ def run_out(run: ImportRun, imp: Import) -> dict:
         "total": run.total,
         "successful": run.successful,
         "failed": run.failed,
+        "already_imported": run.already_imported,
         "expected_total": run.expected_total,
         "partial": run.partial,
         "error": run.error,
@@ -186,10 +187,16 @@ def error_counts_out(run: ImportRun) -> list[dict]:
     return rows
 
 
+def _result(record) -> str:
+    if not record.success:
+        return "failed"
+    return "already_imported" if record.already_imported else "success"
+
+
 def record_out(record, with_event: bool) -> dict:
     return {
         "row_number": record.row_number,
-        "result": "success" if record.success else "failed",
+        "result": _result(record),
         "identity": record.identity,
         "event_name": record.event_name if with_event else None,
         "errors": [

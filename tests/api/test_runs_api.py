@@ -257,3 +257,22 @@ def test_the_stats_csv(viewer_api, imp, run_with_records):
     rows = _csv(viewer_api.get(f"/api/v1/imports/{imp.code}/stats.csv"))
     assert rows[0][0] == "Date and Time (UTC)"
     assert rows[1][1:6] == ["Completed", "40.00%", "5", "2", "3"]
+
+
+def test_already_imported_rows_are_counted_apart_and_health_is_over_the_rest(editor_api, imp):
+    from imports.models import RecordResult
+
+    run = factories.make_run(imp, total=10, failed=1, already_imported=5)
+    RecordResult.objects.create(run=run, row_number=1, success=True, already_imported=True)
+    RecordResult.objects.create(run=run, row_number=2, success=True)
+    RecordResult.objects.create(run=run, row_number=3, success=False)
+    body = editor_api.get(f"/api/v1/runs/{run.code}").json()
+    assert (body["total"], body["successful"], body["failed"], body["already_imported"]) == (
+        10,
+        4,
+        1,
+        5,
+    )
+    assert body["health"]["label"] == "80.00%"  # 4 of the 5 new rows
+    records = editor_api.get(f"/api/v1/runs/{run.code}/records").json()["items"]
+    assert [r["result"] for r in records] == ["already_imported", "success", "failed"]
