@@ -55,7 +55,15 @@ ROW_RELATED = ("datasource", "created_by", "updated_by")
 # The three runs a row reads: its health run, its last run (a failure's reason) and its run in
 # progress (progress bar, Cancel run).
 ROW_RUNS = ("health_run", "last_run", "current_run")
-RUN_FIELDS = ("state", "expected_total", "total", "successful", "failed", "error")
+RUN_FIELDS = (
+    "state",
+    "expected_total",
+    "total",
+    "successful",
+    "failed",
+    "already_imported",
+    "error",
+)
 
 
 class PageForm(forms.Form):
