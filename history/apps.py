@@ -12,6 +12,7 @@ class HistoryConfig(AppConfig):
 
         from alerts.models import AlertDefaults, Channel, ImportAlerts, Rules
         from api.models import ApiToken
+        from history.changes import TRACKED_IMPORT_FIELDS
         from imports.models import Datasource, Import
 
         # Only what a person changes: run bookkeeping (next run, health, watermark, the run in
@@ -44,30 +45,6 @@ class HistoryConfig(AppConfig):
             mask_fields=["secret_encrypted"],
             mask_callable="history.apps.secret_state",
         )
-
-
-TRACKED_IMPORT_FIELDS = [
-    "nickname",
-    "datasource",
-    "sync_type",
-    "source_kind",
-    "source",
-    "mapping",
-    "identity_column",
-    "identity_kind",
-    "event_name_column",
-    "timestamp_column",
-    "incremental_column",
-    "schedule_kind",
-    "interval_every",
-    "interval_unit",
-    "custom_mode",
-    "custom_days",
-    "custom_time",
-    "schedule_timezone",
-    "manual_run_at",
-    "status",
-]
 
 
 def secret_state(value: str) -> str:

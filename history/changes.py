@@ -18,9 +18,13 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from api.models import ApiToken
-from history.apps import TRACKED_IMPORT_FIELDS
 from imports import audit
 from imports.models import Datasource, Import
+from imports.scheduling import SCHEDULE_FIELDS
+
+# What the history records of an import: what a person changes. Run bookkeeping (next run,
+# health, watermark, the run in progress) moves on its own and would bury the changes.
+TRACKED_IMPORT_FIELDS = ["nickname", *Import.CONFIG_FIELDS, *SCHEDULE_FIELDS, "status"]
 
 Action = LogEntry.Action
 EMPTY = "—"

@@ -31,20 +31,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.functional import SimpleLazyObject
 
+from imports.models import Import
+
 # What a run reads of its import (`runs.snapshot`) and of its datasource (where and as whom it
 # connects). A change to any of these gives the import's next run a new configuration version.
-IMPORT_RUN_FIELDS = (
-    "datasource",
-    "sync_type",
-    "source_kind",
-    "source",
-    "mapping",
-    "identity_column",
-    "identity_kind",
-    "event_name_column",
-    "timestamp_column",
-    "incremental_column",
-)
+IMPORT_RUN_FIELDS = Import.CONFIG_FIELDS
 DATASOURCE_RUN_FIELDS = ("partner", "settings", "secret_encrypted")
 
 # Where a change came from (LogEntry.additional_data["origin"]).

@@ -86,6 +86,21 @@ def health_rank():
 class Import(models.Model):
     """One configured import: where rows come from, how they map, and when it runs."""
 
+    # What a run reads of its import besides the schedule: what a copy takes, and what gives
+    # the next run a new configuration version (imports.audit).
+    CONFIG_FIELDS = (
+        "datasource",
+        "sync_type",
+        "source_kind",
+        "source",
+        "mapping",
+        "identity_column",
+        "identity_kind",
+        "event_name_column",
+        "timestamp_column",
+        "incremental_column",
+    )
+
     class SyncType(models.TextChoices):
         PROFILE = "profile", "User profile"
         EVENT = "event", "Event"

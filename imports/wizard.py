@@ -387,19 +387,7 @@ def missing_for_publish(imp: Import) -> list[str]:
 # --- duplicate --------------------------------------------------------------------------------
 
 # What a copy takes from its original: the configuration, never the name, status or runs.
-_COPY_FIELDS = [
-    "datasource",
-    "sync_type",
-    "source_kind",
-    "source",
-    "mapping",
-    "identity_column",
-    "identity_kind",
-    "event_name_column",
-    "timestamp_column",
-    "incremental_column",
-    *SCHEDULE_FIELDS,
-]
+_COPY_FIELDS = [*Import.CONFIG_FIELDS, *SCHEDULE_FIELDS]
 
 
 def draft_copy(original: Import, user: AbstractBaseUser) -> Import:

@@ -28,6 +28,10 @@ from tests.engine.conftest import (
 
 State = ImportRun.State
 pytestmark = pytest.mark.slow
+# A private broker this test may kill needs the server binary, not just a running Redis.
+needs_redis_server = pytest.mark.skipif(
+    shutil.which("redis-server") is None, reason="redis-server is not installed"
+)
 
 
 def _free_port() -> int:
@@ -40,8 +44,6 @@ def _free_port() -> int:
 def private_redis_server(tmp_path):
     """A Redis of this test's own, which the test may kill. Yields (url, process)."""
     binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
     port = _free_port()
     proc = subprocess.Popen(
         [binary, "--port", str(port), "--save", "", "--appendonly", "no", "--daemonize", "no"],
@@ -103,6 +105,7 @@ def _round_trip() -> str:
     return url
 
 
+@needs_redis_server
 def test_this_process_uses_its_own_broker_again_after_the_private_one(private_redis_server):
     """The pools of the shared broker, in use before the switch (as after any earlier worker
     test), are not the closed ones after it: a whole `tests/engine` run enqueues after the
@@ -127,6 +130,7 @@ def _finished(run):
     return lambda: run.refresh_from_db() or run.state in ImportRun.FINISHED_STATES
 
 
+@needs_redis_server
 @pytest.mark.parametrize(
     "concurrency, rows",
     [
@@ -194,8 +198,7 @@ def _terminate(admin, pids: list[int]) -> None:
 
 @pytest.fixture
 def store_admin(transactional_db):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL as the store")
+    """A connection to the maintenance database (tests using it are marked `postgres`)."""
     # On the maintenance database: PostgreSQL refuses to close the one it is connected to.
     info = psycopg.conninfo.conninfo_to_dict(_database_url())
     info["dbname"] = "postgres"
