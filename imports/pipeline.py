@@ -229,16 +229,24 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
             )
         )
         tracked = _track_watermark(batches, inc)
-        if chunk_queue is not None and expected > ctx.chunk_size:
-            _ship_chunks(run, ctx, tracked, expected, chunk_queue, ship_every_chunk)
+        chunked = chunk_queue is not None and expected > ctx.chunk_size
+        if chunked:
+            chunks_total = _ship_chunks(run, ctx, tracked, expected, chunk_queue, ship_every_chunk)
         else:
             row = 1
             with _writer() as write:
                 for batch in tracked:
                     _validate_and_write(ctx, row, batch, write=write)
                     row += len(batch)
-            _touch(run.pk, watermark=encode_value(tracked.watermark))
-            retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
+    # The warehouse connection is closed before the run can be seen as finished: whoever acts
+    # on a finished run (the next run, someone writing to a DuckDB file, which one writer locks)
+    # finds the source free.
+    watermark = encode_value(tracked.watermark)
+    if chunked:
+        _finish_shipping(run, chunks_total, watermark, chunk_queue)
+    else:
+        _touch(run.pk, watermark=watermark)
+        retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
 
 
 class _Watchdog:
@@ -371,7 +379,7 @@ def _ship_chunks(
     expected: int,
     chunk_queue: ChunkQueue,
     ship_every_chunk: bool,
-) -> None:
+) -> int:
     """Cut the stream into chunks (sizes from `chunk_rows`; each chunk's rows are fixed when it
     is cut, so every delivery of a chunk covers the same rows). A chunk goes to the queue for
     any worker when the chunk shipped before it has been taken up (its first batch is recorded)
@@ -416,7 +424,12 @@ def _ship_chunks(
                 if not size:
                     break
             index, first_row = index + 1, first_row + size
-    _touch(run.pk, chunks_total=index, watermark=encode_value(batches.watermark))
+    return index
+
+
+def _finish_shipping(run: ImportRun, index: int, watermark, chunk_queue: ChunkQueue) -> None:
+    """Record how many chunks the run has; the last chunk written finalizes the run."""
+    _touch(run.pk, chunks_total=index, watermark=watermark)
     if index == 0:
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")  # empty source
     elif not retrying(lambda: maybe_finalize(run.pk), f"finishing run {run.pk}"):
