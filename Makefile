@@ -36,7 +36,7 @@ run: install
 	@echo
 	@echo "  Import Center is starting at http://127.0.0.1:$(PORT)/  (Ctrl-C stops everything)"
 	@echo
-	DEBUG=1 PORT=$(PORT) $(BIN)/honcho start -f Procfile
+	DEBUG=1 PORT=$(PORT) SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(BIN)/honcho start -f Procfile
 
 test: install
 	$(BIN)/pytest $(PYTEST_ARGS)
@@ -53,6 +53,10 @@ bench: install
 	$(BIN)/python bench/validation.py
 	$(BIN)/python bench/connectors.py
 	$(BIN)/python bench/pages.py
+	$(BIN)/python bench/pages_stats.py
+	$(BIN)/python bench/api.py
+	$(BIN)/python bench/exports.py
+	$(BIN)/python bench/alerts.py
 	$(BIN)/python bench/import_e2e.py
 
 clean:

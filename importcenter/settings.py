@@ -295,8 +295,9 @@ X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 # docker-compose's health check calls http://127.0.0.1:8000/healthz inside the container, where
-# no proxy adds X-Forwarded-Proto: redirected to https, it would always fail.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# no proxy adds X-Forwarded-Proto: redirected to https, it would always fail. A Prometheus
+# scraper inside the cluster calls /metrics the same way (it sends its bearer token regardless).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SESSION_COOKIE_SECURE = envbool("SECURE_COOKIES", True)

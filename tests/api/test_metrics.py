@@ -173,3 +173,11 @@ def test_the_engine_sends_what_the_counters_count(imp, django_capture_on_commit_
     counter = MetricCounter.objects.get(name="runs", import_code=imp.code)
     assert (counter.labels, counter.value) == (f"import_code={imp.code},state=stopped", 1)
     assert run.code
+
+
+def test_metrics_is_not_redirected_to_https(client, metrics_on, settings, db):
+    # A scraper inside the cluster speaks plain HTTP to the container, with the SSL redirect on.
+    settings.SECURE_SSL_REDIRECT = True
+    response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert response.status_code == 200
+    assert client.get("/api/v1/imports").status_code == 301
