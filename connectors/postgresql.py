@@ -149,6 +149,9 @@ class PostgresConnector(Connector):
             "Imports may only read: the statement tried to write.",
         ),
         ((pgerrors.InvalidAuthorizationSpecification, pgerrors.InvalidPassword), "auth", None),
+        # Classes 54 and 55 (chr(0), a value over 1 GB, an object in use) are the query's fault,
+        # but psycopg files them under OperationalError with the lost connections below.
+        ((pgerrors.ProgramLimitExceeded, pgerrors.ObjectNotInPrerequisiteState), "query", None),
         (
             (psycopg.OperationalError, psycopg.InterfaceError),
             "network",

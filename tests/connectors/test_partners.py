@@ -55,6 +55,22 @@ def test_postgres_stream_may_outlast_the_statement_timeout(pg_streams):
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT chr(0) AS nul",  # 54000: psycopg files class 54 under OperationalError
+        "SELECT repeat('x', 1073741824) AS huge",  # 54000 too
+    ],
+)
+def test_postgres_limit_errors_are_query_errors_not_a_lost_connection(pg_streams, sql):
+    with pg_streams.connect() as c, pytest.raises(ConnectorError) as info:
+        list(c.iter_batches(sql))
+    assert info.value.kind == "query"
+    assert "connection to the warehouse was lost" not in str(info.value)
+    assert c.count("users") == ROWS  # the connection is still good
+
+
+@pytest.mark.postgres
 def test_postgres_counts_and_previews_while_a_stream_is_open(pg_streams):
     with pg_streams.connect() as c:
         batches = c.iter_batches("users", batch_size=1_000)
