@@ -81,7 +81,11 @@ def scrub(text: str | None, secrets: Sequence[str]) -> str | None:
     return text
 
 
-_INTEGER = re.compile(r"INT|FIXED|SERIAL|LONG|SHORT|TINY|BYTE|HUGE", re.I)
+# Whole type names: a search for "INT" also found INTERVAL and POINT, and "BYTE" found BYTEA.
+_INTEGER = re.compile(
+    r"U?(TINY|SMALL|MEDIUM|BIG|HUGE)?INT(EGER)?\d*|BYTEINT|(SMALL|BIG)?SERIAL\d?|FIXED|LONG|SHORT",
+    re.I,
+)
 _FLOAT = re.compile(r"FLOAT|DOUBLE|REAL", re.I)
 _DECIMAL = re.compile(r"DECIMAL|NUMERIC|NUMBER|BIGNUMERIC", re.I)
 
@@ -98,6 +102,8 @@ class Column:
         """A coarse type family for suggesting a mapping: string, integer, float, decimal,
         boolean, date, datetime, time or other."""
         t = self.type.upper()
+        if t.endswith("]"):  # an array (int4[], INTEGER[3]) arrives as text
+            return "other"
         if t.startswith(("TIMESTAMP", "DATETIME")):
             return "datetime"
         if t.startswith("DATE"):
@@ -111,7 +117,7 @@ class Column:
             return "integer" if re.search(r",\s*0\)", t) else "decimal"
         if _FLOAT.search(t):
             return "float"
-        if _INTEGER.search(t):
+        if _INTEGER.fullmatch(t.split("(")[0].strip()):
             return "integer"
         if any(word in t for word in ("CHAR", "TEXT", "STRING", "VARCHAR")):
             return "string"
