@@ -10,6 +10,7 @@ import logging
 import re
 
 import pytest
+from auditlog.models import LogEntry
 from django.test import Client
 from django.utils import timezone
 from kombu.exceptions import OperationalError
@@ -354,6 +355,8 @@ def test_an_editor_subscribes_a_webhook_on_its_form(editor_client, viewer):
     assert response.status_code == 302
     channel = Channel.objects.get(name="Dagster")
     assert (channel.run_events, channel.run_event_imports) == ("failed", "all")
+    [created] = LogEntry.objects.get_for_object(channel)  # the History records the choice
+    assert created.changes_dict["run_events"] == [None, "failed"]
     edit = editor_client.get(f"/alerts/channels/{channel.code}/edit/")
     # The edit page shows what is stored (it showed an empty name and "disabled" before).
     form = edit.context["form"]
