@@ -375,3 +375,24 @@ def test_an_editor_subscribes_a_webhook_on_its_form(editor_client, viewer):
     assert refused.status_code == 403
     channel.refresh_from_db()
     assert channel.run_events == "failed"
+
+
+def test_the_run_events_page_costs_the_same_for_3_or_25_deliveries(viewer_client, imp):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    channel = hook("http://127.0.0.1:9/hook")
+
+    def queries_for(n: int) -> int:
+        Delivery.objects.all().delete()
+        for _ in range(n):
+            run = factories.make_run(imp, total=10, failed=1)
+            payload = delivery.envelope(
+                "run.completed", runevents.run_event_data(run, imp, "completed")
+            )
+            delivery.queue(channel, payload, run=run)
+        with CaptureQueriesContext(connection) as captured:
+            assert viewer_client.get("/alerts/run-events/").status_code == 200
+        return len(captured)
+
+    assert queries_for(3) == queries_for(25)
