@@ -5,7 +5,15 @@ from alerts.models import Channel, Delivery, Notification
 
 @admin.register(Channel)
 class ChannelAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "origin", "enabled", "use_by_default", "target_hint"]
+    list_display = [
+        "name",
+        "kind",
+        "origin",
+        "enabled",
+        "use_by_default",
+        "run_events",
+        "target_hint",
+    ]
     list_filter = ["kind", "origin", "enabled"]
     # The URL and signing secret are write-only everywhere, the admin included.
     exclude = ["secret_encrypted"]
@@ -23,4 +31,4 @@ class NotificationAdmin(admin.ModelAdmin):
 class DeliveryAdmin(admin.ModelAdmin):
     list_display = ["created_at", "event_type", "channel_name", "state", "attempts", "last_error"]
     list_filter = ["state", "channel_kind"]
-    raw_id_fields = ["notification", "channel"]
+    raw_id_fields = ["notification", "run", "channel"]

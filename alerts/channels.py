@@ -90,8 +90,18 @@ def _env_shape(kind: str) -> dict:
     if kind == Kind.EMAIL:
         to = ", ".join(settings.ALERT_EMAIL_TO)
         return {"enabled": bool(to), "email_to": to, "target_hint": ""}
-    url = settings.ALERT_WEBHOOK_URL if kind == Kind.WEBHOOK else settings.ALERT_SLACK_WEBHOOK_URL
-    return {"enabled": bool(url), "email_to": "", "target_hint": url_hint(url or "")}
+    if kind == Kind.SLACK:
+        url = settings.ALERT_SLACK_WEBHOOK_URL
+        return {"enabled": bool(url), "email_to": "", "target_hint": url_hint(url or "")}
+    url = settings.ALERT_WEBHOOK_URL
+    return {
+        "enabled": bool(url),
+        "email_to": "",
+        "target_hint": url_hint(url or ""),
+        # The deployment's own webhook hears every import's runs when it asks for run events.
+        "run_events": settings.RUN_WEBHOOK_EVENTS,
+        "run_event_imports": Channel.RunEventImports.ALL,
+    }
 
 
 def sync_environment_channels() -> None:

@@ -1,5 +1,5 @@
-"""Delivery of one JSON payload to one channel, reusable by anything that notifies (alerts now,
-the API's run-lifecycle webhooks later):
+"""Delivery of one JSON payload to one channel, for anything that notifies (alerts, and the
+run-lifecycle webhooks of `alerts.runevents`):
 
     delivery.queue(channel, delivery.envelope("run.completed", data))
 
@@ -29,7 +29,7 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
@@ -43,6 +43,9 @@ from standardwebhooks import Webhook
 
 from alerts.channels import Target, target_of
 from alerts.models import Channel, Delivery, DeliveryAttempt, Notification
+
+if TYPE_CHECKING:
+    from imports.models import ImportRun
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +74,18 @@ def envelope(event_type: str, data: dict[str, Any], at: datetime | None = None) 
     return {"type": event_type, "timestamp": at.isoformat().replace("+00:00", "Z"), "data": data}
 
 
-def queue(channel: Channel, payload: dict, notification: Notification | None = None) -> Delivery:
-    """Record a delivery of `payload` to `channel` and send it on the alerts queue once the
-    current transaction commits."""
+def queue(
+    channel: Channel,
+    payload: dict,
+    notification: Notification | None = None,
+    run: ImportRun | None = None,
+) -> Delivery:
+    """Record a delivery of `payload` to `channel` (for an alert `notification`, or a `run`'s
+    lifecycle event) and send it on the alerts queue once the current transaction commits."""
     delivery = Delivery.objects.create(
         message_id=f"msg_{uuid.uuid4().hex}",
         notification=notification,
+        run=run,
         channel=channel,
         channel_name=channel.name,
         channel_kind=channel.kind,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+from urllib.parse import urlencode
 
 from django import forms
 from django.core.validators import validate_email
 
 from alerts.channels import SECRET_PREFIX, new_signing_secret, url_hint
-from alerts.models import AlertDefaults, Channel, ImportAlerts, Notification, Rules
+from alerts.models import AlertDefaults, Channel, Delivery, ImportAlerts, Notification, Rules
 from imports.forms import SecretInput
 
 MAX_RECIPIENTS = 20
@@ -113,24 +114,46 @@ class ChannelForm(forms.Form):
     use_by_default = forms.BooleanField(
         label="Notify for every import that follows the defaults", required=False, initial=True
     )
+    run_events = forms.ChoiceField(
+        label="Run events",
+        choices=Channel.RunEvents.choices,
+        initial=Channel.RunEvents.NONE,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="Besides alerts, a signed POST when runs start and end (run.started, "
+        "run.completed, run.failed, run.stopped, run.skipped), with the run's figures.",
+    )
+    run_event_imports = forms.ChoiceField(
+        label="Run events of",
+        choices=Channel.RunEventImports.choices,
+        initial=Channel.RunEventImports.ALERTING,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="The imports this channel alerts for: those following the defaults when it "
+        "notifies for them, and those that chose it for their own rules.",
+    )
 
     KIND_FIELDS = {
         Channel.Kind.EMAIL: ("email_to",),
-        Channel.Kind.WEBHOOK: ("url", "signing_secret"),
+        Channel.Kind.WEBHOOK: ("url", "signing_secret", "run_events", "run_event_imports"),
         Channel.Kind.SLACK: ("url",),
     }
+    KIND_ONLY = ("email_to", "url", "signing_secret", "run_events", "run_event_imports")
 
     def __init__(self, *args, kind: str, channel: Channel | None = None, **kwargs):
-        if channel is not None and not args and "initial" not in kwargs:
+        # Unbound (the edit page's GET passes `request.POST or None`): show what is stored.
+        if channel is not None and (not args or args[0] is None) and "initial" not in kwargs:
             kwargs["initial"] = {
                 "name": channel.name,
                 "email_to": channel.email_to,
                 "enabled": channel.enabled,
                 "use_by_default": channel.use_by_default,
+                "run_events": channel.run_events,
+                "run_event_imports": channel.run_event_imports,
             }
         super().__init__(*args, **kwargs)
         self.kind, self.channel = kind, channel
-        for name in {"email_to", "url", "signing_secret"} - set(self.KIND_FIELDS[kind]):
+        for name in set(self.KIND_ONLY) - set(self.KIND_FIELDS[kind]):
             del self.fields[name]
         if "url" in self.fields:
             self.fields["url"].label = (
@@ -189,6 +212,11 @@ class ChannelForm(forms.Form):
                 secret["url"] = data["url"]
                 channel.target_hint = url_hint(data["url"])
             if self.kind == Channel.Kind.WEBHOOK:
+                # Left out (a form from before run events): what the channel had.
+                channel.run_events = data.get("run_events") or channel.run_events
+                channel.run_event_imports = (
+                    data.get("run_event_imports") or channel.run_event_imports
+                )
                 if data.get("signing_secret"):
                     secret["signing_secret"] = data["signing_secret"]
                 elif not secret.get("signing_secret"):
@@ -214,3 +242,35 @@ class NotificationFilterForm(forms.Form):
 
     def page_number(self) -> int:
         return self.cleaned_data.get("page") or 1
+
+
+RUN_EVENT_TYPES = [("", "All events")] + [
+    (f"run.{event}", f"run.{event}")
+    for event in ("started", "completed", "failed", "stopped", "skipped")
+]
+
+
+class RunEventFilterForm(forms.Form):
+    """The Run events page's query string; anything invalid answers 400."""
+
+    type = forms.ChoiceField(label="Event", choices=RUN_EVENT_TYPES, required=False)
+    state = forms.ChoiceField(
+        label="Outcome", choices=[("", "Any outcome"), *Delivery.State.choices], required=False
+    )
+    page = forms.IntegerField(min_value=1, max_value=100_000, required=False)
+
+    def filters(self) -> dict:
+        data = self.cleaned_data
+        found = {"event_type": data["type"], "state": data["state"]}
+        return {name: value for name, value in found.items() if value}
+
+    def page_number(self) -> int:
+        return self.cleaned_data.get("page") or 1
+
+    def query(self, page: int) -> str:
+        """The query string of another page with the same filters."""
+        return urlencode({**self.filters_query(), "page": page})
+
+    def filters_query(self) -> dict:
+        data = self.cleaned_data
+        return {name: data[name] for name in ("type", "state") if data.get(name)}

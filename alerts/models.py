@@ -4,6 +4,8 @@ each condition's state per import, and every notification with its deliveries an
 A condition notifies when it starts and when it clears, never while it persists
 (`alerts.conditions.transition`). Deliveries (`alerts.delivery`) are generic: a signed webhook,
 an email or a Slack message of one JSON payload, retried with backoff on the `alerts` queue.
+Webhook channels may also subscribe to run-lifecycle events (`alerts.runevents`): those
+deliveries belong to a run, not to a notification.
 """
 
 from __future__ import annotations
@@ -157,6 +159,24 @@ class Channel(models.Model):
         SETTINGS = "settings", "Settings page"
         ENVIRONMENT = "environment", "Environment"
 
+    class RunEvents(models.TextChoices):
+        NONE = "none", "None"
+        ALL = "all", "Every run event: started, completed, failed, stopped, skipped"
+        ENDED = "ended", "Runs that end: completed, failed, stopped, skipped"
+        FAILED = "failed", "Failed runs only"
+
+    class RunEventImports(models.TextChoices):
+        ALERTING = "alerting", "The imports this channel alerts for"
+        ALL = "all", "Every import"
+
+    # The run events (`run.<state>`) each choice sends.
+    RUN_EVENT_STATES = {
+        RunEvents.NONE: (),
+        RunEvents.ALL: ("started", "completed", "failed", "stopped", "skipped"),
+        RunEvents.ENDED: ("completed", "failed", "stopped", "skipped"),
+        RunEvents.FAILED: ("failed",),
+    }
+
     code = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
     kind = models.CharField(max_length=10, choices=Kind.choices)
@@ -176,6 +196,18 @@ class Channel(models.Model):
     enabled = models.BooleanField(default=True)
     use_by_default = models.BooleanField(
         default=True, help_text="Imports that follow the defaults notify this channel."
+    )
+    run_events = models.CharField(
+        max_length=10,
+        choices=RunEvents.choices,
+        default=RunEvents.NONE,
+        help_text="Webhooks only: run-lifecycle events (run.started, run.completed…) it receives.",
+    )
+    run_event_imports = models.CharField(
+        max_length=10,
+        choices=RunEventImports.choices,
+        default=RunEventImports.ALERTING,
+        help_text="Whose runs: the imports whose alerts reach this channel, or every import.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -202,6 +234,9 @@ class Channel(models.Model):
     @property
     def from_environment(self) -> bool:
         return self.origin == self.Origin.ENVIRONMENT
+
+    def wants_run_event(self, event: str) -> bool:
+        return event in self.RUN_EVENT_STATES[self.run_events]
 
     def set_secret(self, secret: dict | None) -> None:
         self.secret_encrypted = encrypt_json(secret) if secret else ""
@@ -341,7 +376,8 @@ class EvaluatedRun(models.Model):
 
 
 class Delivery(models.Model):
-    """One payload to one channel, tried until it is delivered or the retries run out.
+    """One payload to one channel, tried until it is delivered or the retries run out: an alert
+    notification's, or a run-lifecycle event's (`run` set, no notification).
 
     `message_id` is the Standard Webhooks `webhook-id`: the same on every attempt, so a receiver
     that saw an attempt whose answer was lost can tell the retry is a duplicate."""
@@ -358,6 +394,14 @@ class Delivery(models.Model):
     )
     channel = models.ForeignKey(
         Channel, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    run = models.ForeignKey(
+        "imports.ImportRun",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="A run event's run (null for alerts).",
     )
     channel_name = models.CharField(max_length=100, help_text="Kept when the channel is deleted.")
     channel_kind = models.CharField(max_length=10, choices=Channel.Kind.choices)
@@ -378,6 +422,20 @@ class Delivery(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="alert_delivery_due_idx"),
             # Settings page: each channel's latest delivery.
             models.Index(fields=["channel", "-created_at"], name="alert_delivery_channel_idx"),
+            # Run events page: run-event deliveries (no notification), newest first.
+            models.Index(
+                fields=["-created_at", "-id"],
+                condition=models.Q(notification__isnull=True),
+                name="alert_delivery_run_event_idx",
+            ),
+        ]
+        constraints = [
+            # Each event of a run reaches a channel once, however often it is announced.
+            models.UniqueConstraint(
+                fields=["run", "channel", "event_type"],
+                condition=models.Q(run__isnull=False, channel__isnull=False),
+                name="alert_delivery_run_event_once",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
-"""The queries of the alert pages: notifications with their deliveries and attempts, what is
-active now, and each channel's latest delivery. Each page's cost is flat in its rows."""
+"""The queries of the alert pages: notifications with their deliveries and attempts, run-event
+deliveries with their attempts, what is active now, and each channel's latest delivery. Each
+page's cost is flat in its rows."""
 
 from __future__ import annotations
 
@@ -39,6 +40,25 @@ def notifications(attempts: bool = True, **filters) -> QuerySet[Notification]:
         .select_related("import_obj", "run")
         .only(*_NOTE_FIELDS)
         .prefetch_related(Prefetch("deliveries", queryset=deliveries))
+        .order_by("-created_at", "-id")
+    )
+
+
+def run_event_deliveries(**filters) -> QuerySet[Delivery]:
+    """Run-event deliveries (those of no notification) newest first, with their attempts and
+    runs: three queries in all, whatever the number of rows."""
+    return (
+        Delivery.objects.filter(notification__isnull=True, **filters)
+        .select_related("run__import_obj")
+        .only(
+            *(f.name for f in Delivery._meta.concrete_fields),
+            "run__code",
+            "run__import_obj__code",
+            "run__import_obj__nickname",
+        )
+        .prefetch_related(
+            Prefetch("attempts_made", queryset=DeliveryAttempt.objects.order_by("number"))
+        )
         .order_by("-created_at", "-id")
     )
 

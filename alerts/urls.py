@@ -1,4 +1,4 @@
-"""Alert URLs: the Alerts page and its settings, and each import's alerts."""
+"""Alert URLs: the Alerts page, run events and settings, and each import's alerts."""
 
 from django.urls import path
 
@@ -8,6 +8,7 @@ _IMPORT = "settings/partners/import-center/<uuid:code>/alerts/"
 
 urlpatterns = [
     path("alerts/", views.alerts_list, name="alerts-list"),
+    path("alerts/run-events/", views.run_events, name="alerts-run-events"),
     path("alerts/settings/", views.alerts_settings, name="alerts-settings"),
     path("alerts/channels/new/<slug:kind>/", views.channel_create, name="alerts-channel-create"),
     path("alerts/channels/<uuid:code>/edit/", views.channel_edit, name="alerts-channel-edit"),

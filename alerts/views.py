@@ -1,5 +1,6 @@
-"""The Alerts page (every notification with its deliveries), the alert settings (default
-rules and channels), and an import's alerts (its rules, mute, notifications).
+"""The Alerts page (every notification with its deliveries), the Run events page (every
+run-lifecycle webhook delivery), the alert settings (default rules and channels), and an
+import's alerts (its rules, mute, notifications).
 
 Viewers see everything here; every change needs an Editor (or superuser) and a CSRF token.
 """
@@ -26,6 +27,7 @@ from alerts.forms import (
     MuteForm,
     NotificationFilterForm,
     RulesForm,
+    RunEventFilterForm,
 )
 from alerts.models import AlertDefaults, Channel, ImportAlerts
 from imports.access import (
@@ -73,6 +75,33 @@ def alerts_list(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "notifications":
         return render(request, "alerts/list.html#notifications", ctx)
     return render(request, "alerts/list.html", ctx)
+
+
+@login_required
+def run_events(request: HttpRequest) -> HttpResponse:
+    """Every run-lifecycle webhook delivery, newest first, with its attempts."""
+    require_viewer(request)
+    form = RunEventFilterForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest("Invalid filter.")
+    page = form.page_number()
+    rows, has_older = queries.page_of(queries.run_event_deliveries(**form.filters()), page)
+    ctx = {
+        "nav": "alerts",
+        "alerts_tab": "run_events",
+        "deliveries": rows,
+        "page": page,
+        "has_older": has_older,
+        "filter_form": form,
+        "newer_query": form.query(page - 1),
+        "older_query": form.query(page + 1),
+        "subscribed": Channel.objects.filter(enabled=True, kind=Channel.Kind.WEBHOOK)
+        .exclude(run_events=Channel.RunEvents.NONE)
+        .exists(),
+    }
+    if request.htmx and request.htmx.target == "run-events":
+        return render(request, "alerts/run_events.html#run-events", ctx)
+    return render(request, "alerts/run_events.html", ctx)
 
 
 @login_required

@@ -24,7 +24,26 @@ need the `X-CSRFToken` header). Lists answer `{"items": [...], "next": <cursor o
 pass `cursor=<next>` for the following page. Errors are RFC 9457 problem details.
 """
 
-api = NinjaAPI(
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class ProblemDetailsAPI(NinjaAPI):
+    """A NinjaAPI whose OpenAPI document says what the API sends: ninja documents every answer
+    as its renderer's `application/json`, but every error answers `application/problem+json`
+    (`api.problems`)."""
+
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        for operations in schema.get("paths", {}).values():
+            for operation in operations.values():
+                for status, answer in operation.get("responses", {}).items():
+                    content = answer.get("content") or {}
+                    if int(status) >= 400 and "application/json" in content:
+                        answer["content"] = {PROBLEM_MEDIA_TYPE: content["application/json"]}
+        return schema
+
+
+api = ProblemDetailsAPI(
     title="Import Center API",
     version="1",
     description=DESCRIPTION,

@@ -41,7 +41,14 @@ class HistoryConfig(AppConfig):
         )
         auditlog.register(
             Channel,
-            include_fields=["name", "kind", "email_to", "secret_encrypted"],
+            include_fields=[
+                "name",
+                "kind",
+                "email_to",
+                "secret_encrypted",
+                "run_events",
+                "run_event_imports",
+            ],
             mask_fields=["secret_encrypted"],
             mask_callable="history.apps.secret_state",
         )

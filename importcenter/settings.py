@@ -229,6 +229,11 @@ if ALERT_WEBHOOK_SECRET:
         raise ImproperlyConfiguredEnv(
             "ALERT_WEBHOOK_SECRET must be whsec_ followed by base64 of at least 16 bytes."
         )
+# Run-lifecycle events the ALERT_WEBHOOK_URL webhook receives, for every import: none, all
+# (started, completed, failed, stopped, skipped), ended (all but started) or failed.
+RUN_WEBHOOK_EVENTS = envstr("RUN_WEBHOOK_EVENTS", "none").strip().lower() or "none"
+if RUN_WEBHOOK_EVENTS not in ("none", "all", "ended", "failed"):
+    raise ImproperlyConfiguredEnv("RUN_WEBHOOK_EVENTS must be none, all, ended or failed.")
 # Seconds before each retry of a failed delivery; its length is the number of retries.
 try:
     ALERT_RETRY_SECONDS = [

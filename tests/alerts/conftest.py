@@ -19,6 +19,14 @@ from aiosmtpd.controller import Controller
 from alerts.models import Channel
 from tests import factories
 
+# The engine's fixtures (a DuckDB warehouse, a real Celery worker) for the run-event tests.
+from tests.engine.conftest import (  # noqa: F401
+    isolated_broker,
+    start_worker,
+    warehouse,
+    wh_datasource,
+)
+
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
     """Poll `predicate` until it returns something truthy, or fail after `timeout` seconds."""

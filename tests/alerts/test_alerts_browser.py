@@ -93,3 +93,41 @@ def test_viewer_sees_alerts_and_rules_without_controls(
     page.goto(live_server.url + f"/settings/partners/import-center/{alert_data.code}/")
     expect(page.locator(".alerts-card")).to_contain_text("Health below threshold")
     expect(page.locator(".alerts-card button")).to_have_count(0)
+
+
+def test_editor_subscribes_a_webhook_to_run_events_and_finds_each_delivery(
+    role_groups_survive_flush, alert_data, page, live_server, http_receiver, tmp_path
+):
+    from playwright.sync_api import expect
+
+    from alerts import runevents
+    from alerts.models import Channel
+
+    receiver = http_receiver("/hooks/dagster", statuses=[500])
+    _sign_in(page, live_server, "alert-editor")
+    page.click("text=Rules and channels")
+    page.click("text=New webhook channel")
+    page.fill("#id_name", "Dagster sensor")
+    page.fill("#id_url", receiver.url)
+    page.check("input[name=run_events][value=ended]")
+    page.check("input[name=run_event_imports][value=all]")
+    page.screenshot(path=str(tmp_path / "channel-form.png"), full_page=True)
+    page.click("button:has-text('Save')")
+    row = page.locator("tr", has_text="Dagster sensor")
+    expect(row).to_contain_text("Runs that end: completed, failed, stopped, skipped · every import")
+    assert Channel.objects.get(name="Dagster sensor").run_events == "ended"
+
+    run = factories.make_run(alert_data, total=1_024, failed=24)
+    runevents.emit(run, "completed")  # the live server's thread tries it at once: 500
+    page.click("text=Run events")
+    expect(page.locator("h1")).to_have_text("Run events")
+    item = page.locator(".note", has_text="run.completed")
+    expect(item).to_contain_text("Nightly users")
+    expect(item).to_contain_text("1,024 records, 1,000 successful, 24 failed; health 97.65%")
+    expect(item.locator(".delivery").first).to_have_text("Pending")
+    item.locator("summary", has_text="Attempts").click()
+    expect(item.locator(".attempts")).to_contain_text("HTTP 500: endpoint says no")
+    page.screenshot(path=str(tmp_path / "run-events.png"), full_page=True)
+    page.select_option("#id_state", "delivered")
+    expect(page.locator("#run-events")).to_contain_text("No run events match.")
+    assert "state=delivered" in page.url

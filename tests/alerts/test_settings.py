@@ -34,6 +34,7 @@ def load_settings(**env) -> subprocess.CompletedProcess:
             "must be whsec_ followed by base64 of at least 16 bytes",
         ),
         ({"ALERT_RETRY_SECONDS": "10,soon"}, "ALERT_RETRY_SECONDS must be comma-separated"),
+        ({"RUN_WEBHOOK_EVENTS": "failures"}, "RUN_WEBHOOK_EVENTS must be none, all, ended or"),
     ],
 )
 def test_unusable_alert_settings_stop_start_up(env, message):

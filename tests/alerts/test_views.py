@@ -47,6 +47,7 @@ def noted(imp, channel, django_capture_on_commit_callbacks, monkeypatch):
 def _pages(imp, channel):
     return {
         "list": reverse("alerts-list"),
+        "run-events": reverse("alerts-run-events"),
         "settings": reverse("alerts-settings"),
         "import": reverse("alerts-import", args=[imp.code]),
         "channel-new": reverse("alerts-channel-create", args=["webhook"]),
@@ -80,7 +81,7 @@ def test_outsider_sees_nothing(outsider_client, imp, channel):
 
 def test_viewer_sees_alerts_and_rules_but_changes_nothing(viewer_client, noted, channel):
     imp = noted
-    for name in ("list", "settings", "import"):
+    for name in ("list", "run-events", "settings", "import"):
         assert viewer_client.get(_pages(imp, channel)[name]).status_code == 200
     for name in ("channel-new", "channel-edit"):
         assert viewer_client.get(_pages(imp, channel)[name]).status_code == 403

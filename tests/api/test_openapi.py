@@ -41,17 +41,18 @@ def _operations(spec: dict) -> list[tuple[str, str, dict]]:
 
 
 def check_answer(spec: dict, operation: dict, response) -> None:
-    """The status is documented; a JSON answer validates against its documented schema."""
+    """The status is documented with the media type the answer has; a JSON answer validates
+    against its documented schema."""
     documented = operation["responses"]
     status = str(response.status_code)
     assert status in documented, f"{status} not documented: {response.content[:300]}"
     content = documented[status].get("content", {})
     kind = response["Content-Type"].split(";")[0]
+    assert kind in content, f"{kind} not documented for {status}: {list(content)}"
     if kind in ("application/json", "application/problem+json"):
-        schema = (content.get("application/json") or content[kind])["schema"]
-        jsonschema.validate(response.json(), {**schema, "components": spec["components"]})
-    else:
-        assert kind in content, f"{kind} not documented for {status}"
+        jsonschema.validate(
+            response.json(), {**content[kind]["schema"], "components": spec["components"]}
+        )
 
 
 @pytest.fixture
@@ -150,3 +151,22 @@ def test_the_run_states_and_triggers_are_documented_enums(spec):
     resolved = [schemas[p["$ref"].rsplit("/", 1)[1]] for p in (run["state"], run["trigger"])]
     assert set(resolved[0]["enum"]) == set(ImportRun.State.values)
     assert set(resolved[1]["enum"]) == set(ImportRun.Trigger.values)
+
+
+def test_errors_are_documented_as_problem_details_and_sent_as_such(spec, editor):
+    """RFC 9457: every error is `application/problem+json`, in the document and on the wire;
+    successes stay `application/json`."""
+    for method, path, operation in _operations(spec):
+        for status, answer in operation["responses"].items():
+            media = set(answer.get("content", {}))
+            if int(status) >= 400:
+                assert media == {"application/problem+json"}, (method, path, status, media)
+            else:
+                assert "application/problem+json" not in media, (method, path, status)
+    unknown = "/api/v1/imports/00000000-0000-4000-8000-000000000000"
+    response = ApiClient(token_for(editor)).get(unknown)
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    documented = spec["paths"]["/api/v1/imports/{code}"]["get"]["responses"]["404"]["content"]
+    assert list(documented) == [response["Content-Type"]]
+    assert response.json()["status"] == 404
