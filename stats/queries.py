@@ -7,6 +7,8 @@ import has:
 - the Stats table is an offset page of one import's runs in the retention window, and their
   count (index `run_import_created_idx`);
 - the health trend is one `values_list()` over the window (same index);
+- errors across runs are two: the runs with a health percentage in the window, and their
+  `RunErrorCount` rows (the per-run summary written as the run goes, never the records);
 - the detail pane is keyset-paginated by row number (the unique (run, row_number) index;
   failed rows by the partial `record_run_failed_idx`), so page 500 of a 1M-record run
   costs what page 1 costs.
@@ -108,6 +110,133 @@ def error_summary(run: ImportRun) -> list[RunErrorCount]:
     rows = list(RunErrorCount.objects.filter(run=run))
     rows.sort(key=lambda r: error_summary_key(r.code, r.count, r.field))
     return rows
+
+
+# --- Errors across runs --------------------------------------------------------------------
+
+# A pair is marked when it failed more than this many times as many records in the latest run
+# as in the run before it (exactly this many times is not marked).
+GROWTH_FACTOR = 10
+# The sparkline has at most this many points: past that, each point is the largest count of a
+# slice of consecutive runs (a spike is never averaged away).
+SPARK_POINTS = 60
+SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run as the errors-across-runs table shows it: its time, and the code for its link."""
+
+    code: object  # uuid.UUID
+    created_at: datetime
+
+
+@dataclass
+class ErrorPair:
+    """One (field, code) over the runs of the window, counts aligned with `ErrorsAcrossRuns.runs`."""
+
+    field: str
+    code: str
+    counts: list[int]
+    first: RunRef
+    last: RunRef
+    latest: int  # records failed on the pair in the latest run
+    previous: int  # … and in the run before it (0 when there is none)
+    mark: str = ""  # "new", "grew" or ""
+    points: str = ""  # the sparkline's polyline, "x,y x,y …"
+    dot: tuple[float, float] = (0.0, 0.0)  # the latest run's point
+    slice_runs: int = 1  # runs per sparkline point
+    url: str = ""
+
+    @property
+    def peak(self) -> int:
+        return max(self.counts)
+
+
+@dataclass
+class ErrorsAcrossRuns:
+    runs: list[RunRef]  # the runs with a health percentage in the window, oldest first
+    pairs: list[ErrorPair]
+
+    @property
+    def latest(self) -> RunRef | None:
+        return self.runs[-1] if self.runs else None
+
+    @property
+    def previous(self) -> RunRef | None:
+        return self.runs[-2] if len(self.runs) > 1 else None
+
+
+def _mark(latest: int, previous: int, compared: bool) -> str:
+    """ "new": failed records in the latest run and none in the run before it; "grew": more
+    than GROWTH_FACTOR times as many. Nothing to compare (one run) marks nothing."""
+    if not compared or not latest:
+        return ""
+    if not previous:
+        return "new"
+    return "grew" if latest > GROWTH_FACTOR * previous else ""
+
+
+def _sparkline(pair: ErrorPair) -> None:
+    counts = pair.counts
+    size = -(-len(counts) // SPARK_POINTS)  # ceil: runs per point
+    values = [max(counts[i : i + size]) for i in range(0, len(counts), size)]
+    top = max(values) or 1
+    step = SPARK_WIDTH / (len(values) - 1) if len(values) > 1 else 0
+    xy = [
+        (round(i * step, 1), round(SPARK_HEIGHT - 2 - v * (SPARK_HEIGHT - 4) / top, 1))
+        for i, v in enumerate(values)
+    ]
+    if len(xy) == 1:  # one run: a flat line at its height
+        xy = [(0.0, xy[0][1]), (float(SPARK_WIDTH), xy[0][1])]
+    pair.points = " ".join(f"{x:g},{y:g}" for x, y in xy)
+    pair.dot = xy[-1]
+    pair.slice_runs = size
+
+
+def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
+    """Every (field, code) that failed records in the window's runs with a health percentage
+    (completed or failed runs that checked records: a Blank run checked none, so it neither
+    hides nor resets a pair), with its count per run, its first and last run, and its mark.
+
+    Two queries, whatever the size of the runs: the per-run `RunErrorCount` summary, never the
+    records. Sorted by `error_summary_key` on the latest run's count: identity errors first.
+    """
+    runs_qs = ImportRun.objects.filter(
+        import_obj=imp,
+        created_at__gte=window_start(),
+        state__in=list(ImportRun.HEALTH_STATES),
+        total__gt=F("already_imported"),
+    )
+    rows = list(runs_qs.order_by("created_at", "id").values_list("id", "code", "created_at"))
+    runs = [RunRef(code, at) for _id, code, at in rows]
+    position = {run_id: i for i, (run_id, _code, _at) in enumerate(rows)}
+    counts: dict[tuple[str, str], list[int]] = {}
+    summary = RunErrorCount.objects.filter(run__in=runs_qs.values("id"), count__gt=0)
+    for run_id, field, code, n in summary.values_list("run_id", "field", "code", "count"):
+        i = position.get(run_id)
+        if i is None:  # a run that finished between the two queries
+            continue
+        counts.setdefault((field, code), [0] * len(rows))[i] = n
+    compared = len(rows) > 1
+    pairs = []
+    for (field, code), per_run in counts.items():
+        seen = [i for i, n in enumerate(per_run) if n]
+        latest, previous = per_run[-1], (per_run[-2] if compared else 0)
+        pair = ErrorPair(
+            field,
+            code,
+            per_run,
+            runs[seen[0]],
+            runs[seen[-1]],
+            latest,
+            previous,
+            mark=_mark(latest, previous, compared),
+        )
+        _sparkline(pair)
+        pairs.append(pair)
+    pairs.sort(key=lambda p: error_summary_key(p.code, p.latest, p.field))
+    return ErrorsAcrossRuns(runs, pairs)
 
 
 @dataclass(frozen=True)

@@ -89,7 +89,20 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     if request.htmx and request.htmx.target == "stats-table":
         return render(request, "stats/stats.html#table", ctx)
     ctx["trend"] = _trend(imp)
+    ctx["errors"] = _errors_across_runs(imp)
     return render(request, "stats/stats.html", ctx)
+
+
+def _errors_across_runs(imp: Import) -> queries.ErrorsAcrossRuns:
+    """The table, each pair linked to the failed records of the latest run that has it,
+    filtered by the detail pane's own `field` and `code` parameters."""
+    errors = queries.errors_across_runs(imp)
+    for pair in errors.pairs:
+        # The pane refuses a field holding "|" (the separator of `error_keys`): such a pair
+        # opens filtered by its error only.
+        field = "" if "|" in pair.field else pair.field
+        pair.url = _records_url(imp, pair.last, result="failed", field=field, code=pair.code)
+    return errors
 
 
 TREND_CACHE_SECONDS = 300
