@@ -332,3 +332,57 @@ def test_the_table_costs_two_queries_however_many_runs_and_pairs(viewer_client, 
         run_with(imp, 2 + i, {(f"col{i}", "not_numeric"): i + 1, ("email", "invalid_email"): 2})
     assert count() == few
     assert len(queries.errors_across_runs(imp).pairs) == 41
+
+
+# --- in a browser -----------------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_viewer_opens_a_new_pair_from_the_stats_tab(
+    role_groups_survive_flush, transactional_db, page, live_server, tmp_path
+):
+    from playwright.sync_api import expect
+
+    factories.make_user("errors-viewer", role="Viewer")
+    imp = factories.make_import(factories.make_datasource(name="Snow Prod"), "Snow users")
+    for i in range(30):
+        run_with(imp, 40 - i, {("email", "invalid_email"): 20 + (i * 7) % 13})
+    run_with(imp, 9, {("email", "invalid_email"): 3, ("signup_date", "invalid_date"): 4})
+    latest = factories.make_run(imp, total=60, failed=56, created_at=ago(hours=1))
+    specs = [(f"user{i}", [error("signup_date", "invalid_date")]) for i in range(50)]
+    specs += [(f"user{i}@x.com", [error("email", "invalid_email")]) for i in range(50, 55)]
+    specs += [("null", [error("user_id", "invalid_identity")])]
+    specs += [(f"ok{i}", []) for i in range(4)]
+    make_records(latest, specs)
+
+    page.goto(reverse("login"))
+    page.fill("#id_username", "errors-viewer")
+    page.fill("#id_password", factories.PASSWORD)
+    page.click("button[type=submit]")
+    page.goto(stats_url(imp))
+    rows = page.locator("table.errors-table tbody tr")
+    expect(rows).to_have_count(3)
+    expect(rows.nth(0)).to_contain_text(IDENTITY)
+    expect(rows.nth(0).locator(".mark-new")).to_have_text("New")
+    date_row = rows.filter(has_text=ERROR_REFERENCE["invalid_date"].message)
+    expect(date_row.locator(".mark-grew")).to_have_text("More than 10×")
+    expect(rows.nth(0).locator("svg.spark title")).to_contain_text("failed records in each of")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.screenshot(path=str(tmp_path / "errors-across-runs.png"), full_page=True)
+    page.locator(".errors-card").screenshot(path=str(tmp_path / "errors-card.png"))
+
+    date_row.locator("a").click()
+    pane = page.locator("#run-pane #pane")
+    expect(pane.locator("#records tbody tr")).to_have_count(50)
+    expect(pane.locator("#f-field")).to_have_value("signup_date")
+    expect(pane.locator("#f-code")).to_have_value("invalid_date")
+    assert "field=signup_date" in page.url and "code=invalid_date" in page.url
+    # The pane comes into view (the table is above it).
+    expect(pane.locator("#pane-heading")).to_be_in_viewport()
+    page.screenshot(path=str(tmp_path / "errors-pair-opened.png"))
+    shots = __import__("os").environ.get("ERRORS_SHOTS")
+    if shots:  # keep them for a look by eye
+        import shutil
+
+        for name in ("errors-across-runs.png", "errors-card.png", "errors-pair-opened.png"):
+            shutil.copy(tmp_path / name, shots)
