@@ -7,8 +7,9 @@ import has:
 - the Stats table is an offset page of one import's runs in the retention window, and their
   count (index `run_import_created_idx`);
 - the health trend is one `values_list()` over the window (same index);
-- errors across runs are two: the runs with a health percentage in the window, and their
-  `RunErrorCount` rows (the per-run summary written as the run goes, never the records);
+- errors across runs are two: the runs with a health percentage in the window joined to
+  their `RunErrorCount` rows (the per-run summary written as the run goes, never the
+  records), then the few runs the table names;
 - the detail pane is keyset-paginated by row number (the unique (run, row_number) index;
   failed rows by the partial `record_run_failed_idx`), so page 500 of a 1M-record run
   costs what page 1 costs.
@@ -133,55 +134,49 @@ class RunRef:
 
 @dataclass
 class ErrorPair:
-    """One (field, code) over the runs of the window, counts aligned with `ErrorsAcrossRuns.runs`."""
+    """One (field, code) over the runs of the window; plain values only (the page caches it)."""
 
     field: str
     code: str
-    counts: list[int]
-    first: RunRef
+    first: RunRef  # the first and last run that failed records on the pair
     last: RunRef
     latest: int  # records failed on the pair in the latest run
     previous: int  # … and in the run before it (0 when there is none)
+    peak: int  # the most in one run
     mark: str = ""  # "new", "grew" or ""
     points: str = ""  # the sparkline's polyline, "x,y x,y …"
     dot: tuple[float, float] = (0.0, 0.0)  # the latest run's point
     slice_runs: int = 1  # runs per sparkline point
     url: str = ""
 
-    @property
-    def peak(self) -> int:
-        return max(self.counts)
-
 
 @dataclass
 class ErrorsAcrossRuns:
-    runs: list[RunRef]  # the runs with a health percentage in the window, oldest first
+    run_count: int  # the runs with a health percentage in the window
+    latest: RunRef | None
+    previous: RunRef | None
     pairs: list[ErrorPair]
 
-    @property
-    def latest(self) -> RunRef | None:
-        return self.runs[-1] if self.runs else None
 
-    @property
-    def previous(self) -> RunRef | None:
-        return self.runs[-2] if len(self.runs) > 1 else None
-
-
-def _mark(latest: int, previous: int, compared: bool) -> str:
+def _mark(latest: int, previous: int, run_count: int) -> str:
     """ "new": failed records in the latest run and none in the run before it; "grew": more
     than GROWTH_FACTOR times as many. Nothing to compare (one run) marks nothing."""
-    if not compared or not latest:
+    if run_count < 2 or not latest:
         return ""
     if not previous:
         return "new"
     return "grew" if latest > GROWTH_FACTOR * previous else ""
 
 
-def _sparkline(pair: ErrorPair) -> None:
-    counts = pair.counts
-    size = -(-len(counts) // SPARK_POINTS)  # ceil: runs per point
-    values = [max(counts[i : i + size]) for i in range(0, len(counts), size)]
-    top = max(values) or 1
+def _sparkline(by_run: dict[int, int], run_count: int) -> tuple[str, tuple[float, float], int]:
+    """The polyline's points, the latest point and the runs per point, from the counts by run
+    position (only the runs that failed records on the pair)."""
+    size = -(-run_count // SPARK_POINTS)  # ceil: runs per point
+    values = [0] * -(-run_count // size)
+    for i, n in by_run.items():
+        if n > values[i // size]:
+            values[i // size] = n
+    top = max(values)
     step = SPARK_WIDTH / (len(values) - 1) if len(values) > 1 else 0
     xy = [
         (round(i * step, 1), round(SPARK_HEIGHT - 2 - v * (SPARK_HEIGHT - 4) / top, 1))
@@ -189,9 +184,7 @@ def _sparkline(pair: ErrorPair) -> None:
     ]
     if len(xy) == 1:  # one run: a flat line at its height
         xy = [(0.0, xy[0][1]), (float(SPARK_WIDTH), xy[0][1])]
-    pair.points = " ".join(f"{x:g},{y:g}" for x, y in xy)
-    pair.dot = xy[-1]
-    pair.slice_runs = size
+    return " ".join(f"{x:g},{y:g}" for x, y in xy), xy[-1], size
 
 
 def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
@@ -199,44 +192,67 @@ def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
     (completed or failed runs that checked records: a Blank run checked none, so it neither
     hides nor resets a pair), with its count per run, its first and last run, and its mark.
 
-    Two queries, whatever the size of the runs: the per-run `RunErrorCount` summary, never the
-    records. Sorted by `error_summary_key` on the latest run's count: identity errors first.
+    Two queries, whatever the size of the runs, reading the per-run `RunErrorCount` summary,
+    never the records: the runs joined to their summaries (ids and counts only: decoding 2,880
+    timestamps and codes cost more than the rest together), then the few runs the table names.
+    Sorted by `error_summary_key` on the latest run's count: identity errors first.
     """
-    runs_qs = ImportRun.objects.filter(
-        import_obj=imp,
-        created_at__gte=window_start(),
-        state__in=list(ImportRun.HEALTH_STATES),
-        total__gt=F("already_imported"),
-    )
-    rows = list(runs_qs.order_by("created_at", "id").values_list("id", "code", "created_at"))
-    runs = [RunRef(code, at) for _id, code, at in rows]
-    position = {run_id: i for i, (run_id, _code, _at) in enumerate(rows)}
-    counts: dict[tuple[str, str], list[int]] = {}
-    summary = RunErrorCount.objects.filter(run__in=runs_qs.values("id"), count__gt=0)
-    for run_id, field, code, n in summary.values_list("run_id", "field", "code", "count"):
-        i = position.get(run_id)
-        if i is None:  # a run that finished between the two queries
-            continue
-        counts.setdefault((field, code), [0] * len(rows))[i] = n
-    compared = len(rows) > 1
-    pairs = []
-    for (field, code), per_run in counts.items():
-        seen = [i for i, n in enumerate(per_run) if n]
-        latest, previous = per_run[-1], (per_run[-2] if compared else 0)
-        pair = ErrorPair(
-            field,
-            code,
-            per_run,
-            runs[seen[0]],
-            runs[seen[-1]],
-            latest,
-            previous,
-            mark=_mark(latest, previous, compared),
+    rows = (
+        ImportRun.objects.filter(
+            import_obj=imp,
+            created_at__gte=window_start(),
+            state__in=list(ImportRun.HEALTH_STATES),
+            total__gt=F("already_imported"),
         )
-        _sparkline(pair)
-        pairs.append(pair)
+        .order_by("created_at", "id")
+        .values_list("id", "error_counts__field", "error_counts__code", "error_counts__count")
+    )
+    order: list[int] = []  # run ids, oldest first
+    by_pair: dict[tuple[str, str], dict[int, int]] = {}
+    last_id, i = None, -1
+    for run_id, field, code, n in rows:  # a run without errors comes once, with NULLs
+        if run_id != last_id:
+            order.append(run_id)
+            last_id, i = run_id, i + 1
+        if n:
+            by_pair.setdefault((field, code), {})[i] = n
+    count = len(order)
+    named = {i for by_run in by_pair.values() for i in (min(by_run), max(by_run))}
+    named |= {i for i in (count - 1, count - 2) if i >= 0}
+    refs = {}
+    if named:
+        ids = [order[i] for i in named]
+        found = ImportRun.objects.filter(id__in=ids).values_list("id", "code", "created_at")
+        refs = {run_id: RunRef(code, at) for run_id, code, at in found}
+
+    def ref(i: int) -> RunRef | None:
+        return refs.get(order[i]) if 0 <= i < count else None
+
+    pairs = []
+    for (field, code), by_run in by_pair.items():
+        first, last = ref(min(by_run)), ref(max(by_run))
+        if last is None:  # purged between the two queries, with its records: nothing to open
+            continue
+        latest = by_run.get(count - 1, 0)
+        previous = by_run.get(count - 2, 0) if count > 1 else 0
+        points, dot, size = _sparkline(by_run, count)
+        pairs.append(
+            ErrorPair(
+                field,
+                code,
+                first or last,
+                last,
+                latest,
+                previous,
+                max(by_run.values()),
+                _mark(latest, previous, count),
+                points,
+                dot,
+                size,
+            )
+        )
     pairs.sort(key=lambda p: error_summary_key(p.code, p.latest, p.field))
-    return ErrorsAcrossRuns(runs, pairs)
+    return ErrorsAcrossRuns(count, ref(count - 1), ref(count - 2), pairs)
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ def test_a_pair_back_after_a_gap_is_new_since_the_run_before(imp):
     run_with(imp, 2, {})
     run_with(imp, 1, {("email", "invalid_email"): 5})
     [pair] = queries.errors_across_runs(imp).pairs
-    assert (pair.mark, pair.counts) == ("new", [5, 0, 5])
+    assert (pair.mark, pair.latest, pair.previous) == ("new", 5, 0)
+    assert pair.points == "0,2 60,22 120,2"  # 5, 0, 5
 
 
 def test_growth_of_more_than_ten_times_is_marked(viewer_client, imp):
@@ -170,11 +171,23 @@ def test_runs_without_a_health_percentage_are_not_compared(viewer_client, imp):
     RunErrorCount.objects.create(run=stopped, field="email", code="invalid_email", count=50)
     latest = run_with(imp, 1, {("email", "invalid_email"): 6})
     errors = queries.errors_across_runs(imp)
-    assert len(errors.runs) == 2 and errors.latest.code == latest.code
+    assert errors.run_count == 2 and errors.latest.code == latest.code
     [pair] = errors.pairs
-    assert (pair.counts, pair.mark) == ([5, 6], "")
+    assert (pair.previous, pair.latest, pair.mark) == (5, 6, "")
     body, _rows = table(viewer_client, imp)
     assert "2 runs with a health percentage in the last 30 days" in body
+
+
+def test_the_table_follows_a_new_run(viewer_client, imp):
+    """Cached as the trend is, yet a run that finishes gives the next view its figures."""
+    run_with(imp, 2, {("email", "invalid_email"): 5})
+    run_with(imp, 1, {("email", "invalid_email"): 5})
+    _body, rows = table(viewer_client, imp)
+    assert rows[0]["cells"][1] == EMAIL
+    run_with(imp, 0.5, {("email", "invalid_email"): 51})
+    _body, rows = table(viewer_client, imp)
+    assert rows[0]["cells"][1] == EMAIL + " More than 10×"
+    assert rows[0]["cells"][3:5] == ["51", "5"]
 
 
 def test_one_run_has_nothing_to_compare_and_says_so(viewer_client, imp):
