@@ -360,7 +360,15 @@ def test_viewer_opens_a_new_pair_from_the_stats_tab(
     imp = factories.make_import(factories.make_datasource(name="Snow Prod"), "Snow users")
     for i in range(30):
         run_with(imp, 40 - i, {("email", "invalid_email"): 20 + (i * 7) % 13})
-    run_with(imp, 9, {("email", "invalid_email"): 3, ("signup_date", "invalid_date"): 4})
+    run_with(
+        imp,
+        9,
+        {
+            ("email", "invalid_email"): 3,
+            ("signup_date", "invalid_date"): 4,
+            (ODD, "not_numeric"): 2,
+        },
+    )
     latest = factories.make_run(imp, total=60, failed=56, created_at=ago(hours=1))
     specs = [(f"user{i}", [error("signup_date", "invalid_date")]) for i in range(50)]
     specs += [(f"user{i}@x.com", [error("email", "invalid_email")]) for i in range(50, 55)]
@@ -374,7 +382,8 @@ def test_viewer_opens_a_new_pair_from_the_stats_tab(
     page.click("button[type=submit]")
     page.goto(stats_url(imp))
     rows = page.locator("table.errors-table tbody tr")
-    expect(rows).to_have_count(3)
+    expect(rows).to_have_count(4)
+    expect(rows.nth(3).locator("td.field")).to_have_text(ODD.replace("\t", " "))
     expect(rows.nth(0)).to_contain_text(IDENTITY)
     expect(rows.nth(0).locator(".mark-new")).to_have_text("New")
     date_row = rows.filter(has_text=ERROR_REFERENCE["invalid_date"].message)
@@ -383,6 +392,10 @@ def test_viewer_opens_a_new_pair_from_the_stats_tab(
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
     page.screenshot(path=str(tmp_path / "errors-across-runs.png"), full_page=True)
     page.locator(".errors-card").screenshot(path=str(tmp_path / "errors-card.png"))
+    page.set_viewport_size({"width": 1024, "height": 900})  # the layout's narrow step
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    page.locator(".errors-card").screenshot(path=str(tmp_path / "errors-card-1024.png"))
+    page.set_viewport_size({"width": 1440, "height": 1000})
 
     date_row.locator("a").click()
     pane = page.locator("#run-pane #pane")
@@ -397,5 +410,5 @@ def test_viewer_opens_a_new_pair_from_the_stats_tab(
     if shots:  # keep them for a look by eye
         import shutil
 
-        for name in ("errors-across-runs.png", "errors-card.png", "errors-pair-opened.png"):
+        for name in ("errors-card.png", "errors-card-1024.png", "errors-pair-opened.png"):
             shutil.copy(tmp_path / name, shots)
