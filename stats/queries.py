@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import orjson
 from django.conf import settings
@@ -128,7 +129,7 @@ SPARK_WIDTH, SPARK_HEIGHT = 120, 24
 class RunRef:
     """A run as the errors-across-runs table shows it: its time, and the code for its link."""
 
-    code: object  # uuid.UUID
+    code: UUID
     created_at: datetime
 
 

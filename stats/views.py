@@ -93,24 +93,6 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     return render(request, "stats/stats.html", ctx)
 
 
-def _errors_across_runs(imp: Import) -> queries.ErrorsAcrossRuns:
-    """The table, each pair linked to the failed records of the latest run that has it,
-    filtered by the detail pane's own `field` and `code` parameters. Cached as the trend is
-    (it reads the same runs, and changes at the same moments); the times are rendered per
-    viewer, so one entry serves every time zone."""
-    key = f"stats-errors:v1:{_runs_version(imp)}"
-    errors = cache.get(key)
-    if errors is None:
-        errors = queries.errors_across_runs(imp)
-        for pair in errors.pairs:
-            # The pane refuses a field holding "|" (the separator of `error_keys`): such a
-            # pair opens filtered by its error only.
-            field = "" if "|" in pair.field else pair.field
-            pair.url = _records_url(imp, pair.last, result="failed", field=field, code=pair.code)
-        cache.set(key, errors, TREND_CACHE_SECONDS)
-    return errors
-
-
 TREND_CACHE_SECONDS = 300
 
 
@@ -143,6 +125,24 @@ def _trend(imp: Import) -> dict:
     summary, svg, kinds = cached
     # The SVG was escaped when built; the legend names the kinds of markers it has.
     return {"summary": summary, "svg": mark_safe(svg), "marker_kinds": kinds}
+
+
+def _errors_across_runs(imp: Import) -> queries.ErrorsAcrossRuns:
+    """The table, each pair linked to the failed records of the latest run that has it,
+    filtered by the detail pane's own `field` and `code` parameters. Cached as the trend is
+    (it reads the same runs, and changes at the same moments); the times are rendered per
+    viewer, so one entry serves every time zone."""
+    key = f"stats-errors:v1:{_runs_version(imp)}"
+    errors = cache.get(key)
+    if errors is None:
+        errors = queries.errors_across_runs(imp)
+        for pair in errors.pairs:
+            # The pane refuses a field holding "|" (the separator of `error_keys`): such a
+            # pair opens filtered by its error only.
+            field = "" if "|" in pair.field else pair.field
+            pair.url = _records_url(imp, pair.last, result="failed", field=field, code=pair.code)
+        cache.set(key, errors, TREND_CACHE_SECONDS)
+    return errors
 
 
 def _records_url(imp: Import, run: ImportRun | queries.RunRef, **params) -> str:
