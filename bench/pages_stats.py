@@ -6,7 +6,8 @@ Builds (once; reused unless --rebuild) two imports in their own database (defaul
 `ic_bench_stats`; override with DATABASE_URL):
 
 - "bench-stats-2880": 30 days x every 15 minutes = 2,880 runs (completed, with some failed,
-  skipped and yellow runs, so the trend has drops);
+  skipped and yellow runs, so the trend has drops), each run with failures with its
+  RunErrorCount summary (2 to 5 (field, error) pairs: the Stats tab's errors across runs);
 - "bench-stats-1m": one run of 1,000,000 records, 30% failed with one or two errors each,
   written with COPY, plus its RunErrorCount summary.
 
@@ -97,6 +98,7 @@ def _build(records: int) -> None:
             )
         )
     ImportRun.objects.bulk_create(runs, batch_size=1000)
+    _add_run_error_counts(imp)
 
     print(f"building: one run of {records:,} records (COPY) ...", flush=True)
     started = time.perf_counter()
@@ -147,6 +149,28 @@ def _build(records: int) -> None:
         cur.execute("ANALYZE imports_recordresult")
         cur.execute("ANALYZE imports_importrun")
     print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def _add_run_error_counts(imp) -> None:
+    """The error summary of each of the 2,880 runs that failed records: email and phone on
+    every one, an identity error on every fifth, a date on every seventh, a number on a drop."""
+    from imports.models import ImportRun, RunErrorCount
+
+    rows = []
+    failing = ImportRun.objects.filter(import_obj=imp, failed__gt=0).order_by("created_at")
+    for i, (run_id, failed) in enumerate(failing.values_list("id", "failed")):
+        counts = {("email", "invalid_email"): failed - failed // 4}
+        counts[("phone", "invalid_phone")] = max(failed // 4, 1)
+        if i % 5 == 0:
+            counts[("user_id", "invalid_identity")] = 1
+        if i % 7 == 0:
+            counts[("signup_date", "invalid_date")] = 2
+        if failed > 1000:
+            counts[("age", "not_numeric")] = failed // 2
+        rows += [
+            RunErrorCount(run_id=run_id, field=f, code=c, count=n) for (f, c), n in counts.items()
+        ]
+    RunErrorCount.objects.bulk_create(rows, batch_size=2000)
 
 
 def _measure(
@@ -211,7 +235,7 @@ def main() -> int:
     from django.test import Client
     from django.urls import reverse
 
-    from imports.models import Import, ImportRun, RecordResult
+    from imports.models import Import, ImportRun, RecordResult, RunErrorCount
     from stats.queries import RECORDS_PAGE_SIZE
 
     # No setup_test_environment(): its template instrumentation copies the context on every
@@ -224,6 +248,8 @@ def main() -> int:
     if args.rebuild or not have or big_run is None or big_run.total != args.records:
         _build(args.records)
     imp = Import.objects.get(nickname=RUNS_NICK)
+    if not RunErrorCount.objects.filter(run__import_obj=imp).exists():  # built before they were
+        _add_run_error_counts(imp)
     big = Import.objects.get(nickname=BIG_NICK)
     run = ImportRun.objects.get(import_obj=big)
     print(
@@ -258,6 +284,7 @@ def main() -> int:
     pages = [
         ("Overview tab (2,880 runs)", reverse("stats-overview", args=[imp.code]), None),
         ("Stats tab (2,880 runs)", stats, None),
+        ("Stats tab (1M-record run)", reverse("stats-stats", args=[big.code]), None),
         (
             "Stats row poll (htmx)",
             reverse("stats-run-row", args=[big.code, run.code]),

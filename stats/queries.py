@@ -7,6 +7,9 @@ import has:
 - the Stats table is an offset page of one import's runs in the retention window, and their
   count (index `run_import_created_idx`);
 - the health trend is one `values_list()` over the window (same index);
+- errors across runs are two: the runs with a health percentage in the window joined to
+  their `RunErrorCount` rows (the per-run summary written as the run goes, never the
+  records), then the few runs the table names;
 - the detail pane is keyset-paginated by row number (the unique (run, row_number) index;
   failed rows by the partial `record_run_failed_idx`), so page 500 of a 1M-record run
   costs what page 1 costs.
@@ -17,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from uuid import UUID
 
 import orjson
 from django.conf import settings
@@ -108,6 +112,148 @@ def error_summary(run: ImportRun) -> list[RunErrorCount]:
     rows = list(RunErrorCount.objects.filter(run=run))
     rows.sort(key=lambda r: error_summary_key(r.code, r.count, r.field))
     return rows
+
+
+# --- Errors across runs --------------------------------------------------------------------
+
+# A pair is marked when it failed more than this many times as many records in the latest run
+# as in the run before it (exactly this many times is not marked).
+GROWTH_FACTOR = 10
+# The sparkline has at most this many points: past that, each point is the largest count of a
+# slice of consecutive runs (a spike is never averaged away).
+SPARK_POINTS = 60
+SPARK_WIDTH, SPARK_HEIGHT = 120, 24
+
+
+@dataclass(frozen=True)
+class RunRef:
+    """A run as the errors-across-runs table shows it: its time, and the code for its link."""
+
+    code: UUID
+    created_at: datetime
+
+
+@dataclass
+class ErrorPair:
+    """One (field, code) over the runs of the window; plain values only (the page caches it)."""
+
+    field: str
+    code: str
+    first: RunRef  # the first and last run that failed records on the pair
+    last: RunRef
+    latest: int  # records failed on the pair in the latest run
+    previous: int  # … and in the run before it (0 when there is none)
+    peak: int  # the most in one run
+    mark: str = ""  # "new", "grew" or ""
+    points: str = ""  # the sparkline's polyline, "x,y x,y …"
+    dot: tuple[float, float] = (0.0, 0.0)  # the latest run's point
+    slice_runs: int = 1  # runs per sparkline point
+    url: str = ""
+
+
+@dataclass
+class ErrorsAcrossRuns:
+    run_count: int  # the runs with a health percentage in the window
+    latest: RunRef | None
+    previous: RunRef | None
+    pairs: list[ErrorPair]
+
+
+def _mark(latest: int, previous: int, run_count: int) -> str:
+    """ "new": failed records in the latest run and none in the run before it; "grew": more
+    than GROWTH_FACTOR times as many. Nothing to compare (one run) marks nothing."""
+    if run_count < 2 or not latest:
+        return ""
+    if not previous:
+        return "new"
+    return "grew" if latest > GROWTH_FACTOR * previous else ""
+
+
+def _sparkline(by_run: dict[int, int], run_count: int) -> tuple[str, tuple[float, float], int]:
+    """The polyline's points, the latest point and the runs per point, from the counts by run
+    position (only the runs that failed records on the pair)."""
+    size = -(-run_count // SPARK_POINTS)  # ceil: runs per point
+    values = [0] * -(-run_count // size)
+    for i, n in by_run.items():
+        if n > values[i // size]:
+            values[i // size] = n
+    top = max(values)
+    step = SPARK_WIDTH / (len(values) - 1) if len(values) > 1 else 0
+    xy = [
+        (round(i * step, 1), round(SPARK_HEIGHT - 2 - v * (SPARK_HEIGHT - 4) / top, 1))
+        for i, v in enumerate(values)
+    ]
+    if len(xy) == 1:  # one run: a flat line at its height
+        xy = [(0.0, xy[0][1]), (float(SPARK_WIDTH), xy[0][1])]
+    return " ".join(f"{x:g},{y:g}" for x, y in xy), xy[-1], size
+
+
+def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
+    """Every (field, code) that failed records in the window's runs with a health percentage
+    (completed or failed runs that checked records: a Blank run checked none, so it neither
+    hides nor resets a pair), with its count per run, its first and last run, and its mark.
+
+    Two queries, whatever the size of the runs, reading the per-run `RunErrorCount` summary,
+    never the records: the runs joined to their summaries (ids and counts only: decoding 2,880
+    timestamps and codes cost more than the rest together), then the few runs the table names.
+    Sorted by `error_summary_key` on the latest run's count: identity errors first.
+    """
+    rows = (
+        ImportRun.objects.filter(
+            import_obj=imp,
+            created_at__gte=window_start(),
+            state__in=list(ImportRun.HEALTH_STATES),
+            total__gt=F("already_imported"),
+        )
+        .order_by("created_at", "id")
+        .values_list("id", "error_counts__field", "error_counts__code", "error_counts__count")
+    )
+    order: list[int] = []  # run ids, oldest first
+    by_pair: dict[tuple[str, str], dict[int, int]] = {}
+    last_id, i = None, -1
+    for run_id, field, code, n in rows:  # a run without errors comes once, with NULLs
+        if run_id != last_id:
+            order.append(run_id)
+            last_id, i = run_id, i + 1
+        if n:
+            by_pair.setdefault((field, code), {})[i] = n
+    count = len(order)
+    named = {i for by_run in by_pair.values() for i in (min(by_run), max(by_run))}
+    named |= {i for i in (count - 1, count - 2) if i >= 0}
+    refs = {}
+    if named:
+        ids = [order[i] for i in named]
+        found = ImportRun.objects.filter(id__in=ids).values_list("id", "code", "created_at")
+        refs = {run_id: RunRef(code, at) for run_id, code, at in found}
+
+    def ref(i: int) -> RunRef | None:
+        return refs.get(order[i]) if 0 <= i < count else None
+
+    pairs = []
+    for (field, code), by_run in by_pair.items():
+        first, last = ref(min(by_run)), ref(max(by_run))
+        if last is None:  # purged between the two queries, with its records: nothing to open
+            continue
+        latest = by_run.get(count - 1, 0)
+        previous = by_run.get(count - 2, 0) if count > 1 else 0
+        points, dot, size = _sparkline(by_run, count)
+        pairs.append(
+            ErrorPair(
+                field,
+                code,
+                first or last,
+                last,
+                latest,
+                previous,
+                max(by_run.values()),
+                _mark(latest, previous, count),
+                points,
+                dot,
+                size,
+            )
+        )
+    pairs.sort(key=lambda p: error_summary_key(p.code, p.latest, p.field))
+    return ErrorsAcrossRuns(count, ref(count - 1), ref(count - 2), pairs)
 
 
 @dataclass(frozen=True)

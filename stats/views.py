@@ -89,10 +89,20 @@ def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     if request.htmx and request.htmx.target == "stats-table":
         return render(request, "stats/stats.html#table", ctx)
     ctx["trend"] = _trend(imp)
+    ctx["errors"] = _errors_across_runs(imp)
     return render(request, "stats/stats.html", ctx)
 
 
 TREND_CACHE_SECONDS = 300
+
+
+def _runs_version(imp: Import) -> str:
+    """What the window's finished runs look like, for a cache key: a new one when a run is
+    triggered or gives the import its health, and every TREND_CACHE_SECONDS (runs leave the
+    window; a failed run that kept records moves neither)."""
+    bucket = int(time.time() // TREND_CACHE_SECONDS)
+    days = queries.retention_days()
+    return f"{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{bucket}"
 
 
 def _trend(imp: Import) -> dict:
@@ -104,13 +114,11 @@ def _trend(imp: Import) -> dict:
     ~25 ms per hit and left thousands of objects for the garbage collector, whose full passes
     (~100 ms) then landed on every tenth request: the page's p95 was three times its median.
     """
-    bucket = int(time.time() // TREND_CACHE_SECONDS)
-    days = queries.retention_days()
     zone = timezone.get_current_timezone_name()  # the summary speaks the viewer's local time
-    key = f"stats-trend:v2:{imp.code}:{imp.health_run_id}:{imp.last_run_id}:{days}:{zone}:{bucket}"
+    key = f"stats-trend:v2:{_runs_version(imp)}:{zone}"
     cached = cache.get(key)
     if cached is None:
-        trend = marks.trend_with_changes(imp, days)
+        trend = marks.trend_with_changes(imp, queries.retention_days())
         kinds = sorted({kind for change in trend.changes for kind in change.kinds})
         cached = (trend.summary, trend.svg[:], kinds)  # a slice is a plain str: pickles as one
         cache.set(key, cached, TREND_CACHE_SECONDS)
@@ -119,7 +127,25 @@ def _trend(imp: Import) -> dict:
     return {"summary": summary, "svg": mark_safe(svg), "marker_kinds": kinds}
 
 
-def _records_url(imp: Import, run: ImportRun, **params) -> str:
+def _errors_across_runs(imp: Import) -> queries.ErrorsAcrossRuns:
+    """The table, each pair linked to the failed records of the latest run that has it,
+    filtered by the detail pane's own `field` and `code` parameters. Cached as the trend is
+    (it reads the same runs, and changes at the same moments); the times are rendered per
+    viewer, so one entry serves every time zone."""
+    key = f"stats-errors:v1:{_runs_version(imp)}"
+    errors = cache.get(key)
+    if errors is None:
+        errors = queries.errors_across_runs(imp)
+        for pair in errors.pairs:
+            # The pane refuses a field holding "|" (the separator of `error_keys`): such a
+            # pair opens filtered by its error only.
+            field = "" if "|" in pair.field else pair.field
+            pair.url = _records_url(imp, pair.last, result="failed", field=field, code=pair.code)
+        cache.set(key, errors, TREND_CACHE_SECONDS)
+    return errors
+
+
+def _records_url(imp: Import, run: ImportRun | queries.RunRef, **params) -> str:
     query = urlencode({k: v for k, v in params.items() if v not in ("", None, 0)})
     url = reverse("stats-run-detail", args=[imp.code, run.code])
     return f"{url}?{query}" if query else url
