@@ -246,7 +246,7 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
             plan = _plan_slices(conn, ctx, expected, inc, since) if chunked else None
         if plan is not None:
             order, slices = plan
-            chunks_total, top = _ship_slices(
+            chunks_total = _ship_slices(
                 run, ctx, conn, dog, order, slices, chunk_queue, ship_every_chunk
             )
         elif chunked:
@@ -262,8 +262,7 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
     # finds the source free.
     watermark = encode_value(tracked.watermark)
     if plan is not None:
-        # Each chunk raised the run's watermark to its own largest value (`_raise_watermark`).
-        _raise_watermark(run.pk, top)
+        # Each chunk raised the run's watermark to its own largest value (`_write_slice`).
         _finish_shipping(run, chunks_total, chunk_queue)
     elif chunked:
         _finish_shipping(run, chunks_total, chunk_queue, watermark=watermark)
@@ -591,13 +590,11 @@ def _ship_slices(
     slices: list[tuple[int, int, Any, Any]],
     chunk_queue: ChunkQueue,
     ship_every_chunk: bool,
-) -> tuple[int, Any]:
+) -> int:
     """`_ship_chunks` for a planned run: a chunk goes to the queue as its slice's bounds (a
     few bytes, whatever its size) when the chunk shipped before it has been taken up, else the
     coordinator reads its slice and writes it itself. Chunk 0 (the first batch) is always
-    written here, so that the run shows progress at once. Returns the number of chunks and the
-    largest incremental value among the rows written here."""
-    top = None
+    written here, so that the run shows progress at once. Returns the number of chunks."""
     waiting = None
     with _writer() as write:
         for index, (first_row, rows, low, high) in enumerate(slices):
@@ -614,8 +611,7 @@ def _ship_slices(
                 continue
             batches = _read_slice(conn, dog, ctx, order, low, high, rows)
             _write_slice(ctx, batches, first_row, rows, write)
-            top = _higher(top, batches.watermark)
-    return len(slices), top
+    return len(slices)
 
 
 def _read_slice(conn, dog: _Watchdog, ctx: _Context, order, low, high, rows: int):

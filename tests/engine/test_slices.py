@@ -196,6 +196,23 @@ def pg_events():
         conn.execute(f"DROP TABLE {pg_table}")
 
 
+def test_a_postgres_table_is_cut_on_its_primary_key(
+    db, pg_events, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = 1000, 250
+    pg_events(3000)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE {pg_table} ADD PRIMARY KEY (id, user_id)")
+    imp = event_import(pg_datasource(), pg_table)
+    run = execute(imp, queue, django_capture_on_commit_callbacks, ship_every_chunk=True)
+    assert queue.slices[0][4] == {"column": "id", "then": ["user_id"], "by_row": False}
+    for args in [*queue.slices, *queue.slices]:
+        pipeline.process_slice(*args)
+    run.refresh_from_db()
+    assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 3000, len(queue.slices))
+    assert_rows_in_key_order(run, 3000)
+
+
 def _finished(run):
     def check():
         run.refresh_from_db()
