@@ -6,6 +6,7 @@ no order to cut ships its rows as before."""
 from __future__ import annotations
 
 import secrets
+import time
 from datetime import timedelta
 
 import psycopg
@@ -288,3 +289,32 @@ def test_kill_9_of_slice_readers_then_a_rerun_loses_and_duplicates_nothing(
     assert (rerun.state, rerun.total, rerun.successful) == (State.COMPLETED, 20_000, good)
     assert Event.objects.count() == good
     assert_rows_in_key_order(rerun, 20_000)
+
+
+@pytest.mark.slow
+def test_stop_mid_run_stops_the_slice_readers(start_worker, wh_datasource, warehouse, settings):
+    settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = 1000, 100
+    add_keyed_events(warehouse, 20_000)
+    imp = event_import(wh_datasource, "keyed")
+    worker = start_worker(concurrency=2)
+    run = services.run_now(imp)
+
+    def under_way():
+        run.refresh_from_db()
+        assert run.state in (State.QUEUED, State.RUNNING), f"run ended early: {run.state}"
+        return run.total >= 3000 and _slice_tasks(worker) > 0
+
+    wait_for(under_way, 120, interval=0.05, what="run to be under way")
+    assert services.stop_import(imp) is True
+
+    def settled():  # the counters stop moving once the chunks in flight see the state
+        before = run.total
+        time.sleep(1.5)
+        run.refresh_from_db()
+        return run.total == before
+
+    wait_for(settled, 30, what="chunks in flight to stop")
+    assert run.state == State.STOPPED and 0 < run.total < 20_000
+    assert RecordResult.objects.filter(run=run).count() == run.total
+    imp.refresh_from_db()
+    assert (imp.status, imp.current_run) == (Import.Status.STOPPED, None)
