@@ -650,7 +650,9 @@ def _write_slice(
 
     stream = chain.from_iterable(batches)
     if not _write_chunk_here(ctx, stream, first_row, write, rows, before_last=read_all):
-        # The source lost these rows since the plan: the chunk is done all the same.
+        # The source lost these rows since the plan: the chunk is done all the same. (Unlike a
+        # batch, this count has no row to make it idempotent: a worker dying between it and the
+        # task's ack would count the empty chunk twice on redelivery.)
         read_all()
         write(partial(_count_empty_chunk, ctx.run_id))
 
