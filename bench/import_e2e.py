@@ -1,5 +1,13 @@
 """End-to-end import benchmark: 1M event rows and 200k profile rows from a PostgreSQL
-"warehouse" through real Celery workers (1, then 2 worker processes) into the PostgreSQL store.
+"warehouse" through real Celery workers (1, then 2 worker processes) into the PostgreSQL store;
+and 1M rows of two more event tables, keyed by id: a realistic one (`events_text`: text
+timestamps `yyyy-MM-dd HH:mm:ss`, a Date column `dd/MM/yyyy`, numeric and boolean text, 6% bad
+rows) and the same events in native types (`events_typed`: TIMESTAMP, DATE, NUMERIC, BOOLEAN).
+
+Beside each figure it prints dlt's on the same table in the same run (a plain copy, PostgreSQL
+to PostgreSQL: sql_database source, pyarrow backend, csv loader; dlt validates nothing) and
+the ratio. dlt runs in its own virtual environment, var/dlt-venv, which the bench creates with
+dlt from PyPI on first use: it is never a dependency of the project.
 
 Prints rows/s end to end (trigger → completed), the peak RSS of each worker process, the CPU
 time spent per row by the workers and by PostgreSQL (their sum bounds what two cores can do,
@@ -9,15 +17,17 @@ store; and the read + validation rate, the same rows streamed through the connec
 engine's own share of the end-to-end time can be told apart.
 
     .venv/bin/python bench/import_e2e.py [--events 1000000] [--profiles 200000]
-        [--name bench] [--redis-db 7] [--workers 1 2] [--choices ROUNDS]
+        [--tables events profiles events_text events_typed] [--name bench] [--redis-db 7]
+        [--workers 1 2] [--no-dlt] [--choices ROUNDS]
 
 `--choices ROUNDS` measures instead what the pipeline's speed choices buy (the figures in the
 comments of `imports/pipeline.py`): a lone worker's run with the cyclic-GC pause or the writer
 thread switched off, and the row builders against the plain ways.
 
 Needs PostgreSQL on 127.0.0.1:5432 (user postgres) and Redis on 127.0.0.1:6379; it (re)creates
-the databases `ic_<name>` (store) and `ic_<name>_warehouse` and uses Redis db `--redis-db`, so
-two checkouts can be measured back to back without sharing anything. It prints a calibration
+the databases `ic_<name>` (store), `ic_<name>_warehouse` and `ic_<name>_dlt` (dlt's
+destination) and uses Redis db `--redis-db`, so two checkouts can be measured back to back
+without sharing anything. It prints a calibration
 (the time of `sum(range(10**6))` and the load average) before and after: on a shared machine,
 compare runs by their ratio to it.
 """
@@ -70,6 +80,62 @@ FROM generate_series(1, %(n)s) AS i
 """
 
 
+# The realistic shape of an event table (issue 16): text timestamps `yyyy-MM-dd HH:mm:ss`, a
+# Date column `dd/MM/yyyy` of a few hundred values, numeric and boolean text, 6% bad rows (one
+# bad value each: identity, event name, timestamp, amount, boolean, date). Keyed by id, as
+# warehouse tables usually are, so the run's chunks read their own slices.
+EVENTS_TEXT_SQL = """
+CREATE TABLE events_text (id bigint PRIMARY KEY, user_id text, event_name text, ts text,
+                          day text, amount text, quantity text, first_order text, sku text);
+INSERT INTO events_text
+SELECT i,
+       CASE WHEN i % 100 = 7 THEN 'null' ELSE 'user' || (i % 50000) END,
+       CASE WHEN i % 100 = 13 THEN 'Bad.Name'
+            ELSE (ARRAY['Charged','Product Viewed','Added To Cart','Search'])[1 + i % 4] END,
+       CASE WHEN i % 100 = 17 THEN '2024-02-30 10:00:00'
+            ELSE to_char(timestamp '2024-01-01' + i * interval '1 second',
+                         'YYYY-MM-DD HH24:MI:SS') END,
+       CASE WHEN i % 100 = 29 THEN '31/04/2024'
+            ELSE to_char(date '2023-01-01' + (i % 400), 'DD/MM/YYYY') END,
+       CASE WHEN i % 100 = 19 THEN 'n/a' ELSE (i * 0.37)::numeric(14, 2)::text END,
+       (i % 9)::text,
+       CASE WHEN i % 100 = 23 THEN 'maybe' ELSE (i % 2 = 0)::text END,
+       'SKU-' || (i % 1000)
+FROM generate_series(1, %(n)s) AS i
+"""
+# The same events in native types (TIMESTAMP, DATE, NUMERIC, BOOLEAN): only the identity and
+# the event name can be bad (2% of rows).
+EVENTS_TYPED_SQL = """
+CREATE TABLE events_typed (id bigint PRIMARY KEY, user_id text, event_name text, ts timestamp,
+                           day date, amount numeric(14, 2), quantity integer,
+                           first_order boolean, sku text);
+INSERT INTO events_typed
+SELECT i,
+       CASE WHEN i % 100 = 7 THEN 'null' ELSE 'user' || (i % 50000) END,
+       CASE WHEN i % 100 = 13 THEN 'Bad.Name'
+            ELSE (ARRAY['Charged','Product Viewed','Added To Cart','Search'])[1 + i % 4] END,
+       timestamp '2024-01-01' + i * interval '1 second',
+       date '2023-01-01' + (i % 400),
+       (i * 0.37)::numeric(14, 2),
+       i % 9,
+       i % 2 = 0,
+       'SKU-' || (i % 1000)
+FROM generate_series(1, %(n)s) AS i
+"""
+TABLES = {  # table: (its SQL, its columns)
+    "events": (EVENTS_SQL, "id, user_id, event_name, ts, amount, quantity, first_order, sku"),
+    "profiles": (PROFILES_SQL, "id, user_id, name, email, phone, age, vip, sms_ok"),
+    "events_text": (
+        EVENTS_TEXT_SQL,
+        "id, user_id, event_name, ts, day, amount, quantity, first_order, sku",
+    ),
+    "events_typed": (
+        EVENTS_TYPED_SQL,
+        "id, user_id, event_name, ts, day, amount, quantity, first_order, sku",
+    ),
+}
+
+
 def field(column, target, type_):
     return {"column": column, "target": target, "type": type_, "date_format": None}
 
@@ -106,8 +172,16 @@ PROFILE_MAPPING = {
 }
 
 
+# Both realistic tables map the same way: the Date column as a Date field.
+EVENTS_DAY_MAPPING = {
+    **EVENT_MAPPING,
+    "fields": [*EVENT_MAPPING["fields"], field("day", "day", "Date")],
+}
+
 STORE = "ic_bench"  # set from --name in main()
 WAREHOUSE = "ic_bench_warehouse"
+DLT_DESTINATION = "ic_bench_dlt"
+DLT_VENV = ROOT / "var" / "dlt-venv"
 
 
 def calibration() -> str:
@@ -123,15 +197,92 @@ def _timed_sum() -> float:
     return time.perf_counter() - started
 
 
-def recreate_databases(events: int, profiles: int) -> None:
+def recreate_databases(sizes: dict[str, int]) -> None:
+    """The store, the warehouse with `sizes` rows in each table, and dlt's destination."""
     with psycopg.connect(f"{PG}/postgres", autocommit=True) as con:
-        for db in (STORE, WAREHOUSE):
+        for db in (STORE, WAREHOUSE, DLT_DESTINATION):
             con.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
             con.execute(f"CREATE DATABASE {db}")
     with psycopg.connect(f"{PG}/{WAREHOUSE}", autocommit=True) as con:
-        con.execute(EVENTS_SQL.replace("%(n)s", str(int(events))))
-        con.execute(PROFILES_SQL.replace("%(n)s", str(int(profiles))))
+        for table, rows in sizes.items():
+            con.execute(TABLES[table][0].replace("%(n)s", str(int(rows))))
         con.execute("ANALYZE")
+
+
+# dlt's plain copy of one table, PostgreSQL to PostgreSQL (sql_database source, pyarrow
+# backend, csv loader), run by dlt's own interpreter: prints its rows, seconds and CPU seconds.
+DLT_COPY = """
+import json, resource, sys, time
+import dlt
+from dlt.sources.sql_database import sql_table
+
+source_url, destination_url, table, workdir = sys.argv[1:5]
+pipeline = dlt.pipeline(
+    pipeline_name=f"bench_{table}",
+    destination=dlt.destinations.postgres(credentials=destination_url),
+    dataset_name="dlt_bench",
+    pipelines_dir=workdir,
+)
+started, cpu = time.perf_counter(), time.process_time()
+pipeline.run(
+    sql_table(credentials=source_url, table=table, backend="pyarrow"),
+    write_disposition="replace",
+    loader_file_format="csv",
+)
+seconds = time.perf_counter() - started
+children = resource.getrusage(resource.RUSAGE_CHILDREN)
+cpu = time.process_time() - cpu + children.ru_utime + children.ru_stime
+rows = pipeline.last_trace.last_normalize_info.row_counts.get(table, 0)
+print(json.dumps({"rows": rows, "seconds": seconds, "cpu": cpu}))
+"""
+
+
+def dlt_python() -> Path:
+    """dlt's interpreter: a virtual environment of its own under var/ (never a dependency of
+    the project), created with dlt from PyPI on first use."""
+    python = DLT_VENV / "bin" / "python"
+    if not python.exists():
+        print(f"installing dlt into {DLT_VENV} ...")
+        subprocess.run([sys.executable, "-m", "venv", str(DLT_VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "dlt[postgres]", "sqlalchemy", "pyarrow"],
+            check=True,
+        )
+    return python
+
+
+def dlt_copy(table: str) -> tuple[float, int, float, float]:
+    """dlt's rows/s copying `table` into its destination, its rows, its CPU per row (its
+    processes) and PostgreSQL's (every process of the server), in us."""
+    import json
+    import shutil
+    import tempfile
+
+    python = dlt_python()
+    workdir = tempfile.mkdtemp(prefix="dlt-", dir=ROOT / "var")
+    postmaster = postmaster_pid()
+    database_cpu = postgres_cpu(postmaster)
+    try:
+        done = subprocess.run(
+            # SQLAlchemy 2.1 reads postgresql:// as psycopg 3, which dlt[postgres] lacks.
+            [str(python), "-c", DLT_COPY, f"postgresql+psycopg2://postgres:postgres@127.0.0.1:"
+             f"5432/{WAREHOUSE}", f"postgresql://postgres:postgres@127.0.0.1:5432/{DLT_DESTINATION}",
+             table, workdir],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if done.returncode:
+        raise SystemExit(f"dlt failed on {table}:\n{done.stderr[-3000:]}")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    rows = max(1, result["rows"])
+    database_us = (postgres_cpu(postmaster) - database_cpu) / rows * 1e6
+    return (
+        result["rows"] / result["seconds"],
+        result["rows"],
+        result["cpu"] / rows * 1e6,
+        database_us,
+    )
 
 
 def copy_floor(table: str, columns: str) -> float:
@@ -351,23 +502,31 @@ def measure_choices(imp, rounds: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--events", type=int, default=1_000_000, help="rows of each event table")
     parser.add_argument("--profiles", type=int, default=200_000)
+    parser.add_argument("--tables", nargs="+", choices=list(TABLES), default=list(TABLES))
     parser.add_argument("--name", default="bench", help="databases ic_NAME, ic_NAME_warehouse")
     parser.add_argument("--redis-db", type=int, default=7)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--no-dlt", action="store_true", help="skip dlt's copy of each table")
     parser.add_argument(
         "--choices", type=int, metavar="ROUNDS", help="measure the pipeline's speed choices instead"
     )
     args = parser.parse_args()
-    global STORE, WAREHOUSE
+    global STORE, WAREHOUSE, DLT_DESTINATION
     STORE, WAREHOUSE = f"ic_{args.name}", f"ic_{args.name}_warehouse"
+    DLT_DESTINATION = f"ic_{args.name}_dlt"
     os.environ["DATABASE_URL"] = f"{PG}/{STORE}"
     os.environ["CELERY_BROKER_URL"] = f"redis://127.0.0.1:6379/{args.redis_db}"
     print(calibration())
 
-    print(f"seeding warehouse: {args.events:,} events, {args.profiles:,} profiles ...")
-    recreate_databases(args.events, args.profiles)
+    # An import over an empty table (--events 0 or --profiles 0) has nothing to measure.
+    sizes = {t: args.profiles if t == "profiles" else args.events for t in args.tables}
+    sizes = {t: n for t, n in sizes.items() if n}
+    if args.choices:
+        sizes.setdefault("events", args.events)
+    print("seeding warehouse: " + ", ".join(f"{n:,} {t}" for t, n in sizes.items()) + " ...")
+    recreate_databases(sizes)
     import django
 
     django.setup()
@@ -386,33 +545,49 @@ def main() -> None:
     ds.set_secret({"password": ""})
     ds.save()
     common = dict(datasource=ds, status="scheduled", schedule_kind="manual", source_kind="table")
-    events = Import.objects.create(
-        nickname="bench events", sync_type="event", source="events", mapping=EVENT_MAPPING,
-        identity_column="user_id", event_name_column="event_name", timestamp_column="ts",
-        **common,
+    event_fields = dict(
+        sync_type="event", identity_column="user_id", event_name_column="event_name",
+        timestamp_column="ts", **common,
     )  # fmt: skip
-    profiles = Import.objects.create(
+    imports = {
+        table: Import.objects.create(
+            nickname=f"bench {table}", source=table, mapping=mapping, **event_fields
+        )
+        for table, mapping in (
+            ("events", EVENT_MAPPING),
+            ("events_text", EVENTS_DAY_MAPPING),
+            ("events_typed", EVENTS_DAY_MAPPING),
+        )
+    }
+    imports["profiles"] = Import.objects.create(
         nickname="bench profiles", sync_type="profile", source="profiles",
         mapping=PROFILE_MAPPING, identity_column="user_id", **common,
     )  # fmt: skip
 
     if args.choices:
-        measure_choices(events, args.choices)
+        measure_choices(imports["events"], args.choices)
         print(calibration())
         return
-    floor_e = copy_floor(
-        "events", "id, user_id, event_name, ts, amount, quantity, first_order, sku"
-    )
-    floor_p = copy_floor("profiles", "id, user_id, name, email, phone, age, vip, sms_ok")
-    print(f"floor (plain COPY): events {floor_e:,.0f} rows/s, profiles {floor_p:,.0f} rows/s")
-    # An import over an empty table (--events 0 or --profiles 0) has nothing to measure.
-    measured = [imp for imp, rows in ((events, args.events), (profiles, args.profiles)) if rows]
+    measured = [imports[table] for table in sizes]
     for imp in measured:
+        floor = copy_floor(imp.source, TABLES[imp.source][1])
         read, validated, validated_cpu = read_and_validate(imp)
         print(
-            f"{imp.sync_type:8} connector read only: {read:,.0f} rows/s; read + validate_batch: "
-            f"{validated:,.0f} rows/s ({validated_cpu:,.0f} rows per CPU second)"
+            f"{imp.source:12} floor (plain COPY): {floor:,.0f} rows/s; connector read only: "
+            f"{read:,.0f} rows/s; read + validate_batch: {validated:,.0f} rows/s "
+            f"({validated_cpu:,.0f} rows per CPU second)"
         )
+    dlt: dict[str, float] = {}
+    if not args.no_dlt:
+        for imp in measured:
+            rate, rows, dlt_us, database_us = dlt_copy(imp.source)
+            dlt[imp.source] = rate
+            print(
+                f"{imp.source:12} dlt (sql_database, pyarrow, csv loader): {rate:,.0f} rows/s "
+                f"({rows:,} rows); CPU per row: dlt {dlt_us:.1f} us + PostgreSQL "
+                f"{database_us:.1f} us"
+            )
+        print(calibration())
     for processes in args.workers:
         for imp in measured:
             # TRUNCATE, not DELETE: dead rows left by the previous pass would make every
@@ -421,14 +596,16 @@ def main() -> None:
                 cur.execute(f"TRUNCATE {Event._meta.db_table}, {Profile._meta.db_table}")
             rate, peaks, run, (worker_us, database_us) = run_with_workers(imp, processes)
             ceiling = 2e6 / (worker_us + database_us)
+            versus = f"; {rate / dlt[imp.source]:.2f}x dlt" if imp.source in dlt else ""
             print(
-                f"{imp.sync_type:8} {processes} worker process(es): {rate:,.0f} rows/s "
-                f"({run.state}, {run.total:,} rows, {run.failed:,} failed, health "
-                f"{run.health.label}); peak RSS per worker: "
+                f"{imp.source:12} {processes} worker process(es): {rate:,.0f} rows/s{versus} "
+                f"({run.state}, {run.total:,} rows, {run.failed:,} failed, {run.chunks_total} "
+                f"chunks, health {run.health.label}); peak RSS per worker: "
                 + ", ".join(f"{p:.0f} MB" for p in peaks)
                 + f"; CPU per row: workers {worker_us:.1f} us + PostgreSQL {database_us:.1f} us"
                 f" (two cores' ceiling at that cost: {ceiling:,.0f} rows/s)"
             )
+    print(calibration())
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ A connector reads rows out of one warehouse. This module owns what all of them a
 * ``ReadAhead``: runs a stream's fetch loop on a thread, one batch ahead of its consumer.
 * ``Connector``: the base class with the SQL-building half of the interface: ``count`` and
   ``iter_batches`` check their arguments and build the statement, and each partner runs it
-  (``_count``, ``_stream``).
+  (``_count``, ``_stream``); ``slice_order``, ``slice_bounds`` and ``iter_slice`` cut a source
+  into slices that separate connections read alike (where the partner says it can).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, ClassVar, Generic, Literal, TypeVar
 
 ErrorKind = Literal["auth", "network", "not_found", "query", "permission", "config"]
@@ -139,6 +141,24 @@ class Query:
     """A single read-only SELECT/WITH statement, trailing semicolon removed."""
 
     sql: str
+
+
+@dataclass(frozen=True, slots=True)
+class SliceOrder:
+    """How slices of a source are ordered and cut: ranges of ``column`` (ascending, NULLs
+    last), ties broken by the columns ``then`` and, when ``by_row``, by the whole row's text."""
+
+    column: str
+    then: tuple[str, ...] = ()
+    by_row: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON for a task message; ``from_dict`` turns it back."""
+        return {"column": self.column, "then": list(self.then), "by_row": self.by_row}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SliceOrder:
+        return cls(data["column"], tuple(data["then"]), bool(data["by_row"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -544,6 +564,9 @@ class Connector:
         ]
     ] = ()
     dialect: ClassVar[Dialect]
+    # Whether `slice_bounds` and `iter_slice` work here (see `slice_order`); where not, the run
+    # engine ships rows read by one connection to the other workers instead.
+    slices_supported: ClassVar[bool] = False
     # The placeholder for the incremental ``since`` value. It must be one the warehouse binds
     # itself: the client must send the user's SQL beside it as written, never read it as a
     # template (psycopg's %s did, and broke every query holding a %).
@@ -627,6 +650,113 @@ class Connector:
         check_batch_size(batch_size)
         sql, params = self._statement(self.select_sql, source, incremental_column, since)
         yield from self._stream(sql, params, batch_size)
+
+    # Slices: parts of the source that separate readers read on their own ----------------------
+    def slice_order(self, source: str, incremental_column: str | None) -> SliceOrder | None:
+        """A deterministic order of the source's rows that separate connections can cut into
+        slices (`slice_bounds`, `iter_slice`), or None when there is none to rely on: the
+        partner cannot read slices, or the source has neither an incremental column nor a
+        primary key. Rows are cut on the incremental column when there is one (the order a
+        whole incremental read has), else on the table's primary key; ties are broken by the
+        rest of the key, else by the whole row's text, so every read of a slice returns the
+        same rows in the same order."""
+        if not self.slices_supported:
+            return None
+        key = self.primary_key(source)
+        if incremental_column is not None:
+            column = self.resolve_column(source, incremental_column).name
+            return SliceOrder(column, tuple(key), by_row=not key)
+        if not key:
+            return None
+        return SliceOrder(key[0], tuple(key[1:]), by_row=False)
+
+    def primary_key(self, source: str) -> list[str]:
+        """The columns of a table source's primary key, in order; none for a query source or a
+        table without one (or a partner that does not say)."""
+        return []
+
+    def row_text(self) -> str:
+        """SQL for the text of a whole source row (`ic_source`), sorted bytewise: the last
+        tie-break of a slice order on a column that is not unique."""
+        raise NotImplementedError
+
+    def placeholder(self, position: int) -> str:
+        """The bound parameter at 1-based `position` in the statement's text."""
+        return self.param if self.param == "?" else f"${position}"
+
+    def slice_bounds(
+        self,
+        source: str,
+        order: SliceOrder,
+        starts: Sequence[int],
+        incremental_column: str | None = None,
+        since: Any = None,
+    ) -> list[tuple[Any, int]]:
+        """Where the slices starting near the 1-based row numbers `starts` (in `order`, rows
+        with a NULL cut column last) begin: for each, the cut column's value at that row and the
+        row number of the first row holding it (rows of one value are never split), in order.
+        One statement, so all bounds come from one state of the source."""
+        where, params = self._slice_filter(source, incremental_column, since)
+        key = self.source_column(order.column)
+        rows = ", ".join(str(int(n)) for n in starts) or "0"
+        sql = (
+            # S608: quoted names and whole numbers only; `since` is bound.
+            f"SELECT * FROM (SELECT {key} AS ic_key, row_number() OVER (ORDER BY {key}) AS "  # noqa: S608
+            f"ic_row, rank() OVER (ORDER BY {key}) AS ic_rank FROM {self.relation(source)} "
+            f"WHERE {' AND '.join([*where, f'{key} IS NOT NULL'])}) AS {SOURCE_ALIAS} "
+            f"WHERE ic_row IN ({rows}) ORDER BY ic_row"
+        )
+        found = chain.from_iterable(self._stream(sql, params, 10_000))
+        return [(row["ic_key"], int(row["ic_rank"])) for row in found]
+
+    def iter_slice(
+        self,
+        source: str,
+        order: SliceOrder,
+        low: Any,
+        high: Any,
+        limit: int | None,
+        batch_size: int = 10_000,
+        incremental_column: str | None = None,
+        since: Any = None,
+    ) -> Iterator[list[dict[str, Any]]]:
+        """The rows whose cut column is at least `low` and below `high` (no bound for None;
+        with `high` None, the rows with a NULL one too), at most `limit` of them (None: all), in
+        `order`; with an incremental column and `since`, only those past `since`, as
+        `iter_batches`."""
+        check_batch_size(batch_size)
+        where, params = self._slice_filter(source, incremental_column, since)
+        key = self.source_column(order.column)
+        if low is not None:
+            params.append(low)
+            low_sql = f"{key} >= {self.placeholder(len(params))}"
+            where.append(low_sql if high is not None else f"({low_sql} OR {key} IS NULL)")
+        if high is not None:
+            params.append(high)
+            where.append(f"{key} < {self.placeholder(len(params))}")
+        ties = [self.source_column(c) for c in order.then]
+        if order.by_row:
+            ties.append(self.row_text())
+        sql = (
+            f"SELECT * FROM {self.relation(source)} WHERE {' AND '.join(where)} "  # noqa: S608
+            f"ORDER BY {', '.join([f'{key} NULLS LAST', *ties])}"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        yield from self._stream(sql, params, batch_size)
+
+    def _slice_filter(
+        self, source: str, incremental_column: str | None, since: Any
+    ) -> tuple[list[str], list]:
+        """The WHERE terms and bound parameters every slice statement starts with: the
+        incremental filter, exactly as `count` and `iter_batches` apply it."""
+        check_since(since, incremental_column)
+        if incremental_column is None or since is None:
+            return ["TRUE"], []
+        col = self.resolve_column(source, incremental_column)
+        return [f"{self.source_column(col.name)} > {self.placeholder(1)}"], self.since_params(
+            col, since
+        )
 
     def _statement(
         self,

@@ -33,6 +33,8 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
+    TableRef,
+    parse_source,
     parsing_row_builder,
 )
 
@@ -129,6 +131,7 @@ class DuckDBConnector(Connector):
     )
     dialect = Dialect("duckdb", dollar_quotes=True, max_parts=3)
     param = "?"
+    slices_supported = True
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
@@ -275,6 +278,25 @@ class DuckDBConnector(Connector):
         except duckdb.Error as exc:
             raise self._map_error(exc) from None
         return self.columns(source), build(rows)
+
+    def primary_key(self, source: str) -> list[str]:
+        parsed = parse_source(source, self.dialect)
+        if not isinstance(parsed, TableRef):
+            return []
+        # DuckDB matches names without regard to case; a name that could mean two tables
+        # gets no key (the run then reads the source whole).
+        names = [name for name, _ in parsed.parts]
+        fields = ["database_name", "schema_name", "table_name"][-len(names) :]
+        where = " AND ".join(f"lower({f}) = lower(?)" for f in fields)
+        keys = self._execute(
+            "SELECT constraint_column_names FROM duckdb_constraints() "  # noqa: S608 - fixed names
+            f"WHERE constraint_type = 'PRIMARY KEY' AND {where}",
+            names,
+        ).fetchall()
+        return list(keys[0][0]) if len(keys) == 1 else []
+
+    def row_text(self) -> str:
+        return "CAST(to_json(ic_source) AS VARCHAR)"
 
     def _count(self, sql: str, params: list) -> int:
         cur = self._execute(sql, params)

@@ -32,6 +32,8 @@ from connectors.base import (
     Connector,
     ConnectorError,
     Dialect,
+    TableRef,
+    parse_source,
     parsing_row_builder,
     quote_ident,
 )
@@ -118,6 +120,17 @@ FROM pg_roles AS r WHERE r.rolname = current_user
 """
 
 
+# The columns of a table's primary key, in the key's order (none for a view or a table
+# without one). `to_regclass` resolves the quoted name as the FROM clause would.
+_PRIMARY_KEY_SQL = """
+SELECT a.attname FROM pg_index AS i
+CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, position)
+JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = k.attnum
+WHERE i.indrelid = to_regclass($1) AND i.indisprimary
+ORDER BY k.position
+"""
+
+
 def _some(names: list[str]) -> str:
     return ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
 
@@ -162,6 +175,7 @@ class PostgresConnector(Connector):
     # Raw cursors (below) bind PostgreSQL's own $1 server-side and never read the query text,
     # so a user's %, %s or %(name)s reaches the server as written.
     param = "$1"
+    slices_supported = True
 
     def __init__(self, settings: dict[str, Any], secret: dict[str, Any] | None = None):
         super().__init__(settings, secret)
@@ -359,6 +373,17 @@ class PostgresConnector(Connector):
         rows = _builder(cur)(cur.fetchall())
         self._reset()
         return cols, rows
+
+    def primary_key(self, source: str) -> list[str]:
+        parsed = parse_source(source, self.dialect)
+        if not isinstance(parsed, TableRef):
+            return []
+        rows = self._run(_PRIMARY_KEY_SQL, [self.table_sql(parsed)]).fetchall()
+        self._reset()
+        return [name for (name,) in rows]
+
+    def row_text(self) -> str:
+        return 'CAST(ic_source AS text) COLLATE "C"'
 
     def _count(self, sql: str, params: list) -> int:
         (n,) = self._run(sql, params).fetchone()

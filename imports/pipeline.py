@@ -6,7 +6,10 @@
    `ChunkQueue` (the broker, `tasks.BROKER`) when the previously shipped one was taken up by
    another worker, else the coordinator writes it itself (a lone worker does not pay for
    serialising the whole run through the broker). Other workers write shipped chunks with
-   `process_chunk`.
+   `process_chunk`. When the source has an order to cut (its incremental column or primary
+   key; `Connector.slice_order`), a chunk is instead a slice of the source planned from one
+   statement (`_plan_slices`): whoever writes it reads it from the warehouse itself
+   (`process_slice`), and only its bounds cross the broker.
 2. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
    or events, the error summary and the run's counters. The batch is skipped when its first row
    number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
@@ -42,7 +45,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from connectors import ConnectorError
-from connectors.base import row_builder
+from connectors.base import SliceOrder, row_builder
 from imports import schema, store
 from imports.connections import connector_for
 from imports.models import Import, ImportRun, RecordResult
@@ -74,6 +77,13 @@ class ChunkQueue(Protocol):
     def put(self, run: ImportRun, index: int, first_row: int, columns: list, values: list):
         """Queue chunk `index` (rows from `first_row`) for `process_chunk`; raises when the
         queue cannot be reached. A chunk put twice is written once."""
+
+    def put_slice(
+        self, run: ImportRun, index: int, first_row: int, rows: int, order: dict, bounds: list
+    ):
+        """Queue chunk `index` for `process_slice`: not its rows but where they are (the slice
+        of the source from `bounds[0]` to `bounds[1]` in `order`, `rows` rows numbered from
+        `first_row`), which the task reads itself. Raises like `put`."""
 
     def check(self) -> None:
         """Raise when the queue cannot be reached (chunks put earlier would never be written)."""
@@ -154,6 +164,8 @@ class _Context:
         self.identity_column = snap["identity_column"]
         self.event_name_column = snap.get("event_name_column") or None
         self.batch_size, self.chunk_size = run_sizes(snap)
+        self.incremental_column = snap.get("incremental_column") or None
+        self.since = decode_value(run.since) if self.incremental_column else None
         self.spec = MappingSpec.from_dict(snap["mapping"])
         self.event_key_column = self.spec.event_key_column or None
         # Set once a batch had a key refused (a re-run): later batches go straight to the
@@ -230,7 +242,14 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
         )
         tracked = _track_watermark(batches, inc)
         chunked = chunk_queue is not None and expected > ctx.chunk_size
-        if chunked:
+        with dog.waiting():
+            plan = _plan_slices(conn, ctx, expected, inc, since) if chunked else None
+        if plan is not None:
+            order, slices = plan
+            chunks_total = _ship_slices(
+                run, ctx, conn, dog, order, slices, chunk_queue, ship_every_chunk
+            )
+        elif chunked:
             chunks_total = _ship_chunks(run, ctx, tracked, expected, chunk_queue, ship_every_chunk)
         else:
             row = 1
@@ -242,8 +261,11 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
     # on a finished run (the next run, someone writing to a DuckDB file, which one writer locks)
     # finds the source free.
     watermark = encode_value(tracked.watermark)
-    if chunked:
-        _finish_shipping(run, chunks_total, watermark, chunk_queue)
+    if plan is not None:
+        # Each chunk raised the run's watermark to its own largest value (`_write_slice`).
+        _finish_shipping(run, chunks_total, chunk_queue)
+    elif chunked:
+        _finish_shipping(run, chunks_total, chunk_queue, watermark=watermark)
     else:
         _touch(run.pk, watermark=watermark)
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
@@ -427,9 +449,10 @@ def _ship_chunks(
     return index
 
 
-def _finish_shipping(run: ImportRun, index: int, watermark, chunk_queue: ChunkQueue) -> None:
-    """Record how many chunks the run has; the last chunk written finalizes the run."""
-    _touch(run.pk, chunks_total=index, watermark=watermark)
+def _finish_shipping(run: ImportRun, index: int, chunk_queue: ChunkQueue, **fields) -> None:
+    """Record how many chunks the run has (and `fields`); the last chunk written finalizes the
+    run."""
+    _touch(run.pk, chunks_total=index, **fields)
     if index == 0:
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")  # empty source
     elif not retrying(lambda: maybe_finalize(run.pk), f"finishing run {run.pk}"):
@@ -457,11 +480,17 @@ def _row_values(columns: list[str]) -> Callable[[dict], Any]:
 
 
 def _write_chunk_here(
-    ctx: _Context, stream: Iterator[dict], first_row: int, write, rows: int
+    ctx: _Context,
+    stream: Iterator[dict],
+    first_row: int,
+    write,
+    rows: int,
+    before_last: Callable[[], None] | None = None,
 ) -> int:
     """Validate and write the next chunk (`rows` rows) of `stream` in this process, in the
-    batches a chunk task would use; the chunk's last batch counts the chunk done. Returns its
-    row count."""
+    batches a chunk task would use; the chunk's last batch counts the chunk done, and
+    `before_last` is called once all of the chunk is read, before that batch is written.
+    Returns its row count."""
     taken = 0
 
     def next_part() -> list[dict]:
@@ -472,6 +501,8 @@ def _write_chunk_here(
         start = first_row + taken
         taken += len(part)
         following = next_part() if taken < rows else []
+        if not following and before_last is not None:
+            before_last()
         _validate_and_write(ctx, start, part, chunk_done=not following, write=write)
         part = following
     return taken
@@ -499,6 +530,210 @@ def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: 
         fail_on_error(run_id, exc)
         return
     retrying(lambda: maybe_finalize(run_id), f"finishing run {run_id}")
+
+
+# --- Chunks that read their own slice --------------------------------------------------------
+
+# Bounds a chunk message can carry as JSON (`encode_value`); a key of another type (bytes) makes
+# the run ship rows instead.
+_BOUND_TYPES = (str, int, float, Decimal, date, datetime)
+
+
+def _plan_slices(
+    conn, ctx: _Context, expected: int, inc: str | None, since: Any
+) -> tuple[SliceOrder, list[tuple[int, int, Any, Any]]] | None:
+    """The chunks of a fanned-out run as slices of the source, each read by whoever writes it:
+    (first row, rows, low, high) — the rows from `low` to below `high` on the slice order's
+    column, numbered from `first_row`, in the order of `conn.slice_order`. None when the
+    source has no order to cut (no incremental column, no primary key) or the partner cannot
+    read slices: the coordinator then ships the rows it reads (`_ship_chunks`).
+
+    Chunks start at the rows `planned_chunks` would cut, moved back to the first row of their
+    value on the order's column (rows of one value are never split, and chunks of one value
+    merge), so a chunk's rows and numbers are the same however often it is read."""
+    order = conn.slice_order(ctx.snap["source"], inc)
+    if order is None:
+        return None
+    starts, left = [], expected
+    while left > 0:
+        starts.append(expected - left + 1)
+        left -= (
+            ctx.batch_size if len(starts) == 1 else chunk_rows(ctx.chunk_size, ctx.batch_size, left)
+        )
+    bounds: list[tuple[Any, int]] = []
+    for value, first in conn.slice_bounds(ctx.snap["source"], order, starts, inc, since):
+        if not bounds or first > bounds[-1][1]:
+            bounds.append((value, first))
+    if not all(isinstance(v, _BOUND_TYPES) for v, _ in bounds):
+        return None
+    if not bounds:  # every row has a NULL there: one slice, the whole source
+        return order, [(1, expected, None, None)]
+    ends = [first for _, first in bounds[1:]] + [expected + 1]
+    slices = [
+        (
+            first,
+            end - first,
+            value if i else None,
+            bounds[i + 1][0] if i + 1 < len(bounds) else None,
+        )
+        for i, ((value, first), end) in enumerate(zip(bounds, ends, strict=True))
+    ]
+    return order, slices
+
+
+def _ship_slices(
+    run: ImportRun,
+    ctx: _Context,
+    conn,
+    dog: _Watchdog,
+    order: SliceOrder,
+    slices: list[tuple[int, int, Any, Any]],
+    chunk_queue: ChunkQueue,
+    ship_every_chunk: bool,
+) -> int:
+    """`_ship_chunks` for a planned run: a chunk goes to the queue as its slice's bounds (a
+    few bytes, whatever its size) when the chunk shipped before it has been taken up, else the
+    coordinator reads its slice and writes it itself. Chunk 0 (the first batch) is always
+    written here, so that the run shows progress at once. Returns the number of chunks."""
+    waiting = None
+    with _writer() as write:
+        for index, (first_row, rows, low, high) in enumerate(slices):
+            _touch(run.pk)  # heartbeat, and stop here when the run was stopped
+            if ship_every_chunk or (index and (waiting is None or _recorded(run.pk, waiting))):
+                bounds = [encode_value(low), encode_value(high)]
+                retrying(
+                    partial(
+                        chunk_queue.put_slice, run, index, first_row, rows, order.as_dict(), bounds
+                    ),
+                    f"shipping chunk {index} of run {run.pk}",
+                )
+                waiting = first_row
+                continue
+            batches = _read_slice(conn, dog, ctx, order, low, high, rows)
+            _write_slice(ctx, batches, first_row, rows, write)
+    return len(slices)
+
+
+def _read_slice(conn, dog: _Watchdog, ctx: _Context, order, low, high, rows: int):
+    """The batches of one slice, their largest incremental value tracked (a `_track_watermark`).
+    A slice reads at most its planned rows, so that rows added to the source since the plan
+    never take the numbers of the next slice's; the last one (no `high`) reads to the end."""
+    inc = ctx.incremental_column
+    return _track_watermark(
+        dog.batches(
+            conn.iter_slice(
+                ctx.snap["source"],
+                order,
+                low,
+                high,
+                limit=None if high is None else rows,
+                batch_size=ctx.batch_size,
+                incremental_column=inc,
+                since=ctx.since,
+            )
+        ),
+        inc,
+    )
+
+
+def _write_slice(
+    ctx: _Context, batches: _track_watermark, first_row: int, rows: int, write, before_last=None
+) -> None:
+    """Write one slice as a chunk (its last batch counts it done), first raising the run's
+    watermark to the slice's largest value once all of it is read (and calling `before_last`),
+    so that the run cannot finish without it."""
+
+    def read_all() -> None:
+        if before_last is not None:
+            before_last()
+        _raise_watermark(ctx.run_id, batches.watermark)
+
+    stream = chain.from_iterable(batches)
+    if not _write_chunk_here(ctx, stream, first_row, write, rows, before_last=read_all):
+        # The source lost these rows since the plan: the chunk is done all the same. (Unlike a
+        # batch, this count has no row to make it idempotent: a worker dying between it and the
+        # task's ack would count the empty chunk twice on redelivery.)
+        read_all()
+        write(partial(_count_empty_chunk, ctx.run_id))
+
+
+def _count_empty_chunk(run_id: int) -> None:
+    running = ImportRun.objects.filter(pk=run_id, state=State.RUNNING)
+    counted = partial(running.update, chunks_done=F("chunks_done") + 1, heartbeat_at=timezone.now())
+    if not retrying(counted, f"updating run {run_id}"):
+        raise RunNotActive(run_id)
+
+
+def _higher(a: Any, b: Any) -> Any:
+    """The larger of two incremental values, None and text (a date the driver could not read,
+    as `_track_watermark` keeps it) losing to any other value."""
+    if a is None or (isinstance(a, str) and b is not None and not isinstance(b, str)):
+        return b
+    if b is None or (isinstance(b, str) and not isinstance(a, str)):
+        return a
+    return max(a, b)
+
+
+def _raise_watermark(run_id: int, value: Any) -> None:
+    """Raise the running run's watermark to `value` when it is higher (chunks of one run end
+    in any order); RunNotActive when the run is no longer running."""
+    if value is None:
+        return
+
+    def raise_it() -> bool:
+        with transaction.atomic():
+            run = (
+                ImportRun.objects.select_for_update()
+                .filter(pk=run_id, state=State.RUNNING)
+                .only("watermark")
+                .first()
+            )
+            if run is None:
+                return False
+            current = None if run.watermark is None else decode_value(run.watermark)
+            higher = _higher(current, value)
+            if higher is not current:
+                ImportRun.objects.filter(pk=run_id).update(watermark=encode_value(higher))
+            return True
+
+    if not retrying(raise_it, f"updating run {run_id}"):
+        raise RunNotActive(run_id)
+
+
+def process_slice(
+    run_id: int, index: int, first_row: int, rows: int, order: dict, bounds: list
+) -> None:
+    """Read, validate and write one chunk of a fanned-out run from its own slice of the source
+    (idempotent on run + row number: a slice reads the same rows in the same order each time).
+    The chunk's warehouse connection is closed before its last batch, which may finish the
+    run, is written."""
+    run = retrying(lambda: ImportRun.objects.filter(pk=run_id).first(), f"reading run {run_id}")
+    if run is None or run.state != State.RUNNING:
+        return
+    ctx = _Context(run)
+    low, high = (decode_value(b) for b in bounds)
+    timeout = settings.IMPORT_WAREHOUSE_TIMEOUT_SECONDS
+    conn = connector_for(run.import_obj.datasource, ctx.snap.get("partner"))
+    try:
+        with _cyclic_gc_paused(), _writer() as write:
+            with conn, _Watchdog(run_id, conn, timeout) as dog:
+                batches = _read_slice(conn, dog, ctx, SliceOrder.from_dict(order), low, high, rows)
+                _write_slice(ctx, batches, first_row, rows, write, before_last=conn.close)
+    except Exception as exc:
+        _fail_chunk(run_id, index, exc)
+        return
+    retrying(lambda: maybe_finalize(run_id), f"finishing run {run_id}")
+
+
+def _fail_chunk(run_id: int, index: int, exc: Exception) -> None:
+    """What a chunk task does with the error `exc` (being handled) that ended it."""
+    if isinstance(exc, RunNotActive):
+        return  # stopped, cancelled or reaped: nothing more to write
+    if isinstance(exc, ConnectorError):
+        fail_run(run_id, exc.message, exc.kind, exc.detail or "")
+        return
+    log.exception("chunk %s of run %s failed", index, run_id)
+    fail_on_error(run_id, exc)
 
 
 def _validate_and_write(

@@ -42,13 +42,23 @@ def chunk_task_id(run_code, index: int) -> str:
 
 
 class _Broker:
-    """The broker as `pipeline.ChunkQueue`: chunks become `process_chunk` tasks."""
+    """The broker as `pipeline.ChunkQueue`: chunks become `process_chunk` tasks (rows) or
+    `process_slice` tasks (where to read them)."""
 
     def put(self, run: ImportRun, index: int, first_row: int, columns: list, values: list):
         # No retry by kombu: the pipeline retries for the outage grace period, so that a broker
         # gone for good fails the run within seconds with QUEUE_DOWN.
         process_chunk.apply_async(
             args=[run.pk, index, first_row, columns, values],
+            task_id=chunk_task_id(run.code, index),
+            retry=False,
+        )
+
+    def put_slice(
+        self, run: ImportRun, index: int, first_row: int, rows: int, order: dict, bounds: list
+    ):
+        process_slice.apply_async(
+            args=[run.pk, index, first_row, rows, order, bounds],
             task_id=chunk_task_id(run.code, index),
             retry=False,
         )
@@ -95,6 +105,13 @@ def execute_run(run_id: int) -> None:
 @shared_task(name="imports.process_chunk", ignore_result=True)
 def process_chunk(run_id: int, index: int, first_row: int, columns: list, rows: list) -> None:
     pipeline.process_chunk(run_id, index, first_row, columns, rows)
+
+
+@shared_task(name="imports.process_slice", ignore_result=True)
+def process_slice(
+    run_id: int, index: int, first_row: int, rows: int, order: dict, bounds: list
+) -> None:
+    pipeline.process_slice(run_id, index, first_row, rows, order, bounds)
 
 
 @shared_task(name="imports.reap_lost_runs", ignore_result=True)

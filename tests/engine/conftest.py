@@ -20,6 +20,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from imports import tasks
 from imports.models import Import
 from tests import factories
 
@@ -194,6 +195,32 @@ def make_event_import(ds, **kwargs) -> Import:
         timestamp_column="ts",
         **kwargs,
     )
+
+
+class Queue:
+    """Captures what the engine would hand to Celery, to run it here, in any order, twice:
+    runs to execute (`tasks.enqueue_run`) and, as the `pipeline.ChunkQueue`, chunks."""
+
+    def __init__(self):
+        self.runs: list[int] = []
+        self.chunks: list[tuple] = []
+        self.slices: list[tuple] = []
+
+    def put(self, run, index, first_row, columns, values):
+        self.chunks.append((run.pk, index, first_row, columns, values))
+
+    def put_slice(self, run, index, first_row, rows, order, bounds):
+        self.slices.append((run.pk, index, first_row, rows, order, bounds))
+
+    def check(self):
+        pass
+
+
+@pytest.fixture
+def queue(monkeypatch):
+    queue = Queue()
+    monkeypatch.setattr(tasks, "enqueue_run", queue.runs.append)
+    return queue
 
 
 # --- A real Celery worker --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from imports.models import Event, Import, ImportRun, Profile, RecordResult, RunE
 from tests import factories
 from tests.engine.conftest import (
     T0,
+    Queue,
     expected_bad_events,
     expected_bad_profiles,
     make_event_import,
@@ -26,28 +27,6 @@ from tests.engine.conftest import (
 )
 
 State = ImportRun.State
-
-
-class Queue:
-    """Captures what the engine would hand to Celery, to run it here, in any order, twice:
-    runs to execute (`tasks.enqueue_run`) and, as the `pipeline.ChunkQueue`, chunks."""
-
-    def __init__(self):
-        self.runs: list[int] = []
-        self.chunks: list[tuple] = []
-
-    def put(self, run, index, first_row, columns, values):
-        self.chunks.append((run.pk, index, first_row, columns, values))
-
-    def check(self):
-        pass
-
-
-@pytest.fixture
-def queue(monkeypatch):
-    queue = Queue()
-    monkeypatch.setattr(tasks, "enqueue_run", queue.runs.append)
-    return queue
 
 
 def run_inline(imp, django_capture_on_commit_callbacks, queue, **kwargs):
