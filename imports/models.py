@@ -456,12 +456,24 @@ class RecordResult(models.Model):
     # Text, like Event.event_name: validation sets no length for event names.
     event_name = models.TextField(blank=True, default="")
     errors = models.JSONField(
-        default=list, blank=True, help_text='[{"field", "code", "message"}], one per field.'
+        default=list,
+        blank=True,
+        help_text='[{"field", "code", "message", "value", "cut"}], one per field; "value" (the '
+        'rejected source value as text) and "cut" (true when cut at 200 characters) as kept.',
     )
     error_keys = models.TextField(
         blank=True,
         default="",
         help_text='"|field:code|field:code|" so the detail pane can filter by code or field.',
+    )
+    # Text, not jsonb: a JSON object that keeps NUL characters as `\u0000` escapes (jsonb
+    # refuses them) so a retry validates the row exactly as the warehouse gave it. NULL, not
+    # "", for nothing kept: most records succeed, and a NULL takes no byte of their row.
+    source_row = models.TextField(  # noqa: DJ001
+        null=True,
+        blank=True,
+        help_text="Failed records: the mapped columns of the source row (imports.failed_values); "
+        "a number (its size in bytes) when it was larger than 16 KB; NULL when not kept.",
     )
 
     objects = RecordResultQuerySet.as_manager()

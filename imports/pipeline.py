@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from connectors import ConnectorError
 from connectors.base import row_builder
-from imports import schema, store
+from imports import failed_values, schema, store
 from imports.connections import connector_for
 from imports.models import Import, ImportRun, RecordResult
 from imports.runs import (
@@ -156,6 +156,9 @@ class _Context:
         self.batch_size, self.chunk_size = run_sizes(snap)
         self.spec = MappingSpec.from_dict(snap["mapping"])
         self.event_key_column = self.spec.event_key_column or None
+        # What failed records keep (imports.failed_values), fixed for the whole run.
+        self.keep = failed_values.mode()
+        self.kept_columns = failed_values.mapped_columns(self.spec)
         # Set once a batch had a key refused (a re-run): later batches go straight to the
         # store's staging path instead of first trying a plain COPY that would fail.
         self.keys_refused = False
@@ -607,14 +610,17 @@ def prepare_batch(
     errs = [o.errors for o in outcomes]
     successes = [not e for e in errs]
     errors_json, keys = ["[]"] * size, [""] * size
+    source_rows: list[str | None] = [None] * size
+    keep, kept_columns = ctx.keep, ctx.kept_columns
+    keep_rows = keep == failed_values.FULL
     error_counts: Counter = Counter()
     for k in compress(range(size), errs):
-        e = errs[k]
-        errors_json[k] = store.dumps(
-            [{"field": x.field, "code": x.code, "message": x.message} for x in e]
-        )
+        e, row = errs[k], rows[k]
+        errors_json[k] = store.dumps(failed_values.error_dicts(e, row, keep))
         keys[k] = "|" + "|".join(f"{x.field}:{x.code}" for x in e) + "|"
         error_counts.update((x.field, x.code) for x in e)
+        if keep_rows:
+            source_rows[k] = failed_values.encode_row(row, kept_columns)
     write_records = store.record_columns_writer(
         ctx.run_id,
         numbers,
@@ -623,6 +629,7 @@ def prepare_batch(
         names,
         errors_json,
         keys,
+        source_rows,
     )
     good = list(compress(outcomes, successes))
     total, successful = size, len(good)
@@ -660,7 +667,8 @@ def prepare_batch(
             write_profiles()
             return []
 
-    del identities, names, errs, errors_json, keys, good  # only the buffers wait for the writer
+    # Only the buffers wait for the writer.
+    del identities, names, errs, errors_json, keys, source_rows, good
     run_id = ctx.run_id
 
     def write() -> bool:

@@ -159,8 +159,8 @@ def _copy_timestamps(values: list[datetime]) -> list[str]:
 
 
 _RECORDS_COPY = (
-    f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
-    "FROM STDIN"
+    f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys, "
+    "source_row) FROM STDIN"
 )
 _EVENT_COLUMNS = (
     "identity_kind, run_code, import_id, identity, event_name, occurred_at, properties, "
@@ -201,23 +201,26 @@ def record_columns_writer(
     names: list[str],
     errors: list[str],
     keys: list[str],
+    source_rows: list[str | None],
 ) -> Callable[[], None]:
     """Prepare the RecordResults of a batch given column by column (the engine builds it that
     way: one list comprehension per column is quicker than a tuple per row); errors are JSON
-    texts (`dumps`). The function returned does the database part: on PostgreSQL one COPY of
-    a text buffer built here."""
+    texts (`dumps`), source rows JSON texts or None (`imports.failed_values`). The function
+    returned does the database part: on PostgreSQL one COPY of a text buffer built here."""
     if not numbers:
         return _nothing
     identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
     if connection.vendor == "postgresql":
         identities, names, keys = _copy_column(identities), _copy_column(names), _copy_column(keys)
         errors = _copy_json_column(errors)
+        # JSON text (its NULs are `\u0000` escapes) or COPY's NULL marker.
+        sources = [r"\N" if s is None else _copy_json(s) for s in source_rows]
         head = f"{int(run_id)}\t"
         buffer = "".join(
             [
-                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\n"
-                for n, ok, i, name, e, k in zip(
-                    numbers, successes, identities, names, errors, keys, strict=True
+                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\t{s}\n"
+                for n, ok, i, name, e, k, s in zip(
+                    numbers, successes, identities, names, errors, keys, sources, strict=True
                 )
             ]
         )
@@ -231,9 +234,10 @@ def record_columns_writer(
             event_name=event_name,
             errors=json.loads(errors_json),
             error_keys=error_keys,
+            source_row=source_row,
         )
-        for n, ok, identity, event_name, errors_json, error_keys in zip(
-            numbers, successes, identities, names, errors, keys, strict=True
+        for n, ok, identity, event_name, errors_json, error_keys, source_row in zip(
+            numbers, successes, identities, names, errors, keys, source_rows, strict=True
         )
     ]
     return partial(RecordResult.objects.bulk_create, objects, batch_size=500)

@@ -20,6 +20,7 @@ from django.utils.text import slugify
 from django_htmx.http import HttpResponseStopPolling
 
 from history import marks
+from imports import failed_values
 from imports.access import get_import_for_user, get_run_for_user
 from imports.models import Import, ImportRun
 from stats import exports, queries
@@ -158,6 +159,7 @@ def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse
         first_url=_records_url(imp, run, **keep) if filters.after else None,
         show_event=imp.sync_type == Import.SyncType.EVENT,
         identity_label=imp.get_identity_kind_display(),
+        values_note=failed_values.mode_note(),
     )
     if request.htmx and request.htmx.target == "records":
         return render(request, "stats/run_detail.html#records", ctx, status=status)
