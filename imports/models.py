@@ -286,6 +286,7 @@ class ImportRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
         API = "api", "API"  # the HTTP API's run endpoint (to come); the label exists now
+        RETRY = "retry", "Retry"  # "Retry failed records" of `retry_of` (imports.retry)
 
     FINISHED_STATES = (State.COMPLETED, State.FAILED, State.STOPPED, State.SKIPPED)
     # Only these carry health (DESIGN.md: stopped and skipped runs carry none).
@@ -357,6 +358,20 @@ class ImportRun(models.Model):
     )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
+    retry_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        help_text="A retry run: the run whose failed records it validated again.",
+    )
+    not_retried = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='A retry run: failed records it could not retry, by reason ({"too_large": n, '
+        '"not_kept": n}); their source row was not kept.',
+    )
 
     class Meta:
         ordering = ["-created_at"]

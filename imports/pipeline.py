@@ -43,7 +43,7 @@ from django.utils import timezone
 
 from connectors import ConnectorError
 from connectors.base import row_builder
-from imports import failed_values, schema, store
+from imports import failed_values, retry, schema, store
 from imports.connections import connector_for
 from imports.models import Import, ImportRun, RecordResult
 from imports.runs import (
@@ -215,6 +215,9 @@ def execute_run(
 
 
 def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: bool) -> None:
+    if run.trigger == ImportRun.Trigger.RETRY:
+        _retry_body(run)  # its rows are the kept ones, not the warehouse's
+        return
     ctx = _Context(run)
     ds = run.import_obj.datasource
     snap = run.spec_snapshot
@@ -250,6 +253,21 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
     else:
         _touch(run.pk, watermark=watermark)
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
+
+
+def _retry_body(run: ImportRun) -> None:
+    """A retry run (`imports.retry`): the kept source rows of the retried run's failed records,
+    validated with the run's own (the import's current) mapping and written as any run's
+    batches, in this process (no chunks: a run's failures are a small part of it)."""
+    ctx = _Context(run)
+    counts = retry.retriable(run.retry_of_id)
+    _touch(run.pk, expected_total=counts.kept, not_retried=counts.not_retried or None)
+    row = 1
+    with _writer() as write:
+        for batch in retry.kept_rows(run.retry_of_id, ctx.batch_size):
+            _validate_and_write(ctx, row, batch, write=write)
+            row += len(batch)
+    retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
 
 
 class _Watchdog:

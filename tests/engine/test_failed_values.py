@@ -15,6 +15,14 @@ from imports.templatetags.imports_tags import rejected_value
 from tests.engine.conftest import T0, make_profile_import
 from tests.engine.test_engine import queue, run_inline  # noqa: F401 - the fixture
 
+
+@pytest.fixture
+def run_once(request, django_capture_on_commit_callbacks):
+    """Run an import now, in this process (test_engine's `run_inline`)."""
+    captured = request.getfixturevalue("queue")
+    return lambda imp: run_inline(imp, django_capture_on_commit_callbacks, captured)
+
+
 # --- The masking rule ------------------------------------------------------------------------
 
 
@@ -109,13 +117,13 @@ def test_white_space_tabs_nul_and_no_break_spaces_are_made_visible():
 @pytest.mark.django_db
 @pytest.mark.parametrize("mode", ["full", "masked", "off"])
 def test_failed_records_keep_values_and_rows_as_the_setting_says(
+    run_once,
     mode,
     wh_datasource,
     warehouse,
-    queue,
     django_capture_on_commit_callbacks,
     settings,
-    caplog,  # noqa: F811
+    caplog,
 ):
     settings.IMPORT_KEEP_FAILED_VALUES = mode
     odd = "old\x00\t\u00a0" + "y" * 300
@@ -128,7 +136,7 @@ def test_failed_records_keep_values_and_rows_as_the_setting_says(
     )
     imp = make_profile_import(wh_datasource)
     with caplog.at_level(logging.DEBUG):
-        run = run_inline(imp, django_capture_on_commit_callbacks, queue)
+        run = run_once(imp)
     assert (run.successful, run.failed) == (1, 2)
     records = {r.row_number: r for r in RecordResult.objects.filter(run=run)}
     assert records[1].source_row is None and records[1].errors == []
