@@ -108,7 +108,12 @@ def error_dicts(errors, row: dict, how: str) -> list[dict]:
         return [{"field": e.field, "code": e.code, "message": e.message} for e in errors]
     out = []
     for e in errors:
-        text, cut = kept_value(row.get(e.field), how)
+        value = row.get(e.field)
+        # The usual case, a short text kept in full, without a call (hot path: `prepare_batch`).
+        if how == FULL and type(value) is str and len(value) <= VALUE_LIMIT and "\x00" not in value:
+            text, cut = value, False
+        else:
+            text, cut = kept_value(value, how)
         item = {"field": e.field, "code": e.code, "message": e.message, "value": text}
         if cut:
             item["cut"] = True
@@ -122,6 +127,7 @@ def error_dicts(errors, row: dict, how: str) -> list[dict]:
 # the same Python value for a retry (a Decimal that failed as not numeric must fail or pass
 # again as a Decimal, not as a float). Nested values of a dict or list keep orjson's text.
 _PLAIN = (str, bool, type(None))
+_PLAIN_TYPES = frozenset(_PLAIN)
 _INT64 = 2**63
 
 
@@ -167,8 +173,10 @@ def _default(value: Any) -> Any:
 def encode_row(row: dict, columns: tuple[str, ...]) -> str:
     """The kept source row: a JSON object of `columns` (those the mapping reads), or, when its
     JSON is larger than ROW_LIMIT bytes, that size as a JSON number (not kept)."""
+    get = row.get
     data = orjson.dumps(
-        {c: _tagged(row.get(c)) for c in columns},
+        # Texts (most source values) skip the call: one set lookup each.
+        {c: v if type(v) in _PLAIN_TYPES else _tagged(v) for c in columns for v in (get(c),)},
         default=_default,
         option=orjson.OPT_NON_STR_KEYS,
     )

@@ -628,7 +628,7 @@ def prepare_batch(
     errs = [o.errors for o in outcomes]
     successes = [not e for e in errs]
     errors_json, keys = ["[]"] * size, [""] * size
-    source_rows: list[str | None] = [None] * size
+    source_rows: dict[int, str] = {}
     keep, kept_columns = ctx.keep, ctx.kept_columns
     keep_rows = keep == failed_values.FULL
     error_counts: Counter = Counter()

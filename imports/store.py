@@ -201,11 +201,12 @@ def record_columns_writer(
     names: list[str],
     errors: list[str],
     keys: list[str],
-    source_rows: list[str | None],
+    source_rows: dict[int, str],
 ) -> Callable[[], None]:
     """Prepare the RecordResults of a batch given column by column (the engine builds it that
     way: one list comprehension per column is quicker than a tuple per row); errors are JSON
-    texts (`dumps`), source rows JSON texts or None (`imports.failed_values`). The function
+    texts (`dumps`); `source_rows` maps a position in the batch to the JSON text of the source
+    row its record keeps (`imports.failed_values`: failed records only). The function
     returned does the database part: on PostgreSQL one COPY of a text buffer built here."""
     if not numbers:
         return _nothing
@@ -213,8 +214,11 @@ def record_columns_writer(
     if connection.vendor == "postgresql":
         identities, names, keys = _copy_column(identities), _copy_column(names), _copy_column(keys)
         errors = _copy_json_column(errors)
-        # JSON text (its NULs are `\u0000` escapes) or COPY's NULL marker.
-        sources = [r"\N" if s is None else _copy_json(s) for s in source_rows]
+        # COPY's NULL marker, or JSON text (its NULs are `\u0000` escapes); only the failed
+        # records' positions are visited.
+        sources = [r"\N"] * len(numbers)
+        for k, text in source_rows.items():
+            sources[k] = _copy_json(text)
         head = f"{int(run_id)}\t"
         buffer = "".join(
             [
@@ -237,7 +241,14 @@ def record_columns_writer(
             source_row=source_row,
         )
         for n, ok, identity, event_name, errors_json, error_keys, source_row in zip(
-            numbers, successes, identities, names, errors, keys, source_rows, strict=True
+            numbers,
+            successes,
+            identities,
+            names,
+            errors,
+            keys,
+            [source_rows.get(k) for k in range(len(numbers))],
+            strict=True,
         )
     ]
     return partial(RecordResult.objects.bulk_create, objects, batch_size=500)

@@ -44,8 +44,9 @@ WITH_NUL = {"NUL": ("nul\x00here\x00", "nulhere")}
 def write_records(run_id: int, rows: list[tuple]) -> None:
     """rows: (row_number, success, identity, event_name, errors_json, error_keys[,
     source_row]); the source row defaults to None."""
-    rows = [(*r, None) if len(r) == 6 else r for r in rows]
-    store.record_columns_writer(run_id, *map(list, zip(*rows, strict=True)))()
+    columns = list(map(list, zip(*[r[:6] for r in rows], strict=True)))
+    kept = {k: r[6] for k, r in enumerate(rows) if len(r) > 6 and r[6] is not None}
+    store.record_columns_writer(run_id, *columns, kept)()
 
 
 def write_events(run_code, rows: list[tuple], import_id: int = 1) -> list[int]:
@@ -165,7 +166,7 @@ def test_the_store_refuses_an_event_key_its_import_holds_and_names_the_rows():
 
 def test_a_batch_with_nothing_to_write_writes_nothing():
     # No database access at all: pytest-django refuses it outside a django_db test.
-    store.record_columns_writer(1, [], [], [], [], [], [], [])()
+    store.record_columns_writer(1, [], [], [], [], [], [], {})()
     assert store.event_columns_writer(uuid.uuid4(), 1, "identity", [], [], [], [], [], [])() == []
     write, touched = store.profiles_writer("identity", [])
     write()
