@@ -4,7 +4,7 @@ The OpenAPI document at /api/v1/openapi.json is generated from these."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 from uuid import UUID
 
 from ninja import Field, Schema
@@ -212,7 +212,15 @@ class RecordErrorOut(Out):
     field: str
     code: str
     message: str
-    value: Any = Field(None, description="The failed value, where the run kept it.")
+    value: str | None = Field(
+        None,
+        description="The rejected source value as text (NULL: null), where the run kept it "
+        "(IMPORT_KEEP_FAILED_VALUES: full, or masked to its shape); at most 200 characters.",
+    )
+    value_cut: bool = Field(False, description="The value was longer than 200 characters: cut.")
+    value_kept: bool = Field(
+        False, description="Whether the run kept the value (false: `value` is null, unknown)."
+    )
 
 
 class RecordOut(Out):

@@ -205,6 +205,8 @@ def record_out(record, with_event: bool) -> dict:
                 "code": err.get("code", ""),
                 "message": err.get("message", ""),
                 "value": err.get("value"),
+                "value_cut": bool(err.get("cut")),
+                "value_kept": "value" in err,
             }
             for err in record.errors or []
         ],

@@ -22,14 +22,15 @@ from imports.schema import SchemaChange
 from stats import charts, queries
 
 SKIPPED = ImportRun.State.SKIPPED
-CONFIG, SCHEMA = "config", "schema"
+CONFIG, SCHEMA, RETRY = "config", "schema", "retry"
+RETRY_PHRASE = "failed records of an earlier run were retried"
 
 
 @dataclass
 class Note:
     """One mark under a Stats row, or part of a trend marker."""
 
-    kind: str  # CONFIG or SCHEMA
+    kind: str  # CONFIG, SCHEMA or RETRY (the trend only: the run is a retry of failed records)
     changes: list[Change] = field(default_factory=list)  # CONFIG: the changes, oldest first
     phrases: list[str] = field(default_factory=list)  # SCHEMA: what changed in the source
     items: list[str] = field(default_factory=list)  # SCHEMA: the same, short (the Stats note)
@@ -48,7 +49,7 @@ class Marker:
     def kinds(self) -> list[str]:
         """CSS classes: mapping, source, datasource, credentials, connection, schema."""
         kinds = [kind for note in self.notes for c in note.changes for kind in c.kinds]
-        kinds += [SCHEMA for note in self.notes if note.kind == SCHEMA]
+        kinds += [note.kind for note in self.notes if note.kind in (SCHEMA, RETRY)]
         return list(dict.fromkeys(kinds))
 
     def cause(self) -> str:
@@ -65,8 +66,14 @@ class Marker:
         return all(note.exact for note in self.notes)
 
     def tooltip(self) -> str:
-        lines = [f"{when(self.at)}: the first run after"]
+        lines = []
+        if any(note.kind == RETRY for note in self.notes):
+            lines.append(f"{when(self.at)}: a retry of failed records (health over those rows)")
+        if any(note.kind != RETRY for note in self.notes):
+            lines.append(f"{when(self.at)}: the first run after")
         for note in self.notes:
+            if note.kind == RETRY:
+                continue
             lines += [f"· {c.phrase} by {c.who} on {when(c.at)}" for c in note.changes]
             lines += [f"· {phrase}" for phrase in note.phrases]
         return "\n".join(lines)
@@ -150,6 +157,7 @@ def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marke
             "state",
             "total",
             "successful",
+            "trigger",
         )
     )
     runs = [_TrendRun(*row) for row in rows]
@@ -164,6 +172,9 @@ def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marke
         for note in run_notes:
             if note.kind == SCHEMA:
                 note.exact = read_before.get(run_id, False)
+    for run in runs:
+        if run.trigger == ImportRun.Trigger.RETRY:
+            notes.setdefault(run.id, []).append(Note(RETRY, phrases=[RETRY_PHRASE]))
     health = [
         (run.created_at, run.total, run.successful)
         for run in runs
@@ -182,6 +193,7 @@ class _TrendRun:
     state: str
     total: int
     successful: int
+    trigger: str
 
 
 def chart_changes(markers: list[Marker]) -> list[charts.Change]:

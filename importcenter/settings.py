@@ -178,6 +178,13 @@ IMPORT_HEARTBEAT_TIMEOUT_SECONDS = envint("IMPORT_HEARTBEAT_TIMEOUT_SECONDS", 18
 # How long a run waits on one answer of the warehouse (its COUNT(*), the next rows of its
 # stream: a table or advisory lock can block them indefinitely) before its statement is
 # cancelled and the run fails.
+# What a failed record keeps of the source (imports.failed_values): `full` the rejected values
+# and the source row (which Retry needs), `masked` only each rejected value's shape, `off` nothing.
+IMPORT_KEEP_FAILED_VALUES = (envstr("IMPORT_KEEP_FAILED_VALUES", "full") or "full").lower()
+if IMPORT_KEEP_FAILED_VALUES not in ("full", "masked", "off"):
+    raise ImproperlyConfiguredEnv(
+        f"IMPORT_KEEP_FAILED_VALUES must be full, masked or off, not {IMPORT_KEEP_FAILED_VALUES!r}."
+    )
 IMPORT_WAREHOUSE_TIMEOUT_SECONDS = envint("IMPORT_WAREHOUSE_TIMEOUT_SECONDS", 600, minimum=1)
 # The widest source the wizard maps. Its Mapping step posts 5 fields per column (column, include,
 # target, data type, date format) plus a dozen for the header and CSRF: Django's default limit

@@ -286,6 +286,7 @@ class ImportRun(models.Model):
         SCHEDULE = "schedule", "Schedule"
         MANUAL = "manual", "Manual"
         API = "api", "API"  # the HTTP API's run endpoint (to come); the label exists now
+        RETRY = "retry", "Retry"  # "Retry failed records" of `retry_of` (imports.retry)
 
     FINISHED_STATES = (State.COMPLETED, State.FAILED, State.STOPPED, State.SKIPPED)
     # Only these carry health (DESIGN.md: stopped and skipped runs carry none).
@@ -357,6 +358,20 @@ class ImportRun(models.Model):
     )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
+    retry_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="retries",
+        help_text="A retry run: the run whose failed records it validated again.",
+    )
+    not_retried = models.JSONField(
+        null=True,
+        blank=True,
+        help_text='A retry run: failed records it could not retry, by reason ({"too_large": n, '
+        '"not_kept": n}); their source row was not kept.',
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -456,12 +471,24 @@ class RecordResult(models.Model):
     # Text, like Event.event_name: validation sets no length for event names.
     event_name = models.TextField(blank=True, default="")
     errors = models.JSONField(
-        default=list, blank=True, help_text='[{"field", "code", "message"}], one per field.'
+        default=list,
+        blank=True,
+        help_text='[{"field", "code", "message", "value", "cut"}], one per field; "value" (the '
+        'rejected source value as text) and "cut" (true when cut at 200 characters) as kept.',
     )
     error_keys = models.TextField(
         blank=True,
         default="",
         help_text='"|field:code|field:code|" so the detail pane can filter by code or field.',
+    )
+    # Text, not jsonb: a JSON object that keeps NUL characters as `\u0000` escapes (jsonb
+    # refuses them) so a retry validates the row exactly as the warehouse gave it. NULL, not
+    # "", for nothing kept: most records succeed, and a NULL takes no byte of their row.
+    source_row = models.TextField(  # noqa: DJ001
+        null=True,
+        blank=True,
+        help_text="Failed records: the mapped columns of the source row (imports.failed_values); "
+        "a number (its size in bytes) when it was larger than 16 KB; NULL when not kept.",
     )
 
     objects = RecordResultQuerySet.as_manager()

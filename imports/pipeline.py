@@ -46,7 +46,7 @@ from django.utils import timezone
 
 from connectors import ConnectorError
 from connectors.base import SliceOrder, row_builder
-from imports import schema, store
+from imports import failed_values, retry, schema, store
 from imports.connections import connector_for
 from imports.models import Import, ImportRun, RecordResult
 from imports.runs import (
@@ -168,6 +168,9 @@ class _Context:
         self.since = decode_value(run.since) if self.incremental_column else None
         self.spec = MappingSpec.from_dict(snap["mapping"])
         self.event_key_column = self.spec.event_key_column or None
+        # What failed records keep (imports.failed_values), fixed for the whole run.
+        self.keep = failed_values.mode()
+        self.kept_columns = failed_values.mapped_columns(self.spec)
         # Set once a batch had a key refused (a re-run): later batches go straight to the
         # store's staging path instead of first trying a plain COPY that would fail.
         self.keys_refused = False
@@ -224,6 +227,9 @@ def execute_run(
 
 
 def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: bool) -> None:
+    if run.trigger == ImportRun.Trigger.RETRY:
+        _retry_body(run)  # its rows are the kept ones, not the warehouse's
+        return
     ctx = _Context(run)
     ds = run.import_obj.datasource
     snap = run.spec_snapshot
@@ -269,6 +275,21 @@ def _run_body(run: ImportRun, chunk_queue: ChunkQueue | None, ship_every_chunk: 
     else:
         _touch(run.pk, watermark=watermark)
         retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
+
+
+def _retry_body(run: ImportRun) -> None:
+    """A retry run (`imports.retry`): the kept source rows of the retried run's failed records,
+    validated with the run's own (the import's current) mapping and written as any run's
+    batches, in this process (no chunks: a run's failures are a small part of it)."""
+    ctx = _Context(run)
+    counts = retry.retriable(run.retry_of_id)
+    _touch(run.pk, expected_total=counts.kept, not_retried=counts.not_retried or None)
+    row = 1
+    with _writer() as write:
+        for batch in retry.kept_rows(run.retry_of_id, ctx.batch_size):
+            _validate_and_write(ctx, row, batch, write=write)
+            row += len(batch)
+    retrying(lambda: finalize_run(run.pk), f"finishing run {run.pk}")
 
 
 class _Watchdog:
@@ -842,14 +863,17 @@ def prepare_batch(
     errs = [o.errors for o in outcomes]
     successes = [not e for e in errs]
     errors_json, keys = ["[]"] * size, [""] * size
+    source_rows: dict[int, str] = {}
+    keep, kept_columns = ctx.keep, ctx.kept_columns
+    keep_rows = keep == failed_values.FULL
     error_counts: Counter = Counter()
     for k in compress(range(size), errs):
-        e = errs[k]
-        errors_json[k] = store.dumps(
-            [{"field": x.field, "code": x.code, "message": x.message} for x in e]
-        )
+        e, row = errs[k], rows[k]
+        errors_json[k] = store.dumps(failed_values.error_dicts(e, row, keep))
         keys[k] = "|" + "|".join(f"{x.field}:{x.code}" for x in e) + "|"
         error_counts.update((x.field, x.code) for x in e)
+        if keep_rows:
+            source_rows[k] = failed_values.encode_row(row, kept_columns)
     write_records = store.record_columns_writer(
         ctx.run_id,
         numbers,
@@ -858,6 +882,7 @@ def prepare_batch(
         names,
         errors_json,
         keys,
+        source_rows,
     )
     good = list(compress(outcomes, successes))
     total, successful = size, len(good)
@@ -895,7 +920,8 @@ def prepare_batch(
             write_profiles()
             return []
 
-    del identities, names, errs, errors_json, keys, good  # only the buffers wait for the writer
+    # Only the buffers wait for the writer.
+    del identities, names, errs, errors_json, keys, source_rows, good
     run_id = ctx.run_id
 
     def write() -> bool:

@@ -154,9 +154,11 @@ def trigger_run(
     now: datetime | None = None,
     *,
     enqueue: Callable[[int], None],
+    retry_of: ImportRun | None = None,
 ) -> ImportRun:
     """Create a run of `imp` and `enqueue(run id)` on commit; a `skipped` run (not enqueued)
-    when one is in progress."""
+    when one is in progress. `retry_of`: a retry run of that run's failed records
+    (`imports.retry`), which reads no warehouse, so no incremental bound."""
     now = now or timezone.now()
     with transaction.atomic():
         run = ImportRun.objects.create(
@@ -166,7 +168,8 @@ def trigger_run(
             triggered_by=user,
             spec_snapshot=snapshot(imp),
             config_change_id=config_change_for(imp),
-            since=imp.watermark if imp.incremental_column else None,
+            since=imp.watermark if imp.incremental_column and retry_of is None else None,
+            retry_of=retry_of,
         )
         claimed = Import.objects.filter(pk=imp.pk, current_run__isnull=True).update(
             current_run=run, last_run=run, last_run_at=now

@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
-from imports import audit, runs, tasks
+from imports import audit, retry, runs, tasks
 from imports.models import Import, ImportRun
 
 log = logging.getLogger(__name__)
@@ -85,6 +85,10 @@ def cancel_run(imp: Import, user=None) -> bool:
 def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> ImportRun:
     """Trigger a run now (the Run now button; the HTTP API passes `trigger=API`), through the
     same path as the schedule. Returns the run."""
+    return _start(imp, trigger, user)
+
+
+def _start(imp: Import, trigger: str, user, retry_of: ImportRun | None = None) -> ImportRun:
     imp.refresh_from_db()
     if imp.status == Status.DRAFT:
         raise ActionRefused("Publish the import before running it.")
@@ -92,12 +96,23 @@ def run_now(imp: Import, user=None, trigger: str = ImportRun.Trigger.MANUAL) -> 
         raise ActionRefused("This import is stopped. Resume it before running it.")
     if imp.current_run_id:
         raise ActionRefused("A run of this import is already in progress.")
-    run = runs.trigger_run(imp, trigger=trigger, user=user, enqueue=tasks.enqueue_run)
+    run = runs.trigger_run(
+        imp, trigger=trigger, user=user, enqueue=tasks.enqueue_run, retry_of=retry_of
+    )
     imp.refresh_from_db()
     if run.state == ImportRun.State.SKIPPED:
         # Lost a race with the schedule: the run that won is in progress.
         raise ActionRefused("A run of this import is already in progress.")
     return run
+
+
+def retry_failed(imp: Import, run: ImportRun, user=None) -> ImportRun:
+    """Retry the failed records of `run` (`imports.retry`): a run of its own, started as Run
+    now starts one. Returns the retry run."""
+    refused = retry.refusal(run)
+    if refused:
+        raise ActionRefused(refused)
+    return _start(imp, ImportRun.Trigger.RETRY, user, retry_of=run)
 
 
 def publish_import(imp: Import, user=None) -> bool:

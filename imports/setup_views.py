@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import reswap
 
-from imports import services, wizard
+from imports import failed_values, services, wizard
 from imports.access import (
     get_rw_datasource_for_user,
     get_rw_import_for_user,
@@ -412,7 +412,9 @@ def _step_dry_run(request: HttpRequest, imp: Import) -> HttpResponse:
     result = None
     if request.method == "POST" and form.is_valid():
         result = wizard.dry_run(imp, form.cleaned_data["sample_size"])
-    context = _wizard_context(imp, "dry-run", form=form, result=result)
+    context = _wizard_context(
+        imp, "dry-run", form=form, result=result, values_note=failed_values.mode_note()
+    )
     if request.htmx and request.method == "POST":
         # The sample-size field comes back out of band, with its error or without one.
         response = render(request, "imports/setup/_dry_run_htmx.html", context)

@@ -159,8 +159,8 @@ def _copy_timestamps(values: list[datetime]) -> list[str]:
 
 
 _RECORDS_COPY = (
-    f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys) "
-    "FROM STDIN"
+    f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys, "
+    "source_row) FROM STDIN"
 )
 _EVENT_COLUMNS = (
     "identity_kind, run_code, import_id, identity, event_name, occurred_at, properties, "
@@ -201,23 +201,30 @@ def record_columns_writer(
     names: list[str],
     errors: list[str],
     keys: list[str],
+    source_rows: dict[int, str],
 ) -> Callable[[], None]:
     """Prepare the RecordResults of a batch given column by column (the engine builds it that
     way: one list comprehension per column is quicker than a tuple per row); errors are JSON
-    texts (`dumps`). The function returned does the database part: on PostgreSQL one COPY of
-    a text buffer built here."""
+    texts (`dumps`); `source_rows` maps a position in the batch to the JSON text of the source
+    row its record keeps (`imports.failed_values`: failed records only). The function
+    returned does the database part: on PostgreSQL one COPY of a text buffer built here."""
     if not numbers:
         return _nothing
     identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
     if connection.vendor == "postgresql":
         identities, names, keys = _copy_column(identities), _copy_column(names), _copy_column(keys)
         errors = _copy_json_column(errors)
+        # COPY's NULL marker, or JSON text (its NULs are `\u0000` escapes); only the failed
+        # records' positions are visited.
+        sources = [r"\N"] * len(numbers)
+        for k, text in source_rows.items():
+            sources[k] = _copy_json(text)
         head = f"{int(run_id)}\t"
         buffer = "".join(
             [
-                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\n"
-                for n, ok, i, name, e, k in zip(
-                    numbers, successes, identities, names, errors, keys, strict=True
+                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\t{s}\n"
+                for n, ok, i, name, e, k, s in zip(
+                    numbers, successes, identities, names, errors, keys, sources, strict=True
                 )
             ]
         )
@@ -231,9 +238,17 @@ def record_columns_writer(
             event_name=event_name,
             errors=json.loads(errors_json),
             error_keys=error_keys,
+            source_row=source_row,
         )
-        for n, ok, identity, event_name, errors_json, error_keys in zip(
-            numbers, successes, identities, names, errors, keys, strict=True
+        for n, ok, identity, event_name, errors_json, error_keys, source_row in zip(
+            numbers,
+            successes,
+            identities,
+            names,
+            errors,
+            keys,
+            [source_rows.get(k) for k in range(len(numbers))],
+            strict=True,
         )
     ]
     return partial(RecordResult.objects.bulk_create, objects, batch_size=500)

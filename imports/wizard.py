@@ -19,6 +19,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 
 from connectors import Column, Connector, ConnectorError
+from imports import failed_values
 from imports.connections import connector_for
 from imports.fields import SecretUnreadable
 from imports.models import Datasource, Import
@@ -284,12 +285,15 @@ class DryRunResult:
         return self.total - self.successful
 
 
-def _example(value: Any) -> str:
-    """An example value as the user should read it: blanks and nulls made visible."""
-    if value is None:
-        return "null"
-    text = str(value)
-    return text if text.strip() else "(blank)"
+def _shown(value: Any) -> dict:
+    """A rejected value as the pages keep it ({"value", "cut"}, `failed_values.kept_value`),
+    which `{% rejected_value %}` renders as the detail pane does. Nothing of a dry run is kept,
+    so only `masked` changes what it shows: the value's shape."""
+    how = (
+        failed_values.MASKED if failed_values.mode() == failed_values.MASKED else failed_values.FULL
+    )
+    text, cut = failed_values.kept_value(value, how)
+    return {"value": text, "cut": cut}
 
 
 def _read_sample(source: str, sample_size: int) -> Callable[[Connector], list[dict]]:
@@ -331,16 +335,20 @@ def dry_run(imp: Import, sample_size: int) -> DryRunResult:
                 key, {"field": err.field, "code": err.code, "message": err.message, "count": 0}
             )
             group["count"] += 1
-            value = _example(row.get(err.field))
+            value = _shown(row.get(err.field))
             if len(examples[key]) < _MAX_EXAMPLES and value not in examples[key]:
                 examples[key].append(value)
         if len(result.failed_rows) < _MAX_FAILED_ROWS:
+            errors = [
+                {"field": e.field, "message": e.message, **_shown(row.get(e.field))}
+                for e in outcome.errors
+            ]
             result.failed_rows.append(
                 {
                     "row_number": number,
                     "identity": outcome.identity,
                     "event_name": outcome.event_name,
-                    "errors": outcome.errors,
+                    "errors": errors,
                 }
             )
     for key, group in groups.items():

@@ -1,5 +1,5 @@
 """CSV exports: the Stats table (for tracking beyond the retention window, as the reference
-suggests) and a run's failed records with their errors.
+suggests) and a run's failed records with their errors and rejected values.
 
 Both stream: rows are read in keyset chunks and written a chunk at a time, so a 1M-record
 export holds one chunk in memory, never the file. One path on every database: Python's csv
@@ -12,6 +12,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import UTC
 
+from imports.failed_values import VALUE_LIMIT
 from imports.models import Import, ImportRun
 from stats import queries
 from validation.errors import ERROR_REFERENCE
@@ -110,7 +111,23 @@ def failed_records_header(imp: Import) -> list[str]:
     header = ["Row", identity]
     if imp.sync_type == Import.SyncType.EVENT:
         header.append("Event Name")
-    return header + ["Field", "Error Code", "Error", "Resolution"]
+    # The value columns come last, so spreadsheets built on the earlier columns keep working.
+    return header + ["Field", "Error Code", "Error", "Resolution", "Rejected Value", "Value Note"]
+
+
+def value_cells(error: dict) -> list[str]:
+    """The rejected value of an error and what a cell cannot show of it: NULL and blank both
+    leave the cell empty, so the note tells them apart (as the detail pane does)."""
+    if "value" not in error:
+        return ["", "not kept"]
+    value = error["value"]
+    if value is None:
+        return ["", "NULL"]
+    if value == "":
+        return ["", "blank"]
+    if not value.strip():
+        return [value, "white space only"]
+    return [value, f"cut at {VALUE_LIMIT} characters" if error.get("cut") else ""]
 
 
 def failed_records_csv(run: ImportRun, chunk: int = 5000) -> Iterator[str]:
@@ -126,7 +143,7 @@ def failed_records_csv(run: ImportRun, chunk: int = 5000) -> Iterator[str]:
     with_event = imp.sync_type == Import.SyncType.EVENT
     yield _csv_texts([failed_records_header(imp)])[0] + "\n"
     for records in queries.iter_failed_records(run, chunk):
-        heads, ends = [], []
+        heads, ends, values = [], [], []
         error_texts: dict[tuple, str] = {}
         for row_number, identity, event_name, errors in records:
             head = [row_number, neutralize(identity)]
@@ -135,7 +152,10 @@ def failed_records_csv(run: ImportRun, chunk: int = 5000) -> Iterator[str]:
             for error in errors or [{}]:
                 heads.append(head)
                 ends.append(_error_text(error, error_texts))
-        yield "".join([f"{h},{e}\n" for h, e in zip(_csv_texts(heads), ends, strict=True)])
+                text, note = value_cells(error)
+                values.append([neutralize(text), note])
+        lines = zip(_csv_texts(heads), ends, _csv_texts(values), strict=True)
+        yield "".join([f"{h},{e},{v}\n" for h, e, v in lines])
 
 
 _RESOLUTIONS = {code: info.resolution for code, info in ERROR_REFERENCE.items()}

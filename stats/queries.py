@@ -392,6 +392,7 @@ TRIGGER_WORDS = {
     ImportRun.Trigger.SCHEDULE: "Schedule",
     ImportRun.Trigger.MANUAL: "Run now",
     ImportRun.Trigger.API: "API",
+    ImportRun.Trigger.RETRY: "Retry of failed records",
 }
 
 

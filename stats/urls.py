@@ -12,4 +12,5 @@ urlpatterns = [
     path(_RUN, views.run_detail, name="stats-run-detail"),
     path(_RUN + "row/", views.run_row, name="stats-run-row"),
     path(_RUN + "failed.csv", views.run_failed_export, name="stats-run-failed-export"),
+    path(_RUN + "retry/", views.run_retry, name="stats-run-retry"),
 ]

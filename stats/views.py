@@ -8,19 +8,22 @@ import time
 from urllib.parse import urlencode
 from uuid import UUID
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import slugify
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from history import marks
-from imports.access import get_import_for_user, get_run_for_user
+from imports import failed_values, retry, services
+from imports.access import get_import_for_user, get_run_for_user, require_editor
 from imports.models import Import, ImportRun
 from stats import exports, queries
 from stats.forms import RecordFilterForm
@@ -44,7 +47,7 @@ OVERVIEW_POLL_SECONDS = 2
 
 
 def _get_run_for_user(request: HttpRequest, code: UUID, run_code: UUID):
-    runs = ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by")
+    runs = ImportRun.objects.defer(*_RUN_HEAVY).select_related("triggered_by", "retry_of")
     return get_run_for_user(request, code, run_code, _HEADER_RELATED, runs)
 
 
@@ -184,14 +187,47 @@ def run_detail(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse
         first_url=_records_url(imp, run, **keep) if filters.after else None,
         show_event=imp.sync_type == Import.SyncType.EVENT,
         identity_label=imp.get_identity_kind_display(),
+        values_note=failed_values.mode_note(),
     )
     if request.htmx and request.htmx.target == "records":
         return render(request, "stats/run_detail.html#records", ctx, status=status)
+    ctx["retry_note"] = _retry_note(run) if run.state == ImportRun.State.COMPLETED else ""
+    ctx["not_retried"] = retry.not_retried_notes(run.not_retried)
     summary = queries.error_summary(run)
     for row in summary:
         row.url = _records_url(imp, run, result="failed", field=row.field, code=row.code)
     ctx["error_summary"] = summary
     return render(request, pane, ctx, status=status)
+
+
+def _retry_note(run: ImportRun) -> str:
+    """What "Retry failed records" would do with this run's failures, or "" when it has none."""
+    if not run.failed:
+        return ""
+    counts = retry.retriable(run.pk)
+    kept = queries.counted(counts.kept, "failed record")
+    note = f"{kept} kept {'its' if counts.kept == 1 else 'their'} source row"
+    left = counts.too_large + counts.not_kept
+    if left:
+        note += f"; {left:,} did not and cannot be retried"
+    return note + ". A retry validates the kept rows again with the current mapping."
+
+
+@login_required
+@require_POST
+def run_retry(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
+    """Retry failed records: a run of its own over the run's kept failed rows (Editors)."""
+    imp, run = _get_run_for_user(request, code, run_code)
+    require_editor(request)
+    try:
+        new = services.retry_failed(imp, run, request.user)
+    except services.ActionRefused as refused:
+        messages.error(request, str(refused))
+    else:
+        kept = queries.counted(retry.retriable(run.pk).kept, "failed record")
+        when = timezone.localtime(run.created_at).strftime("%d %b %Y %H:%M")
+        messages.success(request, f"Retrying {kept} of the run of {when} (run {new.code}).")
+    return redirect("stats-stats", imp.code)
 
 
 @login_required

@@ -1,13 +1,17 @@
-"""Template helpers every page shares: health badges, schedule wording, local dates."""
+"""Template helpers every page shares: health badges, schedule wording, local dates, rejected
+values."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 from django import template
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import escape, format_html
+from django.utils.safestring import mark_safe
 
+from imports.failed_values import VALUE_LIMIT
 from imports.models import Import
 from imports.scheduling import is_schedulable
 from validation.health import Health
@@ -95,4 +99,83 @@ def local_time(value: datetime | None, fmt: str = "%d %b %Y %H:%M", empty: str =
         value.isoformat(),
         local.strftime("%Y-%m-%d %H:%M:%S %Z"),
         local.strftime(fmt),
+    )
+
+
+# --- Rejected values (issue 17) --------------------------------------------------------------
+
+# Characters a reader could not tell apart or would not see: each is shown as a marked symbol
+# with its name on hover. NUL arrives as U+2400 from the store (jsonb holds no NUL) and raw from
+# the dry run; other control, format (zero-width) and separator characters show their code.
+_NAMED_CHARS = {
+    "\x00": ("\u2400", "NUL"),
+    "\u2400": ("\u2400", "NUL"),
+    "\t": ("\u21e5", "tab"),
+    "\n": ("\u21b5", "line feed"),
+    "\r": ("\u240d", "carriage return"),
+    "\u00a0": ("\u237d", "no-break space"),
+    "\u2007": ("\u237d", "figure space (no-break)"),
+    "\u202f": ("\u237d", "narrow no-break space"),
+}
+_HIDDEN = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u00a0\u2007\u202f\u2400\u200b-\u200f\u2028-\u202e\u2060\ufeff]"
+)
+_EDGE_SPACES = re.compile(r"^ +| +$")
+
+
+def _visible_char(char: str) -> str:
+    symbol, name = _NAMED_CHARS.get(char) or (f"\\u{ord(char):04x}", f"U+{ord(char):04X}")
+    return format_html('<span class="ws" title="{}">{}</span>', name, symbol)
+
+
+def visible_text(text: str) -> str:
+    """`text` escaped, with the characters of `_HIDDEN` and leading or trailing spaces shown as
+    marked symbols (a space as `·`)."""
+    out, at = [], 0
+    marks = sorted(
+        [(m.start(), m.end(), None) for m in _EDGE_SPACES.finditer(text)]
+        + [(m.start(), m.end(), m.group()) for m in _HIDDEN.finditer(text)]
+    )
+    for start, end, char in marks:
+        if start < at:
+            continue
+        out.append(escape(text[at:start]))
+        if char is None:
+            space = format_html('<span class="ws" title="space">{}</span>', "\u00b7")
+            out.append(space * (end - start))
+        else:
+            out.append(_visible_char(char))
+        at = end
+    out.append(escape(text[at:]))
+    return "".join(out)
+
+
+@register.simple_tag
+def rejected_value(error):
+    """The value an error rejected, as the detail pane, the dry run and every other page show
+    it: NULL, blank, white space only and cut values each say so in words (not by colour
+    alone), and every character is escaped or made visible (`visible_text`). `error` is a
+    record's error dict; one without a "value" key kept none (IMPORT_KEEP_FAILED_VALUES=off,
+    or written before values were kept)."""
+    if not isinstance(error, dict) or "value" not in error:
+        return format_html('<span class="value value-none">{}</span>', "value not kept")
+    value = error["value"]
+    if value is None:
+        return format_html('<span class="value value-null">{}</span>', "NULL")
+    if value == "":
+        return format_html('<span class="value value-blank">{}</span>', "(blank)")
+    text = mark_safe(visible_text(value))  # noqa: S308 - every part escaped by visible_text
+    if not value.strip(" \t\n\r\x0b\x0c\u00a0\u2007\u202f\u200b\ufeff"):
+        return format_html(
+            '<code class="value value-space">{}</code> <span class="value-note">{}</span>',
+            text,
+            "white space only",
+        )
+    cut = error.get("cut")
+    return format_html(
+        '<code class="value">{}</code>{}',
+        text,
+        format_html(' <span class="value-note">{}</span>', f"cut at {VALUE_LIMIT} characters")
+        if cut
+        else "",
     )

@@ -4,13 +4,14 @@ Profiles of one batch with the same identity merge, later rows winning."""
 
 from __future__ import annotations
 
+import math
 import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from imports import pipeline, store
+from imports import failed_values, pipeline, store
 from imports.models import Event, Profile, RecordResult
 from tests import factories
 from tests.engine.conftest import make_profile_import
@@ -41,8 +42,11 @@ WITH_NUL = {"NUL": ("nul\x00here\x00", "nulhere")}
 
 
 def write_records(run_id: int, rows: list[tuple]) -> None:
-    """rows: (row_number, success, identity, event_name, errors_json, error_keys)."""
-    store.record_columns_writer(run_id, *map(list, zip(*rows, strict=True)))()
+    """rows: (row_number, success, identity, event_name, errors_json, error_keys[,
+    source_row]); the source row defaults to None."""
+    columns = list(map(list, zip(*[r[:6] for r in rows], strict=True)))
+    kept = {k: r[6] for k, r in enumerate(rows) if len(r) > 6 and r[6] is not None}
+    store.record_columns_writer(run_id, *columns, kept)()
 
 
 def write_events(run_code, rows: list[tuple], import_id: int = 1) -> list[int]:
@@ -84,6 +88,23 @@ def test_records_keep_odd_text_exactly(wh_datasource):
         ), label
         assert record.errors == [{"field": kept, "code": "x", "message": f"says {kept}"}], label
         assert record.success is (n % 2 == 0)
+
+
+@pytest.mark.django_db
+def test_source_rows_keep_odd_text_and_nul_through_the_copy(wh_datasource):
+    run = factories.make_run(make_profile_import(wh_datasource), state="running")
+    odd = dict(ODD_TEXTS, NUL="nul\x00here", nan=float("nan"), big=2**70, none=None)
+    rows = [
+        (1, False, "a", "", "[]", "", failed_values.encode_row(odd, tuple(odd))),
+        (2, True, "b", "", "[]", "", None),
+    ]
+    write_records(run.pk, rows)
+
+    kept = {r.row_number: r.source_row for r in RecordResult.objects.filter(run=run)}
+    assert kept[2] is None
+    back = failed_values.decode_row(kept[1])
+    assert math.isnan(back.pop("nan"))  # NaN stays NaN, not JSON's null
+    assert back == {k: v for k, v in odd.items() if k != "nan"}
 
 
 @pytest.mark.django_db
@@ -145,7 +166,7 @@ def test_the_store_refuses_an_event_key_its_import_holds_and_names_the_rows():
 
 def test_a_batch_with_nothing_to_write_writes_nothing():
     # No database access at all: pytest-django refuses it outside a django_db test.
-    store.record_columns_writer(1, [], [], [], [], [], [])()
+    store.record_columns_writer(1, [], [], [], [], [], [], {})()
     assert store.event_columns_writer(uuid.uuid4(), 1, "identity", [], [], [], [], [], [])() == []
     write, touched = store.profiles_writer("identity", [])
     write()

@@ -153,7 +153,9 @@ def test_dry_run_groups_errors_by_field_and_code_with_examples(event_import_of):
     result = wizard.dry_run(event_import_of(), 100)
     assert (result.total, result.successful, result.failed_count) == (4, 2, 2)
     assert [row["row_number"] for row in result.failed_rows] == [2, 3]
-    groups = sorted((g["field"], g["count"], g["examples"]) for g in result.error_groups)
+    groups = sorted(
+        (g["field"], g["count"], [e["value"] for e in g["examples"]]) for g in result.error_groups
+    )
     assert groups == [("event_name", 1, ["Added.to.cart"]), ("event_name", 1, ["App Launched"])]
 
 

@@ -293,6 +293,38 @@ def test_anonymous_and_outsider_cannot_open_a_stopped_run(outsider_client, imp):
     assert outsider_client.get(detail_url(run)).status_code == 403
 
 
+def test_the_pane_shows_each_rejected_value_beside_its_message_and_the_mode(
+    viewer_client, imp, settings
+):
+    settings.IMPORT_KEEP_FAILED_VALUES = "masked"
+    run = factories.make_run(imp, total=3, failed=3)
+    make_records(
+        run,
+        [
+            ("u1", [error("email", "invalid_email") | {"value": "<b>a@</b>\t"}]),
+            ("u2", [error("email", "invalid_email") | {"value": None}]),
+            ("u3", [error("email", "invalid_email") | {"value": "y" * 200, "cut": True}]),
+        ],
+    )
+    body = viewer_client.get(detail_url(run)).content.decode()
+    assert "<b>a@</b>" not in body
+    assert '<code class="value">&lt;b&gt;a@&lt;/b&gt;<span class="ws" title="tab">' in body
+    assert '<span class="value value-null">NULL</span>' in body
+    assert "cut at 200 characters" in body
+    assert "kept masked: their shape only (IMPORT_KEEP_FAILED_VALUES=masked)" in body
+
+
+def test_values_never_reach_a_user_not_signed_in(imp):
+    from django.test import Client
+
+    run = factories.make_run(imp, total=1, failed=1)
+    make_records(run, [("u1", [error("email", "invalid_email") | {"value": "secret@x.org"}])])
+    for url in (detail_url(run), reverse("stats-run-failed-export", args=[imp.code, run.code])):
+        response = Client().get(url)
+        assert response.status_code == 302 and b"secret" not in response.content
+    assert Client().get(f"/api/v1/runs/{run.code}/records").status_code == 401
+
+
 def test_records_show_a_blank_identity_as_the_dry_run_does(viewer_client, imp):
     run = factories.make_run(imp, total=1, failed=1)
     make_records(run, [("", [error("user_id", "invalid_identity")])])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -99,11 +101,11 @@ def test_failed_records_csv_exact(viewer_client, yellow_run):
     assert response["Content-Disposition"].endswith('-failed-records.csv"')
     ref = ERROR_REFERENCE
     expected = [
-        "Row,Identity,Field,Error Code,Error,Resolution",
-        f"2,null,user_id,invalid_identity,{ref['invalid_identity'].message},{ref['invalid_identity'].resolution}",
-        f'5,user5,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}"',
-        f'8,user8,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}"',
-        f'8,user8,phone,invalid_phone,{ref["invalid_phone"].message},"{ref["invalid_phone"].resolution}"',
+        "Row,Identity,Field,Error Code,Error,Resolution,Rejected Value,Value Note",
+        f"2,null,user_id,invalid_identity,{ref['invalid_identity'].message},{ref['invalid_identity'].resolution},,not kept",
+        f'5,user5,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}",,not kept',
+        f'8,user8,email,invalid_email,{ref["invalid_email"].message},"{ref["invalid_email"].resolution}",,not kept',
+        f'8,user8,phone,invalid_phone,{ref["invalid_phone"].message},"{ref["invalid_phone"].resolution}",,not kept',
     ]
     assert body_of(response) == "\n".join(expected) + "\n"
 
@@ -115,8 +117,32 @@ def test_failed_records_csv_of_event_import_has_event_names(viewer_client, event
         reverse("stats-run-failed-export", args=[event_imp.code, run.code])
     )
     lines = body_of(response).splitlines()
-    assert lines[0] == "Row,Identity,Event Name,Field,Error Code,Error,Resolution"
+    assert lines[0] == (
+        "Row,Identity,Event Name,Field,Error Code,Error,Resolution,Rejected Value,Value Note"
+    )
     assert lines[1].startswith("1,u1,Bad|Name,event,prohibited_event_char,")
+
+
+def test_failed_records_csv_has_the_rejected_value_and_says_what_a_cell_cannot(imp):
+    run = factories.make_run(imp, total=6, failed=6)
+    values = [None, "", "  ", "=cmd|' /C calc'!A0", "x" * 200, "a\u2400b"]
+    cut = [False, False, False, False, True, False]
+    make_records(
+        run,
+        [
+            (f"u{i}", [error("email", "invalid_email") | {"value": v, "cut": c}])
+            for i, (v, c) in enumerate(zip(values, cut, strict=True))
+        ],
+    )
+    rows = list(csv.reader(io.StringIO("".join(exports.failed_records_csv(run)), newline="")))
+    assert [row[-2:] for row in rows[1:]] == [
+        ["", "NULL"],
+        ["", "blank"],
+        ["  ", "white space only"],
+        ["'=cmd|' /C calc'!A0", ""],  # a formula is neutralised, as in every cell
+        ["x" * 200, "cut at 200 characters"],
+        ["a\u2400b", ""],
+    ]
 
 
 def test_failed_records_csv_spans_many_chunks(imp):
@@ -229,6 +255,8 @@ def test_failed_records_csv_keeps_odd_cells_exactly(viewer_client, event_imp):
         "Error Code",
         "Error",
         "Resolution",
+        "Rejected Value",
+        "Value Note",
     ]
     assert [row[1:4] for row in rows[1:]] == [[value] * 3 for value in ODD_CELLS]
     unquoted = body.replace('"carriage\rreturn"', "").replace('"crlf\r\ninside"', "")
