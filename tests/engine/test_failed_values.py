@@ -13,7 +13,7 @@ from imports import failed_values
 from imports.models import RecordResult
 from imports.templatetags.imports_tags import rejected_value
 from tests.engine.conftest import T0, make_profile_import
-from tests.engine.test_engine import queue, run_inline  # noqa: F401 - the fixture
+from tests.engine.test_engine import run_inline
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from imports import pipeline, retry, services
 from imports.models import Event, Import, ImportRun, Profile, RecordResult
 from tests import factories
-from tests.engine.test_engine import queue, run_inline  # noqa: F401 - the fixture
+from tests.engine.test_engine import run_inline
 
 
 @pytest.fixture
