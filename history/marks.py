@@ -13,7 +13,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db.models import (
+    BooleanField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.urls import reverse
 
 from history.changes import Change, run_changes_between, when
@@ -110,25 +119,29 @@ def _notes(imp: Import, runs: Sequence, previous: dict[int, int | None]) -> dict
     return notes
 
 
-def annotate_stats_rows(imp: Import, runs: list) -> None:
-    """Set `notes` on each run of a Stats page (newest first). The version of the run before
-    the page's oldest one is read with one small query (by `run_import_created_idx`), whether or
-    not the window holds it: the page's cost stays flat."""
-    ran = [run for run in runs if run.state != SKIPPED]
-    previous = {
-        newer.id: older.config_change_id for newer, older in zip(ran, ran[1:], strict=False)
-    }
-    if ran:
-        oldest = ran[-1]
-        before = list(
-            ImportRun.objects.filter(import_obj=imp, created_at__lte=oldest.created_at)
-            .exclude(state=SKIPPED)
-            .exclude(pk=oldest.id)
-            .order_by("-created_at", "-id")
-            .values_list("config_change_id", flat=True)[:1]
+def with_previous_version(runs: QuerySet) -> QuerySet:
+    """`runs` with, in the same query, the configuration version of the run before each one
+    (the one before it in the Stats table's order, skipped runs left out) and whether there is
+    one: the first run after a change is marked however the page cuts the runs."""
+    before = (
+        ImportRun.objects.filter(import_obj=OuterRef("import_obj"))
+        .filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
         )
-        if before:
-            previous[oldest.id] = before[0]
+        .exclude(state=SKIPPED)
+        .order_by("-created_at", "-id")
+    )
+    return runs.annotate(
+        previous_version=Subquery(before.values("config_change_id")[:1]),
+        has_previous=Exists(before),
+    )
+
+
+def annotate_stats_rows(imp: Import, runs: list) -> None:
+    """Set `notes` on each run of a Stats page read through `with_previous_version`."""
+    ran = [run for run in runs if run.state != SKIPPED]
+    previous = {run.id: run.previous_version for run in ran if run.has_previous}
     notes = _notes(imp, ran, previous)
     for run in runs:
         run.notes = notes.get(run.id, [])
@@ -144,9 +157,11 @@ def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marke
         .exclude(state=SKIPPED)
         .order_by("created_at", "id")
         .annotate(
+            # Health is over the records not already imported (`ImportRun.new_total`).
+            new_total=F("total") - F("already_imported"),
             read_source=ExpressionWrapper(
                 Q(source_columns__isnull=False), output_field=BooleanField()
-            )
+            ),
         )
         .values_list(
             "id",
@@ -155,7 +170,7 @@ def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marke
             "schema_change",
             "read_source",
             "state",
-            "total",
+            "new_total",
             "successful",
             "trigger",
         )
@@ -176,7 +191,7 @@ def trend_runs(imp: Import) -> tuple[list[tuple[datetime, int, int]], list[Marke
         if run.trigger == ImportRun.Trigger.RETRY:
             notes.setdefault(run.id, []).append(Note(RETRY, phrases=[RETRY_PHRASE]))
     health = [
-        (run.created_at, run.total, run.successful)
+        (run.created_at, run.new_total, run.successful)
         for run in runs
         if run.state in ImportRun.HEALTH_STATES
     ]
@@ -191,7 +206,7 @@ class _TrendRun:
     schema_change: dict | None
     read_source: bool
     state: str
-    total: int
+    new_total: int
     successful: int
     trigger: str
 

@@ -25,7 +25,16 @@ from uuid import UUID
 import orjson
 from django.conf import settings
 from django.core.paginator import Page, Paginator
-from django.db.models import F, Q, TextField
+from django.db.models import (
+    BigIntegerField,
+    CharField,
+    DateTimeField,
+    F,
+    Q,
+    TextField,
+    UUIDField,
+    Value,
+)
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -74,16 +83,19 @@ _ROW_FIELDS = (
 )
 
 
-def runs_page(imp: Import, number: str | int | None) -> Page:
+def runs_page(imp: Import, number: str | int | None, annotate=None) -> Page:
     """One page of the Stats table, newest first, as Django's `Paginator.get_page()` reads
     `?page=`: anything that is not a number shows the first page, a number past the end the
-    last. Unlike get_page(), a number below 1 also shows the first page (not the last)."""
+    last. Unlike get_page(), a number below 1 also shows the first page (not the last).
+    `annotate`, given the runs' QuerySet, adds what the caller reads with them."""
     runs = (
         ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start())
         .order_by("-created_at", "-id")
         .select_related("triggered_by")
         .only(*_ROW_FIELDS)
     )
+    if annotate is not None:
+        runs = annotate(runs)
     try:
         number = max(int(number), 1)
     except (TypeError, ValueError):
@@ -193,38 +205,46 @@ def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
     (completed or failed runs that checked records: a Blank run checked none, so it neither
     hides nor resets a pair), with its count per run, its first and last run, and its mark.
 
-    Two queries, whatever the size of the runs, reading the per-run `RunErrorCount` summary,
-    never the records: the runs joined to their summaries (ids and counts only: decoding 2,880
-    timestamps and codes cost more than the rest together), then the few runs the table names.
+    One query, whatever the size of the runs, reading the per-run `RunErrorCount` summary,
+    never the records.
     Sorted by `error_summary_key` on the latest run's count: identity errors first.
     """
-    rows = (
-        ImportRun.objects.filter(
-            import_obj=imp,
-            created_at__gte=window_start(),
-            state__in=list(ImportRun.HEALTH_STATES),
-            total__gt=F("already_imported"),
-        )
-        .order_by("created_at", "id")
-        .values_list("id", "error_counts__field", "error_counts__code", "error_counts__count")
+    runs = ImportRun.objects.filter(
+        import_obj=imp,
+        created_at__gte=window_start(),
+        state__in=list(ImportRun.HEALTH_STATES),
+        total__gt=F("already_imported"),
     )
-    order: list[int] = []  # run ids, oldest first
+    # One statement, two kinds of rows: each run once with its time and code (a run row has no
+    # field), then each (run, field, code) count without them — decoding a time and a code on
+    # every joined row cost more than the rest together.
+    run_rows = (
+        runs.annotate(
+            f=Value(None, CharField()), c=Value(None, CharField()), n=Value(None, BigIntegerField())
+        )
+        .values_list("id", "code", "created_at", "f", "c", "n")
+        .order_by()
+    )
+    count_rows = (
+        RunErrorCount.objects.filter(run__in=runs.values("id"), count__gt=0)
+        .annotate(no_code=Value(None, UUIDField()), no_time=Value(None, DateTimeField()))
+        .values_list("run_id", "no_code", "no_time", "field", "code", "count")
+        .order_by()  # a part of a UNION may not be ordered (SQLite refuses it)
+    )
+    refs: dict[int, RunRef] = {}
+    counts: list[tuple[int, str, str, int]] = []
+    for run_id, run_code, at, field, code, n in run_rows.union(count_rows, all=True):
+        if field is None:
+            refs[run_id] = RunRef(run_code, at)
+        else:
+            counts.append((run_id, field, code, n))
+    order = sorted(refs, key=lambda run_id: (refs[run_id].created_at, run_id))  # oldest first
+    position = {run_id: i for i, run_id in enumerate(order)}
     by_pair: dict[tuple[str, str], dict[int, int]] = {}
-    last_id, i = None, -1
-    for run_id, field, code, n in rows:  # a run without errors comes once, with NULLs
-        if run_id != last_id:
-            order.append(run_id)
-            last_id, i = run_id, i + 1
-        if n:
-            by_pair.setdefault((field, code), {})[i] = n
+    for run_id, field, code, n in counts:
+        if run_id in position:
+            by_pair.setdefault((field, code), {})[position[run_id]] = n
     count = len(order)
-    named = {i for by_run in by_pair.values() for i in (min(by_run), max(by_run))}
-    named |= {i for i in (count - 1, count - 2) if i >= 0}
-    refs = {}
-    if named:
-        ids = [order[i] for i in named]
-        found = ImportRun.objects.filter(id__in=ids).values_list("id", "code", "created_at")
-        refs = {run_id: RunRef(code, at) for run_id, code, at in found}
 
     def ref(i: int) -> RunRef | None:
         return refs.get(order[i]) if 0 <= i < count else None
@@ -232,8 +252,6 @@ def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
     pairs = []
     for (field, code), by_run in by_pair.items():
         first, last = ref(min(by_run)), ref(max(by_run))
-        if last is None:  # purged between the two queries, with its records: nothing to open
-            continue
         latest = by_run.get(count - 1, 0)
         previous = by_run.get(count - 2, 0) if count > 1 else 0
         points, dot, size = _sparkline(by_run, count)
@@ -241,7 +259,7 @@ def errors_across_runs(imp: Import) -> ErrorsAcrossRuns:
             ErrorPair(
                 field,
                 code,
-                first or last,
+                first,
                 last,
                 latest,
                 previous,

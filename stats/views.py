@@ -81,7 +81,7 @@ def overview(request: HttpRequest, code: UUID) -> HttpResponse:
 @login_required
 def stats(request: HttpRequest, code: UUID) -> HttpResponse:
     imp = get_import_for_user(request, code, _HEADER_RELATED)
-    page = queries.runs_page(imp, request.GET.get("page"))
+    page = queries.runs_page(imp, request.GET.get("page"), marks.with_previous_version)
     marks.annotate_stats_rows(imp, page.object_list)
     ctx = {
         "imp": imp,

@@ -208,3 +208,14 @@ def test_a_schema_change_after_a_run_that_read_nothing_is_not_called_first(imp):
     assert change.exact is False
     summary = trend.summary
     assert ", after the source column `signup_date` changed type from DATE to VARCHAR" in summary
+
+
+def test_the_trend_takes_health_over_the_records_not_already_imported(imp):
+    # 1,000 read, 600 already imported, 360 of the 400 new ones imported: 90.00%, as the Stats
+    # table says, not 36% (successful over every row read).
+    run = triggered(imp, 3, total=1000, failed=40)
+    ImportRun.objects.filter(pk=run.pk).update(successful=360, already_imported=600)
+    rows, _ = marks.trend_runs(imp)
+    assert [(total, ok) for _, total, ok in rows] == [(400, 360)]
+    run.refresh_from_db()
+    assert (run.total - run.already_imported, run.successful) == (400, 360)
