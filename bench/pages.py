@@ -107,8 +107,8 @@ def _build() -> None:
 
     columns = (
         "code, import_id, trigger, state, created_at, started_at, finished_at, expected_total, "
-        "total, successful, failed, partial, error, error_kind, error_detail, spec_snapshot, "
-        "chunks_total, chunks_done"
+        "total, successful, failed, already_imported, partial, error, error_kind, error_detail, "
+        "spec_snapshot, chunks_total, chunks_done"
     )
     runs = 0
     with transaction.atomic(), connection.cursor() as cur:
@@ -125,7 +125,7 @@ def _build() -> None:
                         total, failed = 0, 0
                     copy.write_row(
                         (uuid.uuid4(), imp.pk, "schedule", "completed", at, at,
-                         at + timedelta(seconds=40), total, total, total - failed, failed,
+                         at + timedelta(seconds=40), total, total, total - failed, failed, 0,
                          False, "", "", "", "{}", 0, 0)
                     )  # fmt: skip
                     runs += 1

@@ -4,6 +4,9 @@ from django.urls import path
 
 from imports import views
 
+# Every row action (and the wizard's edit/ and duplicate/) is a path under the import's own URL
+# (stats-overview): the listing's rows build them on it, one reverse() a row
+# (templates/imports/listing.html#row-actions; tests/listing/test_row_actions.py holds it).
 _BASE = "settings/partners/import-center/<uuid:code>"
 
 urlpatterns = [

@@ -179,6 +179,22 @@ def test_row_actions_partial_stands_alone(rf, editor, scheduled):
     assert "its stats will not be available" in html
 
 
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        *((name, name.removeprefix("imports-") + "/") for name in ACTIONS),
+        ("imports-edit", "edit/"),
+        ("imports-duplicate", "duplicate/"),
+    ],
+)
+def test_row_action_urls_are_paths_under_the_imports_own_url(scheduled, name, path):
+    """The listing's row builds its actions' URLs on the import's URL, one reverse() a row
+    (templates/imports/listing.html#row-actions): moving an action's URL must break here."""
+    assert reverse(name, args=[scheduled.code]) == (
+        reverse("stats-overview", args=[scheduled.code]) + path
+    )
+
+
 def test_row_actions_partial_is_empty_for_viewers(rf, viewer, scheduled):
     from django.template.loader import render_to_string
 
