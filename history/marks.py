@@ -15,7 +15,6 @@ from datetime import datetime
 
 from django.db.models import (
     BooleanField,
-    Exists,
     ExpressionWrapper,
     F,
     OuterRef,
@@ -23,6 +22,7 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 
 from history.changes import Change, run_changes_between, when
@@ -121,27 +121,27 @@ def _notes(imp: Import, runs: Sequence, previous: dict[int, int | None]) -> dict
 
 def with_previous_version(runs: QuerySet) -> QuerySet:
     """`runs` with, in the same query, the configuration version of the run before each one
-    (the one before it in the Stats table's order, skipped runs left out) and whether there is
-    one: the first run after a change is marked however the page cuts the runs."""
+    (skipped runs left out): 0 when that run has none, NULL when there is no run before. One
+    index seek a row (`run_import_created_idx`, as the condition is a plain `<=`): the page
+    marks the first run after a change however it cuts the runs."""
     before = (
         ImportRun.objects.filter(import_obj=OuterRef("import_obj"))
-        .filter(
-            Q(created_at__lt=OuterRef("created_at"))
-            | Q(created_at=OuterRef("created_at"), id__lt=OuterRef("id"))
-        )
+        .filter(created_at__lte=OuterRef("created_at"))
+        .exclude(pk=OuterRef("pk"))
         .exclude(state=SKIPPED)
         .order_by("-created_at", "-id")
+        .annotate(version=Coalesce("config_change_id", 0))
+        .values("version")[:1]
     )
-    return runs.annotate(
-        previous_version=Subquery(before.values("config_change_id")[:1]),
-        has_previous=Exists(before),
-    )
+    return runs.annotate(previous_version=Subquery(before))
 
 
 def annotate_stats_rows(imp: Import, runs: list) -> None:
     """Set `notes` on each run of a Stats page read through `with_previous_version`."""
     ran = [run for run in runs if run.state != SKIPPED]
-    previous = {run.id: run.previous_version for run in ran if run.has_previous}
+    previous = {
+        run.id: run.previous_version or None for run in ran if run.previous_version is not None
+    }
     notes = _notes(imp, ran, previous)
     for run in runs:
         run.notes = notes.get(run.id, [])

@@ -204,13 +204,26 @@ def _retry_note(run: ImportRun) -> str:
     """What "Retry failed records" would do with this run's failures, or "" when it has none."""
     if not run.failed:
         return ""
-    counts = retry.retriable(run.pk)
+    counts = _retriable(run)
     kept = queries.counted(counts.kept, "failed record")
     note = f"{kept} kept {'its' if counts.kept == 1 else 'their'} source row"
     left = counts.too_large + counts.not_kept
     if left:
         note += f"; {left:,} did not and cannot be retried"
     return note + ". A retry validates the kept rows again with the current mapping."
+
+
+def _retriable(run: ImportRun) -> retry.Retriable:
+    """The run's retriable counts, cached once the run is finished (its failed records no
+    longer change): counting 333,333 failed records took ~165 ms of SQL at every pane open."""
+    if run.state not in ImportRun.FINISHED_STATES:
+        return retry.retriable(run.pk)
+    key = f"stats-retriable:v1:{run.pk}:{run.finished_at and run.finished_at.timestamp()}"
+    counts = cache.get(key)
+    if counts is None:
+        counts = retry.retriable(run.pk)
+        cache.set(key, counts, 24 * 3600)
+    return counts
 
 
 @login_required
