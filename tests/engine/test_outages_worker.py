@@ -27,6 +27,10 @@ from tests.engine.conftest import (
 )
 
 State = ImportRun.State
+# The store outage is staged on a PostgreSQL store (`make test` uses SQLite).
+postgres_store = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the store is not PostgreSQL"
+)
 pytestmark = pytest.mark.slow
 # A private broker this test may kill needs the server binary, not just a running Redis.
 needs_redis_server = pytest.mark.skipif(
@@ -199,8 +203,6 @@ def _terminate(admin, pids: list[int]) -> None:
 @pytest.fixture
 def store_admin(transactional_db):
     """A connection to the maintenance database (tests using it are marked `postgres`)."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the store outage is staged on a PostgreSQL store (make test uses SQLite)")
     # On the maintenance database: PostgreSQL refuses to close the one it is connected to.
     info = psycopg.conninfo.conninfo_to_dict(_database_url())
     info["dbname"] = "postgres"
@@ -213,6 +215,7 @@ def store_admin(transactional_db):
 
 
 @pytest.mark.postgres
+@postgres_store
 def test_store_blip_mid_run_is_ridden_out_with_exact_totals(
     start_worker, wh_datasource, warehouse, settings, store_admin
 ):
@@ -237,6 +240,7 @@ def test_store_blip_mid_run_is_ridden_out_with_exact_totals(
 
 
 @pytest.mark.postgres
+@postgres_store
 def test_store_gone_past_the_grace_fails_the_run_naming_the_store_once_it_is_back(
     start_worker, wh_datasource, warehouse, settings, store_admin
 ):
