@@ -40,6 +40,26 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.05, what: str
         time.sleep(interval)
 
 
+def run_and_settle(imp, user, recorded, what: str, timeout: float = 120):
+    """Trigger a run through the worker and wait until it is finished, `recorded(run)` holds
+    (its evaluation or its deliveries exist) and no delivery is pending or sending."""
+    from alerts.models import Delivery
+    from imports import services
+
+    run = services.run_now(imp, user)
+
+    def settled():
+        run.refresh_from_db()
+        return (
+            run.is_finished
+            and recorded(run)
+            and not Delivery.objects.filter(state__in=["pending", "sending"]).exists()
+        )
+
+    wait_until(settled, timeout, 0.2, what=f"run {run.pk} {what}")
+    return run
+
+
 # --- HTTP ------------------------------------------------------------------------------------
 
 

@@ -14,10 +14,10 @@ from standardwebhooks import Webhook
 
 from alerts import evaluate
 from alerts.models import Channel, Delivery, EvaluatedRun, Notification
-from imports import services
 from imports.models import Datasource, ImportRun
 from tests import factories
 from tests.alerts.conftest import SECRET, make_channel, wait_until
+from tests.alerts.conftest import run_and_settle as settle
 from tests.engine.conftest import (  # noqa: F401 (fixtures)
     PROFILE_MAPPING,
     isolated_broker,
@@ -74,18 +74,13 @@ def _worker_env(smtp_port: int) -> dict:
 
 def run_and_settle(imp, user) -> ImportRun:
     """Trigger a run, wait until it is finished, evaluated and every delivery is over."""
-    run = services.run_now(imp, user)
-
-    def settled():
-        run.refresh_from_db()
-        return (
-            run.is_finished
-            and EvaluatedRun.objects.filter(run=run).exists()
-            and not Delivery.objects.filter(state__in=["pending", "sending"]).exists()
-        )
-
-    wait_until(settled, TIMEOUT, 0.2, what=f"run {run.pk} to be evaluated and delivered")
-    return run
+    return settle(
+        imp,
+        user,
+        lambda run: EvaluatedRun.objects.filter(run=run).exists(),
+        "to be evaluated and delivered",
+        TIMEOUT,
+    )
 
 
 def test_red_failure_and_recoveries_reach_each_channel_exactly_once(

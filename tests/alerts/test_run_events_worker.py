@@ -10,10 +10,10 @@ import pytest
 from standardwebhooks import Webhook
 
 from alerts.models import Channel, Delivery
-from imports import services
 from imports.models import ImportRun
 from tests import factories
 from tests.alerts.conftest import SECRET, make_channel, wait_until
+from tests.alerts.conftest import run_and_settle as settle
 from tests.engine.conftest import expected_bad_profiles, make_profile_import
 
 pytestmark = [pytest.mark.slow, pytest.mark.redis]
@@ -23,18 +23,13 @@ TIMEOUT = 120
 
 def run_and_settle(imp, user) -> ImportRun:
     """Trigger a run and wait until it is finished and every delivery is over."""
-    run = services.run_now(imp, user)
-
-    def settled():
-        run.refresh_from_db()
-        return (
-            run.is_finished
-            and Delivery.objects.filter(run=run).exists()
-            and not Delivery.objects.filter(state__in=["pending", "sending"]).exists()
-        )
-
-    wait_until(settled, TIMEOUT, 0.2, what=f"run {run.pk} and its webhooks")
-    return run
+    return settle(
+        imp,
+        user,
+        lambda run: Delivery.objects.filter(run=run).exists(),
+        "and its webhooks",
+        TIMEOUT,
+    )
 
 
 def test_runs_are_heard_started_completed_and_failed_through_the_worker(
