@@ -68,9 +68,7 @@ def test_a_retry_while_a_run_is_in_progress_is_refused_with_the_reason(editor_cl
     assert not ImportRun.objects.filter(trigger="retry").exists()
 
 
-def test_a_retry_run_is_named_in_the_stats_table_and_marked_on_the_trend(
-    viewer_client, failed_run
-):
+def test_a_retry_run_is_named_in_the_stats_table_and_marked_on_the_trend(viewer_client, failed_run):
     imp = failed_run.import_obj
     retried = factories.make_run(imp, total=2, trigger="retry", retry_of=failed_run)
     body = viewer_client.get(reverse("stats-stats", args=[imp.code])).content.decode()
