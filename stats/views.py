@@ -237,7 +237,7 @@ def run_retry(request: HttpRequest, code: UUID, run_code: UUID) -> HttpResponse:
     except services.ActionRefused as refused:
         messages.error(request, str(refused))
     else:
-        kept = queries.counted(retry.retriable(run.pk).kept, "failed record")
+        kept = queries.counted(_retriable(run).kept, "failed record")
         when = timezone.localtime(run.created_at).strftime("%d %b %Y %H:%M")
         messages.success(request, f"Retrying {kept} of the run of {when} (run {new.code}).")
     return redirect("stats-stats", imp.code)
