@@ -66,11 +66,13 @@
   document.addEventListener("focusout", hide);
 })();
 // Row actions that ask first (Stop, Cancel run, a draft's Delete) carry their question in
-// `data-confirm`: the form is sent only if the user agrees, with `confirmed=1` so the server
-// does not ask again. Without JavaScript the server asks on a page of its own.
+// `data-confirm` on their button (the row actions share one form) or on their form: the form is
+// sent only if the user agrees, with `confirmed=1` so the server does not ask again. Without
+// JavaScript the server asks on a page of its own.
 document.addEventListener("submit", function (event) {
   var form = event.target;
-  var question = form.getAttribute("data-confirm");
+  var asker = (event.submitter && event.submitter.hasAttribute("data-confirm")) ? event.submitter : form;
+  var question = asker.getAttribute("data-confirm");
   if (!question) { return; }
   if (!window.confirm(question)) {
     event.preventDefault();

@@ -99,7 +99,14 @@ def test_editor_sees_actions_that_fit_each_status(editor_client, catalogue):
     assert ">Cancel run<" not in scheduled + paused + stopped + draft  # nothing runs
     # Stop asks first and says the run in progress loses its stats (the reference's warning).
     assert "its stats will not be available" in scheduled
-    assert 'name="csrfmiddlewaretoken"' in scheduled
+    # Every action button posts the page's one row-action form, which carries the CSRF token
+    # and the page to come back to.
+    pause = reverse("imports-pause", args=[catalogue["green"].code])
+    assert f'form="row-action" formaction="{pause}"' in scheduled
+    form = re.search(r'<form id="row-action" method="post" hidden>.*?</form>', html, re.S)
+    assert 'name="csrfmiddlewaretoken"' in form.group(0)
+    assert 'name="next" value="/settings/partners/import-center/"' in form.group(0)
+    assert html.count('id="row-action"') == 1
 
 
 def test_running_row_offers_cancel_run_beside_stop(editor_client, catalogue):
@@ -109,10 +116,9 @@ def test_running_row_offers_cancel_run_beside_stop(editor_client, catalogue):
     buttons = re.findall(r"<button[^>]*>([^<]+)</button>", row)
     assert buttons[buttons.index("Stop") + 1] == "Cancel run"
     cancel = re.search(
-        r'<form method="post" action="([^"]+)" data-confirm="([^"]+)"[^>]*>'
-        r"(?:(?!</form>).)*Cancel run",
+        r'<button type="submit" form="row-action" formaction="([^"]+)" data-confirm="([^"]+)"'
+        r"[^>]*>Cancel run</button>",
         row,
-        re.S,
     )
     assert cancel.group(1) == reverse("imports-cancel-run", args=[catalogue["green"].code])
     assert "The schedule goes on" in cancel.group(2)
