@@ -926,7 +926,8 @@ def prepare_batch(
 
     def write() -> bool:
         # A store blip rolls the batch back; the next try writes it whole (or finds it written).
-        return retrying(write_once, f"writing a batch of run {run_id}")
+        with store.row_data_withheld():
+            return retrying(write_once, f"writing a batch of run {run_id}")
 
     def write_once() -> bool:
         try:

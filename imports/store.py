@@ -15,14 +15,16 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
 import orjson
-from django.db import IntegrityError, connection, transaction
+import psycopg
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.utils import timezone
 
 from imports.models import Event, Profile, RecordResult, RunErrorCount
@@ -33,6 +35,29 @@ _EVENTS = Event._meta.db_table
 assert Profile._meta.db_table == "imports_profile"  # noqa: S101
 assert _EVENTS == "imports_event"  # noqa: S101
 assert RunErrorCount._meta.db_table == "imports_runerrorcount"  # noqa: S101
+
+
+# `invalid input syntax for type integer: "…"`: a first line that ends with the value.
+_QUOTED_VALUE = re.compile(r':\s*".*', re.S)
+
+
+@contextmanager
+def row_data_withheld() -> Iterator[None]:
+    """Re-raise a database error of the block without the record data in its text.
+
+    PostgreSQL's error for a COPY or an upsert quotes the offending row in its DETAIL and
+    CONTEXT lines (`COPY imports_event, line 3, column properties: "{…}"`, `Key (…)=(…)`), and
+    some first lines end with the value. Record data must reach neither the logs nor the run's
+    error detail, so the error is raised again as a copy of its class (the engine tells an outage
+    by it) that keeps the first line without a quoted value, and the SQLSTATE."""
+    try:
+        yield
+    except (DatabaseError, psycopg.Error) as exc:
+        cause = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
+        first = _QUOTED_VALUE.sub("", str(exc).split("\n", 1)[0])
+        sqlstate = getattr(cause, "sqlstate", None)
+        note = f" (SQLSTATE {sqlstate}; the row's values are withheld)" if sqlstate else ""
+        raise type(exc)(first + note).with_traceback(exc.__traceback__) from None
 
 
 def _json_default(value: Any) -> Any:
