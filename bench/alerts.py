@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import calibration, ensure_database  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_alerts")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
@@ -36,17 +39,6 @@ IMPORTS = 10_000
 FREQUENT = 100
 RUNS_EACH = 10
 NOTIFICATIONS = 200
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _build() -> None:
@@ -130,15 +122,6 @@ def _build() -> None:
                 )
                 for a in (1, 2)
             )
-
-
-def _calibration_ms() -> float:
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        sum(range(10**6))
-        best = min(best, (time.perf_counter() - t0) * 1000)
-    return best
 
 
 def _summary(times: list[float]) -> str:
@@ -239,7 +222,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--pages-only", action="store_true")
     args = parser.parse_args()
-    _ensure_database(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
 
     import django
 
@@ -258,11 +241,11 @@ def main() -> int:
     gc.collect()
     gc.freeze()
     print(f"checkout {ROOT}")
-    print(f"calibration sum(range(10**6)): {_calibration_ms():.1f} ms; load {os.getloadavg()}")
+    print(calibration())
     _time_page(args.requests)
     if not args.pages_only:
         _time_alerting(args.requests)
-    print(f"calibration sum(range(10**6)): {_calibration_ms():.1f} ms; load {os.getloadavg()}")
+    print(calibration())
     return 0
 
 

@@ -30,6 +30,7 @@ os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_ben
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 from bench import pages, pages_stats  # noqa: E402  (their builders; after the default above)
+from bench.common import calibration_ms, ensure_database  # noqa: E402
 
 RECORDS = 1_000_000
 METRICS_TOKEN = "bench-metrics-token"
@@ -73,7 +74,7 @@ def main() -> int:
     if not url.startswith("postgres"):
         print("bench/api.py measures PostgreSQL; set DATABASE_URL=postgres://...")
         return 2
-    pages._ensure_database(url)
+    ensure_database(url)
 
     import django
 
@@ -134,7 +135,7 @@ def main() -> int:
         "imports: sort by -last_run, page 3": (imports + "?o=-last_run", 2),
         "imports: nickname, page 100 (cursor)": (imports + "?o=nickname", 99),
     }
-    print(f"calibration before: {pages._calibration_ms():.0f} ms, load {os.getloadavg()[0]:.2f}")
+    print(f"calibration before: {calibration_ms():.0f} ms, load {os.getloadavg()[0]:.2f}")
     print(f"\nAPI, {args.requests} requests each (ms, server time via the test client)")
     print(f"{'endpoint':<40}{'median':>9}{'p95':>9}{'max':>9}{'cpu med':>9}{'queries':>9}")
     worst = 0.0
@@ -177,7 +178,7 @@ def main() -> int:
         f"{size / 1024:.0f} KiB"
     )
     print(
-        f"calibration: sum(range(10**6)) takes {pages._calibration_ms():.0f} ms here "
+        f"calibration: sum(range(10**6)) takes {calibration_ms():.0f} ms here "
         f"(about 12 ms on an idle core); load average {os.getloadavg()[0]:.2f}; 'cpu med' is "
         "this process's CPU time (SQL excluded)"
     )

@@ -24,6 +24,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import calibration, ensure_database  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_exports")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
@@ -51,17 +54,6 @@ SELECT %(run)s, n, NOT failed,
             ELSE '|amount:not_numeric|' END
 FROM (SELECT n, n %% %(step)s = 0 AS failed FROM generate_series(1, %(records)s) AS n) AS s
 """
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _build(records: int, share: float):
@@ -101,16 +93,6 @@ def _build(records: int, share: float):
     print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
 
 
-def _calibration_ms() -> float:
-    """CPU time of `sum(range(10**6))`, best of 5: read the figures against it."""
-    best = float("inf")
-    for _ in range(5):
-        began = time.process_time()
-        sum(range(10**6))
-        best = min(best, (time.process_time() - began) * 1000)
-    return best
-
-
 def _stream(run) -> tuple[float, float, float, int, int, str]:
     from stats import exports
 
@@ -139,7 +121,7 @@ def main() -> int:
     if not url.startswith("postgres"):
         print("bench/exports.py measures PostgreSQL; set DATABASE_URL=postgres://...")
         return 2
-    _ensure_database(url)
+    ensure_database(url)
 
     import django
 
@@ -154,11 +136,7 @@ def main() -> int:
     if run is None or run.total != args.records or run.failed != args.records // step:
         _build(args.records, args.failed_share)
         run = ImportRun.objects.get(import_obj__nickname=NICKNAME)
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    print(
-        f"calibration: sum(range(10**6)) takes {_calibration_ms():.1f} ms of CPU; "
-        f"load average {load} on {os.cpu_count()} cores"
-    )
+    print(f"{calibration()} on {os.cpu_count()} cores")
     print(f"failed-records CSV of a run of {run.total:,} records, {run.failed:,} failed:")
     for _ in range(args.repeat):
         first, wall, cpu, size, lines, digest = _stream(run)

@@ -29,6 +29,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import calibration_ms, ensure_database, load_average  # noqa: E402
+
 # The stats benchmark gets the caller's environment, not this script's default database
 # (it builds its own data set and would replace this one's).
 CALLER_ENV = os.environ.copy()
@@ -40,18 +43,6 @@ DATASOURCES = 20
 FREQUENT = 100  # imports that run every 15 minutes
 DAYS = 30
 PARTNERS = ["snowflake", "bigquery", "postgresql", "duckdb"]
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _build() -> None:
@@ -194,17 +185,6 @@ def _freeze_like_wsgi() -> None:
     gc.freeze()
 
 
-def _calibration_ms() -> float:
-    """A fixed pure-Python workload: ~10-15 ms on an idle modern core. Read the page times
-    against it when the machine is shared (a busy box slows both alike)."""
-    best = float("inf")
-    for _ in range(5):
-        t0 = time.perf_counter()
-        sum(range(10**6))
-        best = min(best, (time.perf_counter() - t0) * 1000)
-    return best
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="rebuild the data set")
@@ -218,7 +198,7 @@ def main() -> int:
     if not url.startswith("postgres"):
         print("bench/pages.py measures PostgreSQL; set DATABASE_URL=postgres://...")
         return 2
-    _ensure_database(url)
+    ensure_database(url)
 
     import django
 
@@ -256,7 +236,7 @@ def main() -> int:
         ("search nickname", listing + "?q=import-09"),
         ("htmx poll (table partial)", listing),
     ]
-    calibration_before = _calibration_ms()
+    calibration_before = calibration_ms()
     print(f"\nlisting, {args.requests} requests each (ms, server time via the test client)")
     print(f"{'page':<38}{'median':>9}{'p95':>9}{'max':>9}{'cpu med':>9}{'queries':>9}")
     worst_p95, worst_queries = 0.0, 0
@@ -275,11 +255,10 @@ def main() -> int:
     print(f"\nworst p95 {worst_p95:.1f} ms, {worst_queries} queries: {verdict} the target")
     print(
         f"calibration: sum(range(10**6)) takes {calibration_before:.0f} ms before the pages and "
-        f"{_calibration_ms():.0f} ms after them here (about 12 ms on an idle core); "
+        f"{calibration_ms():.0f} ms after them here (about 12 ms on an idle core); "
         "'cpu med' is this process's CPU time, SQL excluded"
     )
-    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    print(f"load average (1, 5, 15 min): {load} on {os.cpu_count()} cores")
+    print(f"load average (1, 5, 15 min): {load_average()} on {os.cpu_count()} cores")
 
     stats_bench = Path(__file__).with_name("pages_stats.py")
     if stats_bench.exists() and not args.listing_only:
