@@ -6,10 +6,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import Import, ImportRun
+from stats.templatetags.stats_tags import thousands
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -595,3 +597,8 @@ def test_a_run_with_rows_already_imported_shows_them_and_blank_health_with_the_r
     assert '<td class="num already">1,200</td>' in body
     assert "All 1,200 rows were already imported" in body
     assert "health-blank" in body
+
+
+@pytest.mark.parametrize("value", [0, 7, 999, 1000, -1234567, 10**12, True, None, "12345", 1234.5])
+def test_the_rows_thousands_filter_writes_what_intcomma_writes(value):
+    assert thousands(value) == intcomma(value)
