@@ -87,20 +87,31 @@ def runs_page(imp: Import, number: str | int | None, annotate=None) -> Page:
     """One page of the Stats table, newest first, as Django's `Paginator.get_page()` reads
     `?page=`: anything that is not a number shows the first page, a number past the end the
     last. Unlike get_page(), a number below 1 also shows the first page (not the last).
-    `annotate`, given the runs' QuerySet, adds what the caller reads with them."""
+    `annotate`, given the runs' QuerySet, adds what the caller reads with them.
+
+    The page's ids are picked in a subquery (`id IN (... LIMIT 50 OFFSET n)`), the rows read by
+    them: with OFFSET on the rows themselves, PostgreSQL computed `annotate`'s columns (the
+    previous run's version, a subquery) for every row it skipped as well, 1,000 index seeks on
+    page 20 (10.9 ms of SQL against 3.3 ms by ids; bench/pages_stats.py data). Same query count.
+    """
+    ordered = ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start()).order_by(
+        "-created_at", "-id"
+    )
+    try:
+        number = max(int(number), 1)
+    except (TypeError, ValueError):
+        number = 1
+    page = Paginator(ordered.values("pk"), STATS_PAGE_SIZE).get_page(number)
     runs = (
-        ImportRun.objects.filter(import_obj=imp, created_at__gte=window_start())
+        ImportRun.objects.filter(pk__in=page.object_list)
         .order_by("-created_at", "-id")
         .select_related("triggered_by")
         .only(*_ROW_FIELDS)
     )
     if annotate is not None:
         runs = annotate(runs)
-    try:
-        number = max(int(number), 1)
-    except (TypeError, ValueError):
-        number = 1
-    return Paginator(runs, STATS_PAGE_SIZE).get_page(number)
+    page.object_list = list(runs)
+    return page
 
 
 def trend_rows(imp: Import) -> list[tuple[datetime, int, int]]:

@@ -5,6 +5,7 @@ rows themselves are template partials (templates/stats/stats.html#row, run_detai
 from __future__ import annotations
 
 from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
 
 from imports.models import ImportRun
 from stats import queries
@@ -73,3 +74,13 @@ def progress_percent(run: ImportRun) -> int | None:
     if run.chunks_total:
         return min(100, run.chunks_done * 100 // run.chunks_total)
     return None
+
+
+@register.filter(is_safe=True)
+def thousands(value) -> str:
+    """`intcomma` for the Stats rows' counts: "10,000". The pages speak English only, so an int
+    needs no locale lookup; humanize's went through Django's format machinery four times a row,
+    ~18% of the Stats table's rendering (50 rows, page 20). Anything else goes to `intcomma`."""
+    if type(value) is int:
+        return f"{value:,}"
+    return intcomma(value)

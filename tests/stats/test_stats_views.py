@@ -6,10 +6,12 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.contrib.humanize.templatetags.humanize import intcomma
 from django.urls import reverse
 from django.utils import timezone
 
 from imports.models import Import, ImportRun
+from stats.templatetags.stats_tags import thousands
 from tests import factories
 
 pytestmark = pytest.mark.django_db
@@ -258,6 +260,19 @@ def test_stats_table_is_paged(viewer_client, imp):
     # The five oldest runs (largest totals) are on page 2.
     assert '<td class="num">1,054</td>' in second
     assert '<td class="num">1,054</td>' not in first
+
+
+def test_a_later_page_keeps_the_table_order(viewer_client, imp):
+    # The page's runs are picked by id, then read: newest first, and the newer id first
+    # between runs triggered at the same moment, as on page 1.
+    for i in range(52):
+        factories.make_run(imp, total=1000 + i, created_at=ago(minutes=15 * (i + 1)))
+    same = ago(minutes=15 * 60)
+    older, newer = (factories.make_run(imp, total=t, created_at=same) for t in (2001, 2002))
+    second = viewer_client.get(stats_url(imp) + "?page=2").content.decode()
+    rows = [f"run-{older.code}", f"run-{newer.code}"] + [f">{1050 + i:,}<" for i in range(2)]
+    at = [second.index(row) for row in rows]
+    assert at[3] > at[2] < at[1] < at[0]  # 1,050 then 1,051, then the newer id, then the older
 
 
 @pytest.mark.parametrize(
@@ -582,3 +597,8 @@ def test_a_run_with_rows_already_imported_shows_them_and_blank_health_with_the_r
     assert '<td class="num already">1,200</td>' in body
     assert "All 1,200 rows were already imported" in body
     assert "health-blank" in body
+
+
+@pytest.mark.parametrize("value", [0, 7, 999, 1000, -1234567, 10**12, True, None, "12345", 1234.5])
+def test_the_rows_thousands_filter_writes_what_intcomma_writes(value):
+    assert thousands(value) == intcomma(value)
