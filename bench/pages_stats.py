@@ -30,31 +30,21 @@ import resource
 import statistics
 import sys
 import time
-import timeit
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.common import calibration_ms, ensure_database, load_average  # noqa: E402
+
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_stats")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 RUNS_NICK = "bench-stats-2880"
 BIG_NICK = "bench-stats-1m"
 FAILED_SHARE = 0.3
-
-
-def _ensure_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = url.rsplit("/", 1)[1].split("?")[0]
-    admin_url = url.rsplit("/", 1)[0] + "/postgres"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
 
 def _build(records: int) -> None:
@@ -200,15 +190,6 @@ def _measure(
     return times, statistics.median(cpu), len(executed)
 
 
-def _calibration_ms() -> float:
-    """A fixed pure-Python workload, best of five: ~10-15 ms on an idle modern core."""
-    return min(timeit.repeat("sum(range(10**6))", number=1, repeat=5)) * 1000
-
-
-def _load() -> str:
-    return " ".join(f"{n:.2f}" for n in os.getloadavg())
-
-
 def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -224,7 +205,7 @@ def main() -> int:
     if not url.startswith("postgres"):
         print("bench/pages_stats.py measures PostgreSQL; set DATABASE_URL=postgres://...")
         return 2
-    _ensure_database(url)
+    ensure_database(url)
 
     import django
 
@@ -306,7 +287,9 @@ def main() -> int:
             htmx_records,
         ),
     ]
-    print(f"\ncalibration: sum(range(10**6)) takes {_calibration_ms():.0f} ms; load {_load()}")
+    print(
+        f"\ncalibration: sum(range(10**6)) takes {calibration_ms():.0f} ms; load {load_average()}"
+    )
     print(f"\nstats pages, {args.requests} requests each (ms, server time via the test client)")
     print(f"{'page':<38}{'median':>9}{'p95':>9}{'max':>9}{'cpu med':>9}{'queries':>9}")
     worst, worst_queries = 0.0, 0
@@ -321,8 +304,8 @@ def main() -> int:
     verdict = "meets" if worst <= 50 and worst_queries <= 10 else "MISSES"
     print(f"worst p95 {worst:.1f} ms, {worst_queries} queries: {verdict} the target")
     print(
-        f"calibration: sum(range(10**6)) takes {_calibration_ms():.0f} ms (about 12 ms on an "
-        f"idle core); load {_load()}; 'cpu med' is this process's CPU time, SQL excluded"
+        f"calibration: sum(range(10**6)) takes {calibration_ms():.0f} ms (about 12 ms on an "
+        f"idle core); load {load_average()}; 'cpu med' is this process's CPU time, SQL excluded"
     )
 
     csv_url = reverse("stats-run-failed-export", args=[big.code, run.code])
