@@ -40,3 +40,27 @@ def calibration() -> str:
         f"calibration: sum(range(10**6)) takes {calibration_ms():.1f} ms; "
         f"load average {load_average()}"
     )
+
+
+def django_for_pages(script: str) -> bool:
+    """Set Django up on the PostgreSQL database of DATABASE_URL (created if missing, migrated)
+    to time pages through the test client; False, after saying why, when it is not PostgreSQL.
+
+    No setup_test_environment(): its template instrumentation copies the context on every
+    render and include, a cost a real server never pays."""
+    url = os.environ["DATABASE_URL"]
+    if not url.startswith("postgres"):
+        print(f"{script} measures PostgreSQL; set DATABASE_URL=postgres://...")
+        return False
+    ensure_database(url)
+
+    import django
+
+    django.setup()
+    from django.conf import settings
+    from django.core.management import call_command
+
+    settings.ALLOWED_HOSTS = ["testserver"]
+    settings.DEBUG = False
+    call_command("migrate", verbosity=0)
+    return True

@@ -30,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import calibration_ms, ensure_database, load_average  # noqa: E402
+from bench.common import calibration_ms, django_for_pages, load_average  # noqa: E402
 
 # The stats benchmark gets the caller's environment, not this script's default database
 # (it builds its own data set and would replace this one's).
@@ -194,28 +194,15 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    url = os.environ["DATABASE_URL"]
-    if not url.startswith("postgres"):
-        print("bench/pages.py measures PostgreSQL; set DATABASE_URL=postgres://...")
+    if not django_for_pages("bench/pages.py"):
         return 2
-    ensure_database(url)
-
-    import django
-
-    django.setup()
-    from django.conf import settings
     from django.contrib.auth.models import User
-    from django.core.management import call_command
     from django.test import Client
     from django.urls import reverse
 
     from imports.models import Import, ImportRun
 
-    # No setup_test_environment(): its template instrumentation copies the context on every
-    # include and would bill the listing for test-client bookkeeping a real server never does.
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.DEBUG = False
-    call_command("migrate", verbosity=0)
+    url = os.environ["DATABASE_URL"]
     if args.rebuild or Import.objects.count() != IMPORTS:
         _build()
     print(

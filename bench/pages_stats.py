@@ -37,7 +37,7 @@ from urllib.parse import quote
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import calibration_ms, ensure_database, load_average  # noqa: E402
+from bench.common import calibration_ms, django_for_pages, load_average  # noqa: E402
 
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ic_bench_stats")
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
@@ -201,29 +201,15 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=1_000_000, help="records of the big run")
     args = parser.parse_args()
 
-    url = os.environ["DATABASE_URL"]
-    if not url.startswith("postgres"):
-        print("bench/pages_stats.py measures PostgreSQL; set DATABASE_URL=postgres://...")
+    if not django_for_pages("bench/pages_stats.py"):
         return 2
-    ensure_database(url)
-
-    import django
-
-    django.setup()
-    from django.conf import settings
     from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
     from django.test import Client
     from django.urls import reverse
 
     from imports.models import Import, ImportRun, RecordResult, RunErrorCount
     from stats.queries import RECORDS_PAGE_SIZE
 
-    # No setup_test_environment(): its template instrumentation copies the context on every
-    # render and include, a cost a real server never pays (bench/pages.py does the same).
-    settings.ALLOWED_HOSTS = ["testserver"]
-    settings.DEBUG = False
-    call_command("migrate", verbosity=0)
     have = Import.objects.filter(nickname__in=[RUNS_NICK, BIG_NICK]).count() == 2
     big_run = ImportRun.objects.filter(import_obj__nickname=BIG_NICK).first()
     if args.rebuild or not have or big_run is None or big_run.total != args.records:
@@ -233,9 +219,10 @@ def main() -> int:
         _add_run_error_counts(imp)
     big = Import.objects.get(nickname=BIG_NICK)
     run = ImportRun.objects.get(import_obj=big)
+    database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
     print(
         f"data: {ImportRun.objects.filter(import_obj=imp).count():,} runs; "
-        f"1 run of {run.total:,} records ({run.failed:,} failed) ({url.rsplit('/', 1)[1]})"
+        f"1 run of {run.total:,} records ({run.failed:,} failed) ({database})"
     )
 
     user, _ = User.objects.get_or_create(username="bench-stats-viewer")
