@@ -8,8 +8,11 @@ import math
 import random
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from hashlib import blake2b
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from imports import failed_values, pipeline, store
 from imports.models import Event, Profile, RecordResult
@@ -223,3 +226,50 @@ def test_default_event_keys_are_the_same_for_the_same_event_and_lead_with_its_ti
     assert key('{"a":1}') != key('{"a":2}')
     assert key('{"a":1}')[:8] == f"{int(at.timestamp()):08x}" and len(key("{}")) == 32
     assert key("{}", None)[:8] == "00000000" != key("{}")[:8]
+
+
+def _key_by_definition(kind: str, identity: str, name: str, when, props: str) -> str:
+    """An event key as DESIGN.md defines it, one value at a time: keys already in the store
+    were made so, and a re-run must make the same ones or it imports its events twice."""
+    stamp = f"{int(when.timestamp()) & 0xFFFFFFFF if when else 0:08x}"
+    text = f"{kind}\x1f{identity}\x1f{name}\x1f{when.isoformat() if when else ''}\x1f{props}"
+    return stamp + blake2b(text.encode(), digest_size=12).hexdigest()
+
+
+_stamps = st.one_of(
+    st.none(),
+    st.datetimes(timezones=st.just(UTC)),  # what validation gives
+    st.datetimes(timezones=st.timezones()),  # and anything else, kept exact all the same
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.text(max_size=30), st.text(max_size=20), _stamps, st.text(max_size=40)),
+        max_size=12,
+    )
+)
+def test_default_event_keys_of_a_batch_are_those_of_the_definition(events):
+    from validation.engine import RecordOutcome
+
+    identities = [i for i, _, _, _ in events]
+    names = [n for _, n, _, _ in events]
+    props = [p for _, _, _, p in events]
+    outcomes = [RecordOutcome(i, n, [], {}, t) for i, n, t, _ in events]
+    keys = pipeline.default_keys("identity", identities, names, outcomes, props)
+    assert keys == [_key_by_definition("identity", *event) for event in events]
+
+
+def test_default_event_keys_at_the_ends_of_the_calendar():
+    from validation.engine import RecordOutcome
+
+    stamps = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+        datetime(2024, 1, 1, 0, 0, 0, 1, tzinfo=UTC),
+    ]
+    outcomes = [RecordOutcome("u", "e", [], {}, t) for t in stamps]
+    keys = pipeline.default_keys("identity", ["u"] * 4, ["e"] * 4, outcomes, ["{}"] * 4)
+    assert keys == [_key_by_definition("identity", "u", "e", t, "{}") for t in stamps]
