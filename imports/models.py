@@ -358,6 +358,13 @@ class ImportRun(models.Model):
     )
     chunks_total = models.PositiveIntegerField(default=0)
     chunks_done = models.PositiveIntegerField(default=0)
+    # A chunk with rows is counted done by its last batch, which a redelivery finds recorded;
+    # a chunk whose slice of the source came back empty has no row to show it was counted, so
+    # its first row number is kept here instead, and a redelivery counts it no second time
+    # (which would let the run finish while another chunk is still writing).
+    empty_chunks = models.JSONField(
+        default=list, blank=True, help_text="First row numbers of the chunks counted done empty."
+    )
     retry_of = models.ForeignKey(
         "self",
         null=True,

@@ -671,17 +671,34 @@ def _write_slice(
 
     stream = chain.from_iterable(batches)
     if not _write_chunk_here(ctx, stream, first_row, write, rows, before_last=read_all):
-        # The source lost these rows since the plan: the chunk is done all the same. (Unlike a
-        # batch, this count has no row to make it idempotent: a worker dying between it and the
-        # task's ack would count the empty chunk twice on redelivery.)
+        # The source lost these rows since the plan: the chunk is done all the same.
         read_all()
-        write(partial(_count_empty_chunk, ctx.run_id))
+        write(partial(_count_empty_chunk, ctx.run_id, first_row))
 
 
-def _count_empty_chunk(run_id: int) -> None:
-    running = ImportRun.objects.filter(pk=run_id, state=State.RUNNING)
-    counted = partial(running.update, chunks_done=F("chunks_done") + 1, heartbeat_at=timezone.now())
-    if not retrying(counted, f"updating run {run_id}"):
+def _count_empty_chunk(run_id: int, first_row: int) -> None:
+    """Count the chunk starting at `first_row`, which had no rows, done: once, however often
+    it is delivered (a worker may die between this count and the task's acknowledgement)."""
+
+    def count() -> bool:
+        with transaction.atomic():
+            run = (
+                ImportRun.objects.select_for_update()
+                .filter(pk=run_id, state=State.RUNNING)
+                .only("empty_chunks")
+                .first()
+            )
+            if run is None:
+                return False
+            if first_row not in run.empty_chunks:
+                ImportRun.objects.filter(pk=run_id).update(
+                    chunks_done=F("chunks_done") + 1,
+                    empty_chunks=[*run.empty_chunks, first_row],
+                    heartbeat_at=timezone.now(),
+                )
+            return True
+
+    if not retrying(count, f"updating run {run_id}"):
         raise RunNotActive(run_id)
 
 

@@ -107,6 +107,33 @@ def test_slices_delivered_in_any_order_and_twice_write_each_row_once(
     assert_rows_in_key_order(run, 230)
 
 
+def test_a_slice_found_empty_counts_once_however_often_it_is_delivered(
+    wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
+):
+    settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = 50, 20
+    add_keyed_events(warehouse, 230)
+    imp = event_import(wh_datasource, "keyed")
+    run = execute(imp, queue, django_capture_on_commit_callbacks, ship_every_chunk=True)
+    # The rows of the second slice (ids 20-69) leave the source after the plan.
+    warehouse._execute("DELETE FROM keyed WHERE id >= 20 AND id < 70")
+    emptied, others = queue.slices[1], [s for k, s in enumerate(queue.slices) if k != 1]
+    # A worker that died after counting it but before its acknowledgement: delivered again.
+    pipeline.process_slice(*emptied)
+    pipeline.process_slice(*emptied)
+    run.refresh_from_db()
+    assert (run.chunks_done, run.empty_chunks, run.state) == (1, [21], State.RUNNING)
+    for args in others[:-1]:
+        pipeline.process_slice(*args)
+    run.refresh_from_db()
+    # Counted twice, the run would have finished here, before its last chunk was written.
+    assert (run.chunks_done, run.state) == (8, State.RUNNING)
+    pipeline.process_slice(*others[-1])
+    run.refresh_from_db()
+    assert (run.state, run.chunks_done, run.total) == (State.COMPLETED, 9, 180)
+    numbers = set(RecordResult.objects.filter(run=run).values_list("row_number", flat=True))
+    assert numbers == set(range(1, 21)) | set(range(71, 231))
+
+
 def test_the_lone_coordinator_reads_the_slices_no_worker_took(
     wh_datasource, warehouse, queue, django_capture_on_commit_callbacks, settings
 ):
