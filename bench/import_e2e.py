@@ -592,6 +592,7 @@ def main() -> None:
                 f"{database_us:.1f} us"
             )
         print(calibration())
+    rates: dict[tuple[str, int], tuple[float, float]] = {}
     for processes in args.workers:
         for imp in measured:
             # TRUNCATE, not DELETE: dead rows left by the previous pass would make every
@@ -608,6 +609,19 @@ def main() -> None:
                 + ", ".join(f"{p:.0f} MB" for p in peaks)
                 + f"; CPU per row: workers {worker_us:.1f} us + PostgreSQL {database_us:.1f} us"
                 f" (two cores' ceiling at that cost: {ceiling:,.0f} rows/s)"
+            )
+            rates[imp.source, processes] = rate, ceiling
+    # What more workers bring, and how much of it the machine's two cores allowed: PostgreSQL
+    # runs on the same cores, so a lone worker already keeps more than one of them busy.
+    for imp in measured:
+        lone = rates.get((imp.source, 1))
+        for processes in args.workers:
+            if lone is None or processes == 1 or (imp.source, processes) not in rates:
+                continue
+            rate, ceiling = rates[imp.source, processes]
+            print(
+                f"{imp.source:12} 1 -> {processes} workers: {rate / lone[0]:.2f}x; the "
+                f"{processes} workers at {rate / ceiling:.0%} of the two cores' ceiling"
             )
     print(calibration())
 
