@@ -665,6 +665,8 @@ class Connector:
         key = self.primary_key(source)
         if incremental_column is not None:
             column = self.resolve_column(source, incremental_column).name
+            if not self.seeks_on(source, column):
+                return None
             return SliceOrder(column, tuple(key), by_row=not key)
         if not key:
             return None
@@ -674,6 +676,14 @@ class Connector:
         """The columns of a table source's primary key, in order; none for a query source or a
         table without one (or a partner that does not say)."""
         return []
+
+    def seeks_on(self, source: str, column: str) -> bool:
+        """Whether the warehouse finds the rows of a range of `column` without reading the
+        whole source. Each slice reads one range, so on a source that cannot seek, N slices cost
+        N reads of all of it (a run's warehouse work grows with the square of its size) and the
+        run ships rows instead. True unless the partner knows better: a query source is wrapped,
+        and the warehouse pushes the range into it where it can."""
+        return True
 
     def row_text(self) -> str:
         """SQL for the text of a whole source row (`ic_source`), sorted bytewise: the last

@@ -130,6 +130,19 @@ WHERE i.indrelid = to_regclass($1) AND i.indisprimary
 ORDER BY k.position
 """
 
+# A valid, whole-table btree index whose first column is $2: what lets a range of it be read
+# without a scan of the table.
+_LEADING_INDEX_SQL = """
+SELECT EXISTS (
+    SELECT FROM pg_index AS i
+    JOIN pg_class AS ic ON ic.oid = i.indexrelid
+    JOIN pg_am AS am ON am.oid = ic.relam AND am.amname = 'btree'
+    JOIN pg_attribute AS a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = to_regclass($1) AND i.indisvalid AND i.indpred IS NULL
+      AND a.attname = $2
+)
+"""
+
 
 def _some(names: list[str]) -> str:
     return ", ".join(names[:3]) + (" and more" if len(names) > 3 else "")
@@ -381,6 +394,14 @@ class PostgresConnector(Connector):
         rows = self._run(_PRIMARY_KEY_SQL, [self.table_sql(parsed)]).fetchall()
         self._reset()
         return [name for (name,) in rows]
+
+    def seeks_on(self, source: str, column: str) -> bool:
+        parsed = parse_source(source, self.dialect)
+        if not isinstance(parsed, TableRef):
+            return True
+        (found,) = self._run(_LEADING_INDEX_SQL, [self.table_sql(parsed), column]).fetchone()
+        self._reset()
+        return bool(found)
 
     def row_text(self) -> str:
         return 'CAST(ic_source AS text) COLLATE "C"'

@@ -63,6 +63,16 @@ def test_slices_on_a_column_with_ties_cover_the_source_once_in_one_order(warehou
     assert again == slices[1]
 
 
+def test_a_postgres_table_is_cut_only_on_a_column_it_can_seek_on(postgres_warehouse):
+    """A slice of an unindexed column would read the whole table: no slices there (the run
+    ships rows); an index that leads with the column, or a query source, can be cut."""
+    with postgres_warehouse.connect() as c:
+        assert c.seeks_on("users", "d") and not c.seeks_on("users", "ts")
+        assert c.slice_order("users", "ts") is None
+        assert c.slice_order("users", "d") == SliceOrder("d", (), by_row=True)
+        assert c.slice_order("SELECT * FROM users", "ts") == SliceOrder("ts", (), by_row=True)
+
+
 def test_slices_apply_the_incremental_filter_of_a_query(warehouse):
     source = "SELECT * FROM users WHERE id > 10"
     since = dt.date(2024, 7, 1)

@@ -241,6 +241,36 @@ def test_a_postgres_table_is_cut_on_its_primary_key(
     assert_rows_in_key_order(run, 3000)
 
 
+def test_a_postgres_table_ships_rows_while_its_incremental_column_has_no_index(
+    db, pg_events, queue, django_capture_on_commit_callbacks, settings
+):
+    """Every slice of an unindexed column would read the whole table (N chunks, N scans): the
+    run ships rows from its one read instead. Indexed, the column cuts the table into slices."""
+    settings.IMPORT_CHUNK_SIZE, settings.IMPORT_BATCH_SIZE = 1000, 250
+    pg_events(3000)
+    imp = event_import(pg_datasource(), pg_table, incremental_column="ts")
+    first = execute(imp, queue, django_capture_on_commit_callbacks, ship_every_chunk=True)
+    assert queue.slices == []
+    assert len(queue.chunks) == first.chunks_total > 1
+    for args in queue.chunks:
+        pipeline.process_chunk(*args)
+    first.refresh_from_db()
+    assert (first.state, first.total) == (State.COMPLETED, 3000)
+
+    pg_events(2000, start=3000)
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f"CREATE INDEX ON {pg_table} (ts)")
+    queue.chunks.clear()
+    second = execute(imp, queue, django_capture_on_commit_callbacks, ship_every_chunk=True)
+    assert queue.chunks == []
+    assert queue.slices[0][4] == {"column": "ts", "then": [], "by_row": True}
+    for args in queue.slices:
+        pipeline.process_slice(*args)
+    second.refresh_from_db()
+    assert (second.state, second.total) == (State.COMPLETED, 2000)
+    assert_rows_in_key_order(second, 2000, start=3000)
+
+
 def _finished(run):
     def check():
         run.refresh_from_db()
