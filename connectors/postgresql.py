@@ -131,9 +131,10 @@ ORDER BY k.position
 """
 
 # A valid, whole-table btree index whose first column is $2: what lets a range of it be read
-# without a scan of the table.
+# without a scan of the table. A view is taken as a query source is (the range is pushed into
+# it where its tables allow).
 _LEADING_INDEX_SQL = """
-SELECT EXISTS (
+SELECT EXISTS (SELECT FROM pg_class WHERE oid = to_regclass($1) AND relkind = 'v') OR EXISTS (
     SELECT FROM pg_index AS i
     JOIN pg_class AS ic ON ic.oid = i.indexrelid
     JOIN pg_am AS am ON am.oid = ic.relam AND am.amname = 'btree'

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import psycopg
+
 from connectors.base import SliceOrder
 
-from .conftest import ROWS
+from .conftest import PG_URL, ROWS
 
 
 def read_slices(warehouse, source, order, bounds, since=None) -> list[list[dict]]:
@@ -71,6 +73,14 @@ def test_a_postgres_table_is_cut_only_on_a_column_it_can_seek_on(postgres_wareho
         assert c.slice_order("users", "ts") is None
         assert c.slice_order("users", "d") == SliceOrder("d", (), by_row=True)
         assert c.slice_order("SELECT * FROM users", "ts") == SliceOrder("ts", (), by_row=True)
+    database = postgres_warehouse.settings["database"]
+    with psycopg.connect(PG_URL, dbname=database, autocommit=True) as admin:
+        admin.execute("CREATE VIEW users_view AS SELECT * FROM users")
+        try:
+            with postgres_warehouse.connect() as c:
+                assert c.seeks_on("users_view", "ts")
+        finally:
+            admin.execute("DROP VIEW users_view")
 
 
 def test_slices_apply_the_incremental_filter_of_a_query(warehouse):
