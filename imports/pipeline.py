@@ -680,25 +680,41 @@ def _count_empty_chunk(run_id: int, first_row: int) -> None:
     """Count the chunk starting at `first_row`, which had no rows, done: once, however often
     it is delivered (a worker may die between this count and the task's acknowledgement)."""
 
-    def count() -> bool:
+    def counted(run: ImportRun) -> dict[str, Any] | None:
+        if first_row in run.empty_chunks:
+            return None
+        return {
+            "chunks_done": F("chunks_done") + 1,
+            "empty_chunks": [*run.empty_chunks, first_row],
+            "heartbeat_at": timezone.now(),
+        }
+
+    _change_running_run(run_id, "empty_chunks", counted)
+
+
+def _change_running_run(
+    run_id: int, field: str, change: Callable[[ImportRun], dict[str, Any] | None]
+) -> None:
+    """Update the running run by what `change` makes of its `field`, read under the run's row
+    lock (chunks of one run end at the same time on several workers); `change` returns the
+    fields to update, or None. RunNotActive when the run is no longer running."""
+
+    def locked() -> bool:
         with transaction.atomic():
             run = (
                 ImportRun.objects.select_for_update()
                 .filter(pk=run_id, state=State.RUNNING)
-                .only("empty_chunks")
+                .only(field)
                 .first()
             )
             if run is None:
                 return False
-            if first_row not in run.empty_chunks:
-                ImportRun.objects.filter(pk=run_id).update(
-                    chunks_done=F("chunks_done") + 1,
-                    empty_chunks=[*run.empty_chunks, first_row],
-                    heartbeat_at=timezone.now(),
-                )
+            updates = change(run)
+            if updates:
+                ImportRun.objects.filter(pk=run_id).update(**updates)
             return True
 
-    if not retrying(count, f"updating run {run_id}"):
+    if not retrying(locked, f"updating run {run_id}"):
         raise RunNotActive(run_id)
 
 
@@ -718,24 +734,12 @@ def _raise_watermark(run_id: int, value: Any) -> None:
     if value is None:
         return
 
-    def raise_it() -> bool:
-        with transaction.atomic():
-            run = (
-                ImportRun.objects.select_for_update()
-                .filter(pk=run_id, state=State.RUNNING)
-                .only("watermark")
-                .first()
-            )
-            if run is None:
-                return False
-            current = None if run.watermark is None else decode_value(run.watermark)
-            higher = _higher(current, value)
-            if higher is not current:
-                ImportRun.objects.filter(pk=run_id).update(watermark=encode_value(higher))
-            return True
+    def raised(run: ImportRun) -> dict[str, Any] | None:
+        current = None if run.watermark is None else decode_value(run.watermark)
+        higher = _higher(current, value)
+        return None if higher is current else {"watermark": encode_value(higher)}
 
-    if not retrying(raise_it, f"updating run {run_id}"):
-        raise RunNotActive(run_id)
+    _change_running_run(run_id, "watermark", raised)
 
 
 def process_slice(
