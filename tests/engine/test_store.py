@@ -229,8 +229,9 @@ def test_default_event_keys_are_the_same_for_the_same_event_and_lead_with_its_ti
 
 
 def _key_by_definition(kind: str, identity: str, name: str, when, props: str) -> str:
-    """An event key as DESIGN.md defines it, one value at a time: keys already in the store
-    were made so, and a re-run must make the same ones or it imports its events twice."""
+    """An event key as `pipeline.default_keys` defines it, made one value at a time as the
+    first release made keys: keys already in the store were made so, and a re-run must make
+    the same ones or it imports its events twice."""
     stamp = f"{int(when.timestamp()) & 0xFFFFFFFF if when else 0:08x}"
     text = f"{kind}\x1f{identity}\x1f{name}\x1f{when.isoformat() if when else ''}\x1f{props}"
     return stamp + blake2b(text.encode(), digest_size=12).hexdigest()
