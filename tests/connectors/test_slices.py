@@ -65,6 +65,25 @@ def test_slices_on_a_column_with_ties_cover_the_source_once_in_one_order(warehou
     assert again == slices[1]
 
 
+def test_slices_on_a_unique_key_start_exactly_at_the_rows_asked(warehouse):
+    """A one-column key has no ties, so each bound is the key's value at the row asked for
+    (PostgreSQL steps a cursor to it, the others number the rows), with an incremental filter
+    and through a query source as well."""
+    order = SliceOrder("id")
+    assert order.unique and not SliceOrder("id", ("name",)).unique
+    since = dt.date(2024, 7, 1)
+    kept = [i for i in range(11, ROWS + 1) if dt.date(2024, 1, 1) + dt.timedelta(i % 365) > since]
+    starts = [1, 2, 20_001, len(kept) // 2 + 7, len(kept), len(kept) + 1]
+    with warehouse.connect() as c:
+        if not c.slices_supported:
+            assert c.slice_order(warehouse.table, None) is None
+            return
+        whole = c.slice_bounds(warehouse.table, order, [1, 20_001, 99_999, ROWS + 1])
+        filtered = c.slice_bounds("SELECT * FROM users WHERE id > 10", order, starts, "d", since)
+    assert [(int(v), n) for v, n in whole] == [(1, 1), (20_001, 20_001), (99_999, 99_999)]
+    assert [(int(v), n) for v, n in filtered] == [(kept[n - 1], n) for n in starts[:-1]]
+
+
 def test_a_postgres_table_is_cut_only_on_a_column_it_can_seek_on(postgres_warehouse):
     """A slice of an unindexed column would read the whole table: no slices there (the run
     ships rows); an index that leads with the column, or a query source, can be cut."""
