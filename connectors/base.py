@@ -710,8 +710,10 @@ class Connector:
     ) -> list[tuple[Any, int]]:
         """Where the slices starting near the 1-based row numbers `starts` (in `order`, rows
         with a NULL cut column last) begin: for each, the cut column's value at that row and the
-        row number of the first row holding it (rows of one value are never split), in order.
-        One statement, so all bounds come from one state of the source."""
+        row number of the first row holding it (rows of one value are never split), in order;
+        starts that lead to the same row give one bound. (PostgreSQL's cursor moves a start on
+        to the next value's first row instead.) One statement, so all bounds come from one
+        state of the source."""
         where, params = self._slice_filter(source, incremental_column, since)
         key = self.source_column(order.column)
         rows = ", ".join(str(int(n)) for n in starts) or "0"

@@ -569,9 +569,10 @@ def _plan_slices(
     source has no order to cut (no incremental column, no primary key) or the partner cannot
     read slices: the coordinator then ships the rows it reads (`_ship_chunks`).
 
-    Chunks start at the rows `planned_chunks` would cut, moved back to the first row of their
-    value on the order's column (rows of one value are never split, and chunks of one value
-    merge), so a chunk's rows and numbers are the same however often it is read."""
+    Chunks start at the rows `planned_chunks` would cut, moved to the first row of a value on
+    the order's column (back to their own value's, or on PostgreSQL on to the next value's:
+    rows of one value are never split, and chunks of one value merge), so a chunk's rows and
+    numbers are the same however often it is read."""
     order = conn.slice_order(ctx.snap["source"], inc)
     if order is None:
         return None
