@@ -509,9 +509,9 @@ class PostgresConnector(Connector):
                     for row, first in _value_starts(cur, sorted(set(starts)), order.unique)
                 ]
         except psycopg.Error as exc:
-            self._reset()
             raise self._map_error(exc) from None
-        self._reset()
+        finally:
+            self._reset()  # ends the cursor's transaction, however the plan ended
         return bounds
 
     def row_text(self) -> str:
