@@ -112,6 +112,18 @@ def test_postgres_moves_a_start_in_a_long_run_of_ties_to_the_next_value(postgres
         assert c.slice_bounds(source, order, starts, "g") == expected
 
 
+def test_postgres_plans_ties_of_text_with_the_numbering_statement(postgres_warehouse):
+    """Python cannot tell whether PostgreSQL calls two texts equal (a case-insensitive
+    collation, citext), so ties on a text column are planned as on the other partners: each
+    start moved back to the first row of its value."""
+    source = "SELECT id, 'g' || LEAST(id / 5000, 19) AS g FROM users"
+    with postgres_warehouse.connect() as c:
+        order = c.slice_order(source, "g")
+        bounds = c.slice_bounds(source, order, [1, 7_499, 99_000], "g")
+    # Text order: g0 (4,999 rows), g1, g10 ... g18 (5,000 each), g19 (5,001), g2 ... g9.
+    assert bounds == [("g0", 1), ("g1", 5_000), ("g9", 95_001)]
+
+
 def test_a_postgres_table_is_cut_only_on_a_column_it_can_seek_on(postgres_warehouse):
     """A slice of an unindexed column would read the whole table: no slices there (the run
     ships rows); an index that leads with the column, or a query source, can be cut."""
