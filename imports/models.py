@@ -365,6 +365,13 @@ class ImportRun(models.Model):
     empty_chunks = models.JSONField(
         default=list, blank=True, help_text="First row numbers of the chunks counted done empty."
     )
+    # Set when a worker claims an event run. Such a run keeps a RecordResult only for
+    # each batch's first row (the marker that makes a batch's write idempotent) and for its
+    # failed and already-imported rows; its imported rows are read from Event (run_code,
+    # row_number), which holds the same identity and name. A success written twice cost
+    # PostgreSQL about a sixth of an event's CPU (bench/import_e2e.py). Runs claimed before
+    # this field existed keep every record.
+    successes_in_events = models.BooleanField(default=False)
     retry_of = models.ForeignKey(
         "self",
         null=True,
@@ -441,9 +448,10 @@ class IdentityHash(models.Func):
     output_field = models.BigIntegerField()
 
 
-class RecordResultQuerySet(models.QuerySet):
-    def with_identity(self, identity: str) -> RecordResultQuerySet:
-        """Records whose identity is exactly `identity`; with a run filter, an index lookup."""
+class IdentityQuerySet(models.QuerySet):
+    def with_identity(self, identity: str) -> IdentityQuerySet:
+        """Rows whose identity is exactly `identity`; with a run filter, an index lookup
+        (`record_run_identity_hash_idx`, `event_run_identity_hash_idx`)."""
         matching = self.filter(identity=identity)
         if connections[self.db].vendor != "postgresql":
             return matching  # SQLite indexes (run, identity) itself
@@ -498,7 +506,7 @@ class RecordResult(models.Model):
         "a number (its size in bytes) when it was larger than 16 KB; NULL when not kept.",
     )
 
-    objects = RecordResultQuerySet.as_manager()
+    objects = IdentityQuerySet.as_manager()
 
     class Meta:
         indexes = [
@@ -582,6 +590,8 @@ class Event(models.Model):
     # uuid: 16 bytes of fixed width, so the unique index compares and stores it cheaper than
     # bytea (a variable-length value with a header).
     event_key = models.UUIDField(null=True, blank=True)
+
+    objects = IdentityQuerySet.as_manager()
 
     class Meta:
         constraints = [

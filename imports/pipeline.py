@@ -160,6 +160,8 @@ class _Context:
         self.import_id = run.import_obj_id
         self.snap = snap
         self.is_event = snap["sync_type"] == Import.SyncType.EVENT
+        # Imported events get no RecordResult of their own (`ImportRun.successes_in_events`).
+        self.lean_records = run.successes_in_events
         self.identity_kind = snap["identity_kind"]
         self.identity_column = snap["identity_column"]
         self.event_name_column = snap.get("event_name_column") or None
@@ -896,20 +898,34 @@ def prepare_batch(
         error_counts.update((x.field, x.code) for x in e)
         if keep_rows:
             source_rows[k] = failed_values.encode_row(row, kept_columns)
-    write_records = store.record_columns_writer(
-        ctx.run_id,
-        numbers,
-        successes,
-        _cut(identities, 1100),
-        names,
-        errors_json,
-        keys,
-        source_rows,
-    )
+    record_identities = _cut(identities, 1100)
+    if ctx.lean_records:
+        # The batch's first row (the marker `write_once` looks for) and its failed rows; its
+        # imported rows are read from Event, and those refused as imported before are recorded
+        # once the store has said which they are.
+        recorded = [0, *compress(range(1, size), errs[1:])] if size else []
+        write_records = store.record_columns_writer(
+            ctx.run_id,
+            [numbers[k] for k in recorded],
+            [successes[k] for k in recorded],
+            [record_identities[k] for k in recorded],
+            [names[k] for k in recorded],
+            [errors_json[k] for k in recorded],
+            [keys[k] for k in recorded],
+            {j: source_rows[k] for j, k in enumerate(recorded) if k in source_rows},
+        )
+    else:
+        write_records = store.record_columns_writer(
+            ctx.run_id, numbers, successes, record_identities, names, errors_json, keys, source_rows
+        )
     good = list(compress(outcomes, successes))
     total, successful = size, len(good)
+    good_numbers: list[int] = []
+    good_identities: list[str] = []
+    good_names: list[str] = []
     if ctx.is_event:
         now = timezone.now()
+        good_numbers = list(compress(numbers, successes))
         good_identities = list(compress(identities, successes))
         good_names = list(compress(names, successes))
         properties = store.dumps_each([o.payload for o in good], sort_keys=True)
@@ -924,7 +940,7 @@ def prepare_batch(
             ctx.run_code,
             ctx.import_id,
             ctx.identity_kind,
-            list(compress(numbers, successes)),
+            good_numbers,
             good_identities,
             good_names,
             [o.timestamp or now for o in good],
@@ -942,9 +958,39 @@ def prepare_batch(
             write_profiles()
             return []
 
-    # Only the buffers wait for the writer.
-    del identities, names, errs, errors_json, keys, source_rows, good
     run_id = ctx.run_id
+
+    def record_refused(refused: list[int]) -> None:
+        # Still success=True (valid, and out of the detail pane's "Failed" filter and the
+        # failed-records CSV); the flag keeps it out of the successes.
+        if not ctx.lean_records:
+            RecordResult.objects.filter(run_id=run_id, row_number__in=refused).update(
+                already_imported=True
+            )
+            return
+        # Lean records: no record yet, but for the batch's first row.
+        if refused[0] == first_row:
+            RecordResult.objects.filter(run_id=run_id, row_number=first_row).update(
+                already_imported=True
+            )
+            refused = refused[1:]
+        at = {n: k for k, n in enumerate(good_numbers)}
+        picked = [at[n] for n in refused]
+        store.record_columns_writer(
+            run_id,
+            refused,
+            [True] * len(refused),
+            [good_identities[k] for k in picked],
+            [good_names[k] for k in picked],
+            ["[]"] * len(refused),
+            [""] * len(refused),
+            {},
+            already_imported=True,
+        )()
+
+    # Only the buffers wait for the writer (and, in an event run, the imported rows' identities
+    # and names, which a refused row's record needs).
+    del identities, record_identities, names, errs, errors_json, keys, source_rows, good
 
     def write() -> bool:
         # A store blip rolls the batch back; the next try writes it whole (or finds it written).
@@ -963,11 +1009,7 @@ def prepare_batch(
                 refused = write_rows()
                 if refused:
                     ctx.keys_refused = True
-                    # Still success=True (valid, and out of the detail pane's "Failed" filter
-                    # and the failed-records CSV); the flag keeps it out of the successes.
-                    RecordResult.objects.filter(run_id=run_id, row_number__in=refused).update(
-                        already_imported=True
-                    )
+                    record_refused(refused)
                 store.add_error_counts(run_id, error_counts)
                 # Last, so the run row is locked only for the commit: the counters and the
                 # "still running?" check in one statement.

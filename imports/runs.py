@@ -28,6 +28,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.utils import timezone
 from kombu.exceptions import OperationalError as KombuOperationalError
 
@@ -220,7 +221,12 @@ def claim_run(run_id: int) -> ImportRun | None:
     now = timezone.now()
     claimed = retrying(
         lambda: ImportRun.objects.filter(pk=run_id, state=State.QUEUED).update(
-            state=State.RUNNING, started_at=now, heartbeat_at=now
+            state=State.RUNNING,
+            started_at=now,
+            heartbeat_at=now,
+            successes_in_events=ExpressionWrapper(
+                Q(spec_snapshot__sync_type=Import.SyncType.EVENT), output_field=BooleanField()
+            ),
         ),
         f"claiming run {run_id}",
     )

@@ -187,6 +187,7 @@ _RECORDS_COPY = (
     f"COPY {_RECORDS} (run_id, row_number, success, identity, event_name, errors, error_keys, "
     "source_row) FROM STDIN"
 )
+_RECORDS_IMPORTED_COPY = _RECORDS_COPY.replace("source_row)", "source_row, already_imported)")
 _EVENT_COLUMNS = (
     "identity_kind, run_code, import_id, identity, event_name, occurred_at, properties, "
     "row_number, event_key"
@@ -227,12 +228,15 @@ def record_columns_writer(
     errors: list[str],
     keys: list[str],
     source_rows: dict[int, str],
+    *,
+    already_imported: bool = False,
 ) -> Callable[[], None]:
     """Prepare the RecordResults of a batch given column by column (the engine builds it that
     way: one list comprehension per column is quicker than a tuple per row); errors are JSON
     texts (`dumps`); `source_rows` maps a position in the batch to the JSON text of the source
     row its record keeps (`imports.failed_values`: failed records only). The function
-    returned does the database part: on PostgreSQL one COPY of a text buffer built here."""
+    returned does the database part: on PostgreSQL one COPY of a text buffer built here.
+    `already_imported` marks every record of the call as an event imported before."""
     if not numbers:
         return _nothing
     identities, names, keys = _nul_free(identities), _nul_free(names), _nul_free(keys)
@@ -245,15 +249,16 @@ def record_columns_writer(
         for k, text in source_rows.items():
             sources[k] = _copy_json(text)
         head = f"{int(run_id)}\t"
+        tail = "\tt" if already_imported else ""
         buffer = "".join(
             [
-                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\t{s}\n"
+                f"{head}{n}\t{'t' if ok else 'f'}\t{i}\t{name}\t{e}\t{k}\t{s}{tail}\n"
                 for n, ok, i, name, e, k, s in zip(
                     numbers, successes, identities, names, errors, keys, sources, strict=True
                 )
             ]
         )
-        return partial(_copy, _RECORDS_COPY, buffer)
+        return partial(_copy, _RECORDS_IMPORTED_COPY if already_imported else _RECORDS_COPY, buffer)
     objects = [
         RecordResult(
             run_id=run_id,
@@ -264,6 +269,7 @@ def record_columns_writer(
             errors=json.loads(errors_json),
             error_keys=error_keys,
             source_row=source_row,
+            already_imported=already_imported,
         )
         for n, ok, identity, event_name, errors_json, error_keys, source_row in zip(
             numbers,

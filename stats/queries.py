@@ -38,7 +38,7 @@ from django.db.models import (
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from imports.models import Import, ImportRun, RecordResult, RunErrorCount
+from imports.models import Event, Import, ImportRun, RecordResult, RunErrorCount
 from validation.errors import error_summary_key
 
 STATS_PAGE_SIZE = 50
@@ -328,8 +328,30 @@ def records_page(
             : size + 1
         ]
     )
+    if run.successes_in_events and f.result != "failed" and not (f.code or f.field):
+        rows = _with_imported_events(run, f, rows, size)
     next_after = rows[size - 1].row_number if len(rows) > size else None
     return rows[:size], next_after
+
+
+def _with_imported_events(
+    run: ImportRun, f: RecordFilters, records: list[RecordResult], size: int
+) -> list[RecordResult]:
+    """`records` merged, in row order, with the run's imported events after the cursor (a run
+    with `successes_in_events` keeps no record of those): the first `size + 1` rows of both.
+    A batch's first row can be in both; its record is kept."""
+    events = Event.objects.filter(run_code=run.code, row_number__gt=f.after)
+    if f.q:
+        events = events.with_identity(f.q)
+    imported = [
+        RecordResult(run=run, row_number=n, success=True, identity=identity, event_name=name)
+        for n, identity, name in events.order_by("row_number").values_list(
+            "row_number", "identity", "event_name"
+        )[: size + 1]
+    ]
+    by_number = {e.row_number: e for e in imported}
+    by_number.update((r.row_number, r) for r in records)
+    return [by_number[n] for n in sorted(by_number)[: size + 1]]
 
 
 def iter_failed_records(

@@ -9,8 +9,9 @@ import pytest
 from django.utils import timezone
 
 from imports import services
-from imports.models import Import, ImportRun, RecordResult
+from imports.models import Import, ImportRun
 from tests.engine.conftest import make_event_import, wait_for
+from tests.records import recorded_rows
 
 State = ImportRun.State
 pytestmark = pytest.mark.slow
@@ -39,9 +40,7 @@ def _settled(run):
     def check():
         run.refresh_from_db()
         seen.append(run.total)
-        return (
-            len(seen) > 5 and seen[-1] == seen[-6] == RecordResult.objects.filter(run=run).count()
-        )
+        return len(seen) > 5 and seen[-1] == seen[-6] == len(recorded_rows(run))
 
     return check
 

@@ -25,6 +25,7 @@ from tests.engine.conftest import (
     make_profile_import,
     profile_rows,
 )
+from tests.records import recorded_rows
 
 State = ImportRun.State
 
@@ -190,7 +191,7 @@ def test_fanned_out_chunks_are_idempotent_in_any_order(queue, run_events):
     run.refresh_from_db()
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 8)
-    assert RecordResult.objects.filter(run=run).count() == 230
+    assert recorded_rows(run) == list(range(1, 231))
     assert Event.objects.filter(run_code=run.code).count() == 230 - bad
 
 
@@ -209,7 +210,7 @@ def test_a_half_written_chunk_resumes_where_it_stopped(queue, run_events):
     # Every chunk shipped (100, 75, 56, 42, 31, 25, 25, 25, 21), each counted done once.
     assert (run.state, run.total, run.chunks_done) == (State.COMPLETED, 400, len(queue.chunks))
     assert run.chunks_total == len(queue.chunks) == 9
-    assert RecordResult.objects.filter(run=run).count() == 400
+    assert recorded_rows(run) == list(range(1, 401))
 
 
 def test_connector_error_fails_the_run_with_its_message_and_blank_health(
@@ -276,7 +277,7 @@ def test_stop_mid_run_keeps_partial_counts_and_writes_nothing_more(queue, run_ev
     imp.refresh_from_db()
     assert (run.state, run.partial, run.total) == (State.STOPPED, True, 50)
     assert run.health.band == "none"
-    assert RecordResult.objects.filter(run=run).count() == 50
+    assert len(recorded_rows(run)) == 50
     assert imp.status == Import.Status.STOPPED and imp.current_run is None
     assert imp.health_band == "none"
     with pytest.raises(services.ActionRefused):
@@ -371,18 +372,13 @@ def test_coordinator_writes_chunks_itself_while_the_shipped_one_waits(queue, run
     # (rows 21-70), and as no other worker took it, wrote chunks 2-8 (rows 71-230) itself.
     assert [c[2] for c in queue.chunks] == [21]
     assert (run.state, run.chunks_total, run.chunks_done, run.total) == (State.RUNNING, 9, 8, 180)
-    assert RecordResult.objects.filter(run=run, row_number__lte=20).count() == 20
-    assert not RecordResult.objects.filter(run=run, row_number__range=(21, 70)).exists()
+    assert recorded_rows(run)[:21] == [*range(1, 21), 71]
     pipeline.process_chunk(*queue.chunks[0])
     pipeline.process_chunk(*queue.chunks[0])  # a duplicate delivery changes nothing
     run.refresh_from_db()
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 9)
-    assert list(
-        RecordResult.objects.filter(run=run)
-        .order_by("row_number")
-        .values_list("row_number", flat=True)
-    ) == list(range(1, 231))
+    assert recorded_rows(run) == list(range(1, 231))
     assert Event.objects.filter(run_code=run.code).count() == 230 - bad
 
 
@@ -400,7 +396,7 @@ def test_coordinator_ships_every_chunk_while_another_worker_keeps_up(
     assert [c[2] for c in queue.chunks] == [21, 71, 111, 141, 163, 183, 203, 223]
     bad = expected_bad_events(230)
     assert (run.state, run.total, run.failed, run.chunks_done) == (State.COMPLETED, 230, bad, 9)
-    assert RecordResult.objects.filter(run=run).count() == 230
+    assert recorded_rows(run) == list(range(1, 231))
 
 
 def test_cyclic_gc_pauses_while_rows_stream_and_resumes_after_the_last_one():
@@ -441,3 +437,41 @@ def test_a_run_that_cannot_be_enqueued_fails_naming_why(
     assert (run.state, run.error, run.error_kind) == (State.FAILED, message, kind)
     assert f"{type(error).__name__}: {error}" in run.error_detail  # its traceback
     assert imp.current_run is None
+
+
+def test_an_event_run_keeps_records_for_failures_and_batch_starts_and_the_pane_merges_events(
+    run_events,
+):
+    from stats.queries import RecordFilters, records_page
+
+    imp, run = run_events(230, chunk=1000, batch=20)
+    bad = expected_bad_events(230)
+    failed_rows = [i + 1 for i in range(230) if i % 20 == 5]
+    assert run.successes_in_events and run.failed == bad == len(failed_rows)
+    # A record for each batch's first row (the batch's idempotency marker) and each failure.
+    kept = RecordResult.objects.filter(run=run).values_list("row_number", flat=True)
+    assert sorted(kept) == sorted([*range(1, 231, 20), *failed_rows])
+    assert Event.objects.filter(run_code=run.code).count() == 230 - bad
+
+    def pages(result: str, q: str = "", size: int = 25) -> list:
+        seen, after = [], 0
+        while True:
+            rows, after = records_page(run, RecordFilters(result, q=q, after=after), size)
+            seen += rows
+            if after is None:
+                return seen
+
+    everything = pages("all")
+    assert [r.row_number for r in everything] == list(range(1, 231))
+    assert [r.row_number for r in everything if not r.success] == failed_rows
+    assert all(r.identity == f"u{(r.row_number - 1) % 97}" for r in everything)
+    assert all(r.errors == [] for r in everything if r.success)
+    assert all(r.errors for r in everything if not r.success)
+    successes = pages("success", size=7)
+    assert [r.row_number for r in successes] == [n for n in range(1, 231) if n not in failed_rows]
+    assert [r.row_number for r in pages("failed")] == failed_rows
+    # Identity "u5": source rows 5 (invalid), 102 and 199 (imported).
+    assert [r.row_number for r in pages("all", q="u5", size=1)] == [6, 103, 200]
+    assert [r.row_number for r in pages("success", q="u5")] == [103, 200]
+    assert [r.row_number for r in pages("failed", q="u5")] == [6]
+    assert pages("all", q="u5 ") == []

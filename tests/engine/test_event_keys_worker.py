@@ -9,6 +9,7 @@ from imports import services
 from imports.models import Event, Import, ImportRun, RecordResult
 from tests import factories
 from tests.engine.conftest import EVENT_MAPPING, expected_bad_events, make_event_import, wait_for
+from tests.records import recorded_rows
 
 State = ImportRun.State
 pytestmark = pytest.mark.slow
@@ -56,6 +57,9 @@ def test_rerun_of_an_unchanged_table_imports_no_event_twice(
     flagged = RecordResult.objects.filter(run=second, already_imported=True)
     assert flagged.count() == 3000 - bad
     assert not flagged.filter(success=False).exists()  # not failures: out of the Failed filter
+    # None of its rows is in Event, so each has a record: batches' first rows flagged in place,
+    # the rest recorded once the store refused them.
+    assert recorded_rows(second) == list(range(1, 3001))
 
     # New rows in the table: only they are imported; the old ones are already imported.
     warehouse.add_events(500, start=3000)
@@ -63,6 +67,7 @@ def test_rerun_of_an_unchanged_table_imports_no_event_twice(
     new_bad = expected_bad_events(500, start=3000)
     assert _counts(third) == (State.COMPLETED, 3500, 500 - new_bad, bad + new_bad, 3000 - bad)
     assert Event.objects.filter(import_id=imp.pk).count() == 3500 - bad - new_bad
+    assert recorded_rows(third) == list(range(1, 3501))
     assert (imp.health_band, imp.health_hundredths) == (
         "yellow",
         (500 - new_bad) * 10000 // (500 + bad),

@@ -4,6 +4,7 @@ and on PostgreSQL the hand-written indexes of 0003 are the ones the queries real
 from __future__ import annotations
 
 import ast
+import uuid
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from imports.filters import apply_sort
-from imports.models import Import, RecordResult
+from imports.models import Event, Import, RecordResult
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "imports" / "migrations"
 
@@ -85,3 +86,6 @@ def test_the_nickname_search_and_the_identity_search_read_their_indexes():
     assert "import_nickname_trgm_idx" in plan(search)
     identity = RecordResult.objects.filter(run_id=1).with_identity("u" * 1024)
     assert "record_run_identity_hash_idx" in plan(identity)
+    # A run with `successes_in_events` finds its imported rows by identity in Event.
+    events = Event.objects.filter(run_code=uuid.uuid4()).with_identity("u" * 1024)
+    assert "event_run_identity_hash_idx" in plan(events)

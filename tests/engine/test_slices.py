@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from imports import pipeline, runs, services
-from imports.models import Event, Import, ImportRun, RecordResult
+from imports.models import Event, Import, ImportRun
 from tests import factories
 from tests.engine.conftest import (
     EVENT_MAPPING,
@@ -25,6 +25,7 @@ from tests.engine.conftest import (
     pg_datasource,
     wait_for,
 )
+from tests.records import recorded_identities, recorded_rows
 
 State = ImportRun.State
 
@@ -68,7 +69,7 @@ def execute(imp, queue, django_capture_on_commit_callbacks, **kwargs) -> ImportR
 def assert_rows_in_key_order(run, n: int, start: int = 0):
     """Row k of the run is source row `start + k - 1` in key order, each recorded once; its
     event (when valid) carries that row's amount."""
-    records = dict(RecordResult.objects.filter(run=run).values_list("row_number", "identity"))
+    records = recorded_identities(run)
     assert sorted(records) == list(range(1, n + 1))
     assert all(records[k] == f"u{(start + k - 1) % 97}" for k in records)
     amounts = Event.objects.filter(run_code=run.code).values_list("row_number", "properties")
@@ -130,7 +131,7 @@ def test_a_slice_found_empty_counts_once_however_often_it_is_delivered(
     pipeline.process_slice(*others[-1])
     run.refresh_from_db()
     assert (run.state, run.chunks_done, run.total) == (State.COMPLETED, 9, 180)
-    numbers = set(RecordResult.objects.filter(run=run).values_list("row_number", flat=True))
+    numbers = set(recorded_rows(run))
     assert numbers == set(range(1, 21)) | set(range(71, 231))
 
 
@@ -372,6 +373,6 @@ def test_stop_mid_run_stops_the_slice_readers(start_worker, wh_datasource, wareh
 
     wait_for(settled, 30, what="chunks in flight to stop")
     assert run.state == State.STOPPED and 0 < run.total < 20_000
-    assert RecordResult.objects.filter(run=run).count() == run.total
+    assert len(recorded_rows(run)) == run.total
     imp.refresh_from_db()
     assert (imp.status, imp.current_run) == (Import.Status.STOPPED, None)

@@ -19,6 +19,7 @@ from tests.engine.conftest import (
     profile_rows,
     wait_for,
 )
+from tests.records import recorded_rows
 
 State = ImportRun.State
 pytestmark = pytest.mark.slow
@@ -111,8 +112,7 @@ def test_kill_9_mid_run_is_reaped_and_a_rerun_writes_no_duplicates(
     assert (rerun.state, rerun.total) == (State.COMPLETED, 20_000)
     good = 20_000 - expected_bad_events(20_000)
     assert Event.objects.count() == good  # the lost run's partial events were withdrawn
-    assert RecordResult.objects.filter(run=rerun).count() == 20_000
-    assert RecordResult.objects.filter(run=rerun).values("row_number").distinct().count() == 20_000
+    assert recorded_rows(rerun) == list(range(1, 20_001))
     lost.refresh_from_db()
     assert lost.state == State.FAILED  # late chunks of the lost run changed nothing
 
@@ -133,6 +133,6 @@ def test_stop_mid_run_ends_stopped_without_health(
     run.refresh_from_db()
     total = run.total
     assert 0 < total < 20_000
-    assert RecordResult.objects.filter(run=run).count() == total
+    assert len(recorded_rows(run)) == total
     imp.refresh_from_db()
     assert (imp.status, imp.health_band, imp.current_run) == (Import.Status.STOPPED, "none", None)
