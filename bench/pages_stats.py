@@ -9,11 +9,13 @@ Builds (once; reused unless --rebuild) two imports in their own database (defaul
   skipped and yellow runs, so the trend has drops), each run with failures with its
   RunErrorCount summary (2 to 5 (field, error) pairs: the Stats tab's errors across runs);
 - "bench-stats-1m": one run of 1,000,000 records, 30% failed with one or two errors each,
-  written with COPY, plus its RunErrorCount summary.
+  written with COPY, plus its RunErrorCount summary;
+- "bench-stats-1m-events": one event run of 1,000,000 rows laid out as the engine writes one
+  (`ImportRun.successes_in_events`): imported rows in Event, failures in RecordResult.
 
 Then times through the Django test client (server time: request in, response out) the Stats
-tab, a Stats table page, and detail pane pages 1 and 500 (failed and all), printing median,
-p95, max and the query count of each; and streams the failed-records CSV of the 1M run,
+tab, a Stats table page, and detail pane pages 1 and 500 (failed and all; of both 1M runs),
+printing median, p95, max and the query count of each; and streams the failed-records CSV of the 1M run,
 printing rows/s and the process's peak RSS before and after (flat memory: the peak barely
 moves). Targets: p95 <= 50 ms and <= 10 queries for every page; the CSV >= 100k rows/s.
 Prints a calibration (`sum(range(10**6))`) and the load average: on a shared machine, read
@@ -44,6 +46,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "importcenter.settings")
 
 RUNS_NICK = "bench-stats-2880"
 BIG_NICK = "bench-stats-1m"
+EVENTS_NICK = "bench-stats-1m-events"
 FAILED_SHARE = 0.3
 
 
@@ -141,6 +144,59 @@ def _build(records: int) -> None:
     print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def _build_events(records: int) -> None:
+    """An event run of `records` rows, 30% failed, as the engine writes one with
+    `successes_in_events`: its imported rows in Event only, RecordResults for its failures and
+    each 10,000-row batch's first row."""
+    from django.db import connection, transaction
+    from django.utils import timezone
+
+    from imports.models import Datasource, Import, ImportRun
+
+    Import.objects.filter(nickname=EVENTS_NICK).delete()
+    ds, _ = Datasource.objects.get_or_create(name="bench-stats-warehouse", partner="duckdb")
+    print(f"building: one event run of {records:,} rows (SQL) ...", flush=True)
+    started = time.perf_counter()
+    imp = Import.objects.create(
+        nickname=EVENTS_NICK, datasource=ds, sync_type="event", status="scheduled"
+    )
+    step = round(1 / FAILED_SHARE)
+    failed = records // step
+    run = ImportRun.objects.create(
+        import_obj=imp,
+        state="completed",
+        created_at=timezone.now() - timedelta(hours=1),
+        total=records,
+        successful=records - failed,
+        failed=failed,
+        expected_total=records,
+        successes_in_events=True,
+        spec_snapshot={"sync_type": "event"},
+    )
+    errors = json.dumps([{"field": "email", "code": "invalid_email", "message": "Invalid email"}])
+    with transaction.atomic(), connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO imports_event (identity_kind, identity, event_name, occurred_at, "
+            "properties, run_code, row_number, import_id, event_key) "
+            "SELECT 'user_id', 'user' || n || '@example.com', 'Charged', now(), "
+            "'{\"amount\": 1.5}', %s, n, %s, md5(n::text)::uuid "
+            "FROM generate_series(1, %s) n WHERE n %% %s <> 0",
+            [run.code, imp.pk, records, step],
+        )
+        cur.execute(
+            "INSERT INTO imports_recordresult (run_id, row_number, success, already_imported, "
+            "identity, event_name, errors, error_keys) "
+            "SELECT %s, n, n %% %s <> 0, false, 'user' || n || '@example.com', 'Charged', "
+            "CASE WHEN n %% %s <> 0 THEN '[]' ELSE %s END::jsonb, "
+            "CASE WHEN n %% %s <> 0 THEN '' ELSE '|email:invalid_email|' END "
+            "FROM generate_series(1, %s) n WHERE n %% %s = 0 OR n %% 10000 = 1",
+            [run.pk, step, step, errors, step, records, step],
+        )
+        cur.execute("ANALYZE imports_event")
+        cur.execute("ANALYZE imports_recordresult")
+    print(f"  built in {time.perf_counter() - started:.0f} s", flush=True)
+
+
 def _add_run_error_counts(imp) -> None:
     """The error summary of each of the 2,880 runs that failed records: email and phone on
     every one, an identity error on every fifth, a date on every seventh, a number on a drop."""
@@ -217,6 +273,10 @@ def main() -> int:
     imp = Import.objects.get(nickname=RUNS_NICK)
     if not RunErrorCount.objects.filter(run__import_obj=imp).exists():  # built before they were
         _add_run_error_counts(imp)
+    events_run = ImportRun.objects.filter(import_obj__nickname=EVENTS_NICK).first()
+    if args.rebuild or events_run is None or events_run.total != args.records:
+        _build_events(args.records)
+        events_run = ImportRun.objects.get(import_obj__nickname=EVENTS_NICK)
     big = Import.objects.get(nickname=BIG_NICK)
     run = ImportRun.objects.get(import_obj=big)
     database = os.environ["DATABASE_URL"].rsplit("/", 1)[1]
@@ -243,6 +303,7 @@ def main() -> int:
 
     stats = reverse("stats-stats", args=[imp.code])
     detail = reverse("stats-run-detail", args=[big.code, run.code])
+    events_detail = reverse("stats-run-detail", args=[events_run.import_obj.code, events_run.code])
     htmx_table = {"HX-Request": "true", "HX-Target": "stats-table"}
     htmx_records = {"HX-Request": "true", "HX-Target": "records"}
     # An identity of a failed record deep in the big run: the search goes through the
@@ -271,6 +332,14 @@ def main() -> int:
         (
             "detail identity search (all)",
             f"{detail}?result=all&q={quote(deep_identity)}",
+            htmx_records,
+        ),
+        # The event run keeps its imported rows in Event: "All" merges two keyset reads.
+        ("event run p1 all (htmx)", f"{events_detail}?result=all", htmx_records),
+        ("event run p500 all (htmx)", f"{events_detail}?result=all&after=12475", htmx_records),
+        (
+            "event run identity search (imported)",
+            f"{events_detail}?result=all&q={quote('user950002@example.com')}",
             htmx_records,
         ),
     ]

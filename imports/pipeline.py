@@ -11,7 +11,9 @@
    statement (`_plan_slices`): whoever writes it reads it from the warehouse itself
    (`process_slice`), and only its bounds cross the broker.
 2. Each batch of IMPORT_BATCH_SIZE rows is written in one transaction: RecordResults, profiles
-   or events, the error summary and the run's counters. The batch is skipped when its first row
+   or events, the error summary and the run's counters. An event run records its failed and
+   already-imported rows and its batches' first rows; its imported rows are their events
+   (`ImportRun.successes_in_events`). The batch is skipped when its first row
    number is already recorded (a retried or duplicated chunk), and rolled back when the run is no
    longer running (stopped, reaped) — the counter UPDATE doubles as that check. The tables get
    one pre-built COPY buffer per batch (`prepare_batch`, `store`), built on the streaming thread

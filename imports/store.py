@@ -1,5 +1,6 @@
 """Destination writes of a run batch: profiles upserted by identity (properties merged), events
-appended once per event key, one RecordResult per source row, and the per-run error summary.
+appended once per event key, RecordResults (one per source row of a profile run; of an event run,
+its failed and already-imported rows and each batch's first row), and the per-run error summary.
 
 These functions only write; the caller (`imports.pipeline`) wraps one batch in one transaction
 together with its idempotency check and the run's counters, so a batch lands whole or not at
