@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from urllib.parse import quote
 
 import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from imports.models import ImportRun
+from imports.models import Event, ImportRun, RecordResult
 from stats.queries import RECORDS_PAGE_SIZE
 from tests import factories
 from tests.stats.conftest import error, make_records
@@ -430,3 +431,55 @@ def test_run_error_and_nickname_are_escaped_in_the_pane(viewer_client, datasourc
     assert "<script>alert" not in body
     assert "Run failed: &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in body
     assert f"<h1>{'N' * 100}</h1>" in body
+
+
+def test_an_event_run_shows_its_imported_rows_from_the_events(viewer_client, event_imp):
+    # As the engine writes an event run (`successes_in_events`): records for the batch's first
+    # row, the failure and the row imported before; the imported rows are events only.
+    run = factories.make_run(event_imp, total=5, failed=1, successes_in_events=True)
+    run.spec_snapshot = {"sync_type": "event"}
+    run.save(update_fields=["spec_snapshot"])
+    make_records(run, [("u1", [])], event="Charged")
+    RecordResult.objects.create(
+        run=run,
+        row_number=3,
+        success=False,
+        identity="u3",
+        event_name="Charged",
+        errors=[error("event", "system_event")],
+        error_keys="|event:system_event|",
+    )
+    RecordResult.objects.create(
+        run=run,
+        row_number=4,
+        success=True,
+        already_imported=True,
+        identity="u4",
+        event_name="Charged",
+    )
+    for n, identity in [(1, "u1"), (2, SCRIPT), (5, "u5")]:
+        Event.objects.create(
+            identity_kind="user_id",
+            identity=identity,
+            event_name="\"><svg onload=alert('e')>",
+            occurred_at=timezone.now(),
+            run_code=run.code,
+            row_number=n,
+            import_id=event_imp.pk,
+        )
+    body = viewer_client.get(detail_url(run, "result=all")).content.decode()
+    assert rows(body) == [1, 2, 3, 4, 5]
+    assert '<td class="identity">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;</td>' in body
+    assert "<script>alert" not in body and "<svg onload" not in body
+    assert ERROR_REFERENCE["system_event"].message in body
+    assert rows(viewer_client.get(detail_url(run, "result=success")).content.decode()) == [
+        1,
+        2,
+        4,
+        5,
+    ]
+    assert rows(viewer_client.get(detail_url(run)).content.decode()) == [3]  # Failed, the default
+    body = viewer_client.get(detail_url(run, f"result=all&q={quote(SCRIPT)}")).content.decode()
+    assert rows(body) == [2]
+    paged = viewer_client.get(detail_url(run, "result=all&after=3")).content.decode()
+    assert rows(paged) == [4, 5]
