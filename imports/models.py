@@ -368,9 +368,10 @@ class ImportRun(models.Model):
     # Set when a worker claims an event run. Such a run keeps a RecordResult only for
     # each batch's first row (the marker that makes a batch's write idempotent) and for its
     # failed and already-imported rows; its imported rows are read from Event (run_code,
-    # row_number), which holds the same identity and name. A success written twice cost
-    # PostgreSQL about a sixth of an event's CPU (bench/import_e2e.py). Runs claimed before
-    # this field existed keep every record.
+    # row_number), which holds the same identity and name. Recording each imported event a
+    # second time cost PostgreSQL 1.0-2.2 us more a row (5-12% of a row's CPU with the
+    # worker's), and two workers 5-16% of their rows/s (bench/import_e2e.py, eight pairs).
+    # Runs claimed before this field existed keep every record.
     successes_in_events = models.BooleanField(default=False)
     retry_of = models.ForeignKey(
         "self",
