@@ -370,7 +370,8 @@ class ImportRun(models.Model):
     # failed and already-imported rows; its imported rows are read from Event (run_code,
     # row_number), which holds the same identity and name. Recording each imported event a
     # second time cost PostgreSQL 1.0-2.2 us more a row (5-12% of a row's CPU with the
-    # worker's), and two workers 5-16% of their rows/s (bench/import_e2e.py, eight pairs).
+    # worker's), and two workers 5-16% of their rows/s (bench/import_e2e.py: four pairs of
+    # runs, two tables each).
     # Runs claimed before this field existed keep every record.
     successes_in_events = models.BooleanField(default=False)
     retry_of = models.ForeignKey(
