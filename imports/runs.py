@@ -224,6 +224,7 @@ def claim_run(run_id: int) -> ImportRun | None:
             state=State.RUNNING,
             started_at=now,
             heartbeat_at=now,
+            # An event run's imported rows are recorded as their events only.
             successes_in_events=ExpressionWrapper(
                 Q(spec_snapshot__sync_type=Import.SyncType.EVENT), output_field=BooleanField()
             ),

@@ -12,8 +12,10 @@ def forward(apps, schema_editor):
             "CREATE INDEX IF NOT EXISTS event_run_identity_idx ON imports_event (run_code, identity)"
         )
     elif schema_editor.connection.vendor == "postgresql":
+        # CONCURRENTLY: on a store that already holds millions of events, the build does not
+        # hold back the imports writing to it meanwhile (hence a non-atomic migration).
         schema_editor.execute(
-            "CREATE INDEX IF NOT EXISTS event_run_identity_hash_idx "
+            "CREATE INDEX CONCURRENTLY IF NOT EXISTS event_run_identity_hash_idx "
             "ON imports_event (run_code, hashtextextended(identity, 0))"
         )
 
@@ -24,6 +26,7 @@ def backward(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
+    atomic = False
     dependencies = [("imports", "0008_empty_chunks")]
     operations = [
         migrations.AddField(
