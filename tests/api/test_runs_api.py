@@ -285,3 +285,50 @@ def test_already_imported_rows_are_counted_apart_and_health_is_over_the_rest(edi
     assert body["health"]["label"] == "80.00%"  # 4 of the 5 new rows
     records = editor_api.get(f"/api/v1/runs/{run.code}/records").json()["items"]
     assert [r["result"] for r in records] == ["already_imported", "success", "failed"]
+
+
+def test_an_event_runs_records_include_its_imported_rows_read_from_the_events(
+    editor_api, datasource
+):
+    from imports.models import Event, Import, RecordResult
+
+    imp = factories.make_import(
+        datasource,
+        sync_type=Import.SyncType.EVENT,
+        event_name_column="event",
+        timestamp_column="ts",
+    )
+
+    # As the engine lays out an event run: a record for the batch's first row, the failure and
+    # the row imported before; rows 2 and 5 are events only.
+    run = factories.make_run(imp, total=5, failed=1, already_imported=1, successes_in_events=True)
+    RecordResult.objects.create(run=run, row_number=1, success=True, identity="u1")
+    RecordResult.objects.create(run=run, row_number=3, success=False, identity="u3")
+    RecordResult.objects.create(
+        run=run, row_number=4, success=True, already_imported=True, identity="u4"
+    )
+    for n in (1, 2, 5):
+        Event.objects.create(
+            identity_kind="user_id",
+            identity=f"u{n}",
+            event_name="Charged",
+            occurred_at=timezone.now(),
+            run_code=run.code,
+            row_number=n,
+            import_id=imp.pk,
+        )
+    every = _records(editor_api, run, limit=3)
+    assert [(r["row_number"], r["result"]) for r in every["items"]] == [
+        (1, "success"),
+        (2, "success"),
+        (3, "failed"),
+    ]
+    rest = _records(editor_api, run, limit=3, cursor=every["next"])
+    assert [(r["row_number"], r["result"]) for r in rest["items"]] == [
+        (4, "already_imported"),
+        (5, "success"),
+    ]
+    assert rest["next"] is None
+    found = _records(editor_api, run, identity="u5")["items"]
+    assert [(r["row_number"], r["event_name"]) for r in found] == [(5, "Charged")]
+    assert [r["row_number"] for r in _records(editor_api, run, result="failed")["items"]] == [3]
