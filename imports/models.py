@@ -369,9 +369,9 @@ class ImportRun(models.Model):
     # each batch's first row (the marker that makes a batch's write idempotent) and for its
     # failed and already-imported rows; its imported rows are read from Event (run_code,
     # row_number), which holds the same identity and name. Recording each imported event a
-    # second time cost PostgreSQL 1.0-2.2 us more a row (5-12% of a row's CPU with the
-    # worker's), and two workers 5-16% of their rows/s (bench/import_e2e.py: four pairs of
-    # runs, two tables each).
+    # second time cost PostgreSQL 0.7-2.2 us a row; without it, two workers import 5-16% more
+    # rows a second (11 of 12 runs; the twelfth 1% fewer. bench/import_e2e.py, six pairs of
+    # runs of two tables each).
     # Runs claimed before this field existed keep every record.
     successes_in_events = models.BooleanField(default=False)
     retry_of = models.ForeignKey(
