@@ -965,7 +965,7 @@ def prepare_batch(
     def record_refused(refused: list[int]) -> None:
         # Still success=True (valid, and out of the detail pane's "Failed" filter and the
         # failed-records CSV); the flag keeps it out of the successes.
-        if not ctx.lean_records:
+        if not ctx.lean_records:  # an event run claimed before `successes_in_events`
             RecordResult.objects.filter(run_id=run_id, row_number__in=refused).update(
                 already_imported=True
             )
