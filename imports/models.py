@@ -370,9 +370,8 @@ class ImportRun(models.Model):
     # failed and already-imported rows; its imported rows are read from Event (run_code,
     # row_number), which holds the same identity and name. Recording each imported event a
     # second time cost PostgreSQL 0.7-2.2 us a row; without it, two workers import 5-16% more
-    # rows a second (11 of 12 runs; the twelfth 1% fewer. bench/import_e2e.py, six pairs of
-    # runs of two tables each).
-    # Runs claimed before this field existed keep every record.
+    # rows a second in 11 of 12 runs, 1% fewer in the twelfth (bench/import_e2e.py, six pairs
+    # of runs of two tables each). Runs claimed before this field existed keep every record.
     successes_in_events = models.BooleanField(default=False)
     retry_of = models.ForeignKey(
         "self",
